@@ -1,0 +1,184 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `distill_wgpu`, each variant naming the offending values.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// wgpu found no adapter at all.
+    #[error(
+        "no GPU adapter found; on a machine without a GPU install Mesa's lavapipe \
+         (Debian/Ubuntu: `apt-get install -y mesa-vulkan-drivers libvulkan1`)"
+    )]
+    NoAdapter,
+    /// An adapter was requested by name and none matched.
+    #[error("no adapter matches {requested:?}; available: {available:?}")]
+    AdapterNotFound {
+        /// The requested name (substring, case-insensitive).
+        requested: String,
+        /// Names of the adapters wgpu found.
+        available: Vec<String>,
+    },
+    /// `request_device` failed.
+    #[error("could not open a device on adapter {adapter:?}: {message}")]
+    RequestDevice {
+        /// Adapter name.
+        adapter: String,
+        /// wgpu's message.
+        message: String,
+    },
+    /// A wgpu validation or internal error, caught by an error scope around `operation`.
+    #[error("GPU error during {operation}: {message}")]
+    Gpu {
+        /// What the crate was doing.
+        operation: String,
+        /// wgpu's message.
+        message: String,
+    },
+    /// The device ran out of memory during `operation`.
+    #[error("GPU out of memory during {operation}")]
+    OutOfMemory {
+        /// What the crate was doing.
+        operation: String,
+    },
+    /// The device was lost (driver reset, GPU removed, …).
+    #[error("GPU device lost: {0}")]
+    DeviceLost(String),
+    /// A buffer could not be mapped for reading.
+    #[error("reading back {what} failed: {message}")]
+    Readback {
+        /// The buffer being read.
+        what: String,
+        /// wgpu's message.
+        message: String,
+    },
+    /// A tensor or slice has the wrong number of elements.
+    #[error("shape mismatch for {what}: expected {expected} elements, got {got}")]
+    ShapeMismatch {
+        /// The tensor.
+        what: String,
+        /// Elements expected from the configured shapes.
+        expected: usize,
+        /// Elements supplied.
+        got: usize,
+    },
+    /// A hard label is not a valid class index.
+    #[error("label {label} at row {row} is out of range for {classes} classes")]
+    LabelOutOfRange {
+        /// Row of the batch.
+        row: usize,
+        /// The label.
+        label: u32,
+        /// Number of classes.
+        classes: usize,
+    },
+    /// Temperature must be finite and > 0.
+    #[error("temperature must be finite and > 0, got {0}")]
+    InvalidTemperature(f32),
+    /// α must lie in [0, 1].
+    #[error("alpha must lie in [0, 1], got {0}")]
+    InvalidAlpha(f32),
+    /// A batch with no rows.
+    #[error("empty batch: a step needs at least one row")]
+    EmptyBatch,
+    /// A NaN or infinity in user-supplied data.
+    #[error("non-finite value {value} in {what} at index {index}")]
+    NonFinite {
+        /// The tensor.
+        what: String,
+        /// Flat index of the first bad element.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
+    /// A size exceeds what the adapter supports.
+    #[error("{what} needs {needed}, past the adapter's limit {limit_name} = {limit}")]
+    ExceedsLimit {
+        /// What was being created.
+        what: String,
+        /// Size or count needed.
+        needed: u64,
+        /// wgpu limit name.
+        limit_name: &'static str,
+        /// The adapter's value of that limit.
+        limit: u64,
+    },
+    /// A configuration value that makes no sense (zero-width layer, bad optimizer setting, …).
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// A shader failed naga parsing, validation or translation.
+    #[error("shader {shader}: {message}")]
+    Shader {
+        /// Shader name.
+        shader: String,
+        /// naga's message.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A data or model file is malformed.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Checks that a slice has `expected` elements.
+pub(crate) fn check_len(what: &str, expected: usize, got: usize) -> Result<()> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(Error::ShapeMismatch {
+            what: what.to_string(),
+            expected,
+            got,
+        })
+    }
+}
+
+/// Checks that every value is finite.
+pub(crate) fn check_finite(what: &str, values: &[f32]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(index) => Err(Error::NonFinite {
+            what: what.to_string(),
+            index,
+            value: values[index],
+        }),
+    }
+}
+
+/// Checks T and α of a KD loss.
+pub(crate) fn check_kd(temperature: f32, alpha: f32) -> Result<()> {
+    if !(temperature.is_finite() && temperature > 0.0) {
+        return Err(Error::InvalidTemperature(temperature));
+    }
+    if !(0.0..=1.0).contains(&alpha) {
+        return Err(Error::InvalidAlpha(alpha));
+    }
+    Ok(())
+}
+
+/// Checks hard labels against the class count.
+pub(crate) fn check_labels(labels: &[u32], classes: usize) -> Result<()> {
+    match labels.iter().position(|&l| l as usize >= classes) {
+        None => Ok(()),
+        Some(row) => Err(Error::LabelOutOfRange {
+            row,
+            label: labels[row],
+            classes,
+        }),
+    }
+}
