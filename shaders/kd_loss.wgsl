@@ -50,7 +50,7 @@ fn kd_loss_rows(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let row = wg.x + wg.y * groups.x;
-    let active = row < params.rows;
+    let row_active = row < params.rows;
     let base = row * params.cols;
     let inv_t = params.inv_temperature;
 
@@ -58,7 +58,7 @@ fn kd_loss_rows(
     var hard = vec2<f32>(-3.0e38, 0.0);
     var soft_student = vec2<f32>(-3.0e38, 0.0);
     var soft_teacher = vec2<f32>(-3.0e38, 0.0);
-    if active {
+    if row_active {
         for (var j = lid; j < params.cols; j += WG) {
             let z = student[base + j];
             hard = merge(hard, vec2<f32>(z, 1.0));
@@ -78,21 +78,26 @@ fn kd_loss_rows(
         }
         workgroupBarrier();
     }
-    let hard_shift = red_a[0].x + log(red_a[0].y);
-    let student_shift = red_b[0].x + log(red_b[0].y);
-    let teacher_shift = red_c[0].x + log(red_c[0].y);
+    // Max and log-sum stay separate: x − (m + log s) would round m + log s to the ulp of m
+    // (1e-3 at |m| = 1e4), while (x − m) − log s is exact for the largest logits.
+    let hard_max = red_a[0].x;
+    let hard_log_sum = log(red_a[0].y);
+    let student_max = red_b[0].x;
+    let student_log_sum = log(red_b[0].y);
+    let teacher_max = red_c[0].x;
+    let teacher_log_sum = log(red_c[0].y);
 
     var kl = 0.0;
     var label = 0u;
-    if active {
+    if row_active {
         label = labels[row];
         let hard_weight = (1.0 - params.alpha) * params.inv_batch;
         let soft_weight = params.alpha * params.temperature * params.inv_batch;
         for (var j = lid; j < params.cols; j += WG) {
             let z = student[base + j];
-            let log_s = z - hard_shift;
-            let log_q = z * inv_t - student_shift;
-            let log_p = teacher[base + j] * inv_t - teacher_shift;
+            let log_s = (z - hard_max) - hard_log_sum;
+            let log_q = (z * inv_t - student_max) - student_log_sum;
+            let log_p = (teacher[base + j] * inv_t - teacher_max) - teacher_log_sum;
             let p = exp(log_p);
             let q = exp(log_q);
             if p > 0.0 {
@@ -110,8 +115,8 @@ fn kd_loss_rows(
         }
         workgroupBarrier();
     }
-    if active && lid == 0u {
-        row_terms[2u * row] = -(student[base + label] - hard_shift);
+    if row_active && lid == 0u {
+        row_terms[2u * row] = hard_log_sum - (student[base + label] - hard_max);
         row_terms[2u * row + 1u] = red_kl[0];
     }
 }

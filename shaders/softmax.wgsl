@@ -42,12 +42,12 @@ fn softmax_rows(
 ) {
     let row = wg.x + wg.y * groups.x;
     // Uniform per workgroup, so the barriers below stay in uniform control flow.
-    let active = row < params.rows;
+    let row_active = row < params.rows;
     let base = row * params.cols;
 
     var m = -3.0e38;
     var s = 0.0;
-    if active {
+    if row_active {
         for (var j = lid; j < params.cols; j += WG) {
             let v = logits[base + j] * params.inv_temperature;
             let merged = merge(m, s, v, 1.0);
@@ -68,7 +68,7 @@ fn softmax_rows(
     }
     let row_max = red_max[0];
     let log_sum = log(red_sum[0]);
-    if active {
+    if row_active {
         for (var j = lid; j < params.cols; j += WG) {
             let shifted = logits[base + j] * params.inv_temperature - row_max;
             probs[base + j] = exp(shifted - log_sum);

@@ -77,8 +77,7 @@ impl GpuContext {
             .filter(|s| !s.is_empty());
         let adapter = match requested {
             Some(name) => {
-                let adapters =
-                    pollster::block_on(instance.enumerate_adapters(backends_from_env()));
+                let adapters = pollster::block_on(instance.enumerate_adapters(backends_from_env()));
                 let wanted = name.to_lowercase();
                 let available: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
                 adapters
@@ -132,7 +131,8 @@ impl GpuContext {
         let family = options
             .matmul_family
             .unwrap_or_else(|| MatmulFamily::for_device(info.device_type));
-        let build = |s: &ShaderSource| build_pipeline(&device, s.name, s.source, s.entry_point, &[]);
+        let build =
+            |s: &ShaderSource| build_pipeline(&device, s.name, s.source, s.entry_point, &[]);
         let find = |name: &str| {
             shaders::SHADERS
                 .iter()
@@ -297,7 +297,11 @@ impl GpuContext {
     }
 
     /// A uniform buffer holding `value`.
-    pub(crate) fn uniform_buffer<T: bytemuck::Pod>(&self, label: &str, value: &T) -> Result<wgpu::Buffer> {
+    pub(crate) fn uniform_buffer<T: bytemuck::Pod>(
+        &self,
+        label: &str,
+        value: &T,
+    ) -> Result<wgpu::Buffer> {
         self.scoped(&format!("creating uniform {label}"), || {
             self.device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {

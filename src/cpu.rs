@@ -193,8 +193,8 @@ pub fn kd_loss(
                 row_kl[r] += p[i] * (log_p[i] - log_q[i]);
             }
             let onehot = if c == y { 1.0 } else { 0.0 };
-            grad[i] = inv_b
-                * ((1.0 - alpha) * (s[i] - onehot) + alpha * temperature * (q[i] - p[i]));
+            grad[i] =
+                inv_b * ((1.0 - alpha) * (s[i] - onehot) + alpha * temperature * (q[i] - p[i]));
         }
     }
     let ce = row_ce.iter().sum::<f64>() * inv_b;
@@ -274,9 +274,7 @@ pub fn mlp_forward(spec: &MlpSpec, params: &[f64], x: &[f64], rows: usize) -> Ve
 
 /// Logits of an MLP.
 pub fn mlp_logits(spec: &MlpSpec, params: &[f64], x: &[f64], rows: usize) -> Vec<f64> {
-    mlp_forward(spec, params, x, rows)
-        .pop()
-        .unwrap_or_default()
+    mlp_forward(spec, params, x, rows).pop().unwrap_or_default()
 }
 
 /// Backward pass of an MLP given `dL/dlogits`: returns the flat parameter gradient.

@@ -166,7 +166,8 @@ pub(crate) fn kd_dispatches(
     buffers: &KdBuffers<'_>,
 ) -> Result<([Dispatch; 2], [wgpu::Buffer; 2])> {
     let kd_pipeline = ctx.pipelines.kd_loss.clone();
-    let kd_uniform = ctx.uniform_buffer("kd params", &KdParams::new(rows, cols, temperature, alpha))?;
+    let kd_uniform =
+        ctx.uniform_buffer("kd params", &KdParams::new(rows, cols, temperature, alpha))?;
     let kd_bind = ctx.bind_group(
         "kd loss",
         &kd_pipeline,
@@ -180,8 +181,10 @@ pub(crate) fn kd_dispatches(
         ],
     )?;
     let reduce_pipeline = ctx.pipelines.reduce_loss.clone();
-    let reduce_uniform =
-        ctx.uniform_buffer("reduce params", &ReduceParams::new(rows, temperature, alpha))?;
+    let reduce_uniform = ctx.uniform_buffer(
+        "reduce params",
+        &ReduceParams::new(rows, temperature, alpha),
+    )?;
     let reduce_bind = ctx.bind_group(
         "reduce loss",
         &reduce_pipeline,
@@ -281,7 +284,12 @@ impl PreparedKernel {
 
     /// Reads the output back.
     pub fn output(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
-        ctx.read_back("kernel output", &self.output, self.output_offset, self.output_len)
+        ctx.read_back(
+            "kernel output",
+            &self.output,
+            self.output_offset,
+            self.output_len,
+        )
     }
 
     /// Which pipelines run, e.g. for a report.
@@ -307,7 +315,11 @@ pub fn prepare_matmul(
     }
     check_len("matmul A", spec.a_len(), a.len().min(spec.a_len()))?;
     check_len("matmul B", spec.b_len(), b.len().min(spec.b_len()))?;
-    check_len("matmul aux", spec.aux_len(), aux.len().min(spec.aux_len()).max(1))?;
+    check_len(
+        "matmul aux",
+        spec.aux_len(),
+        aux.len().min(spec.aux_len()).max(1),
+    )?;
     let a_buf = upload(ctx, "matmul A", a)?;
     let b_buf = upload(ctx, "matmul B", b)?;
     let aux_buf = if aux.is_empty() {
@@ -316,7 +328,16 @@ pub fn prepare_matmul(
         upload(ctx, "matmul aux", aux)?
     };
     let c_buf = nan_buffer(ctx, "matmul C", spec.c_len())?;
-    let dispatch = matmul_dispatch(ctx, &format!("matmul {}", variant.name()), variant, spec, &a_buf, &b_buf, &aux_buf, &c_buf)?;
+    let dispatch = matmul_dispatch(
+        ctx,
+        &format!("matmul {}", variant.name()),
+        variant,
+        spec,
+        &a_buf,
+        &b_buf,
+        &aux_buf,
+        &c_buf,
+    )?;
     Ok(PreparedKernel {
         dispatches: vec![dispatch],
         output: c_buf,
@@ -404,7 +425,9 @@ pub fn kd_loss(
         return Err(Error::EmptyBatch);
     }
     if cols == 0 {
-        return Err(Error::InvalidConfig("KD loss needs at least one class".into()));
+        return Err(Error::InvalidConfig(
+            "KD loss needs at least one class".into(),
+        ));
     }
     check_len("student logits", rows * cols, student.len())?;
     check_len("teacher logits", rows * cols, teacher.len())?;
@@ -415,7 +438,11 @@ pub fn kd_loss(
     let y = upload_u32(ctx, "labels", labels)?;
     let grad = nan_buffer(ctx, "kd grad", rows * cols)?;
     let row_terms = nan_buffer(ctx, "kd row terms", 2 * rows)?;
-    let loss = ctx.storage_buffer("kd loss", LOSS_SLOTS, Some(bytemuck::cast_slice(&[0.0f32; LOSS_SLOTS])))?;
+    let loss = ctx.storage_buffer(
+        "kd loss",
+        LOSS_SLOTS,
+        Some(bytemuck::cast_slice(&[0.0f32; LOSS_SLOTS])),
+    )?;
     let (dispatches, _uniforms) = kd_dispatches(
         ctx,
         rows,
@@ -496,7 +523,9 @@ impl Optimizer {
     /// Checks that the hyper-parameters are finite and in range.
     pub fn validate(&self) -> Result<()> {
         let bad = |what: &str, v: f32| {
-            Err(Error::InvalidConfig(format!("optimizer {what} = {v} is out of range")))
+            Err(Error::InvalidConfig(format!(
+                "optimizer {what} = {v} is out of range"
+            )))
         };
         match *self {
             Optimizer::Sgd {
@@ -573,7 +602,13 @@ impl OptimizerState {
         optimizer.validate()?;
         let zeros = vec![0.0f32; count];
         let state: Vec<wgpu::Buffer> = (0..optimizer.state_tensors())
-            .map(|i| ctx.storage_buffer(&format!("optimizer state {i}"), count, Some(bytemuck::cast_slice(&zeros))))
+            .map(|i| {
+                ctx.storage_buffer(
+                    &format!("optimizer state {i}"),
+                    count,
+                    Some(bytemuck::cast_slice(&zeros)),
+                )
+            })
             .collect::<Result<_>>()?;
         let (pipeline, uniform) = match optimizer {
             Optimizer::Sgd { .. } => (
@@ -665,7 +700,11 @@ pub fn optimizer_step(
 ) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
     let n = params.len();
     check_len("optimizer grads", n, grads.len())?;
-    check_len("optimizer state tensors", optimizer.state_tensors(), state.len())?;
+    check_len(
+        "optimizer state tensors",
+        optimizer.state_tensors(),
+        state.len(),
+    )?;
     for s in state {
         check_len("optimizer state", n, s.len())?;
     }

@@ -16,6 +16,7 @@ pub mod matmul;
 pub mod mlp;
 pub mod model;
 pub mod shaders;
+pub mod validate;
 
 pub use context::{describe_adapter, list_adapters, ContextOptions, GpuContext};
 pub use error::{Error, Result};

@@ -3,8 +3,8 @@
 
 use crate::context::{record, Dispatch, GpuContext};
 use crate::error::{check_finite, check_kd, check_labels, check_len, Error, Result};
-use crate::kernels::{self, KdBuffers, OptimizerState, LOSS_SLOTS};
 pub use crate::kernels::Optimizer;
+use crate::kernels::{self, KdBuffers, OptimizerState, LOSS_SLOTS};
 use crate::matmul::MatmulSpec;
 use crate::model::{Activation, MlpSpec};
 
@@ -19,6 +19,8 @@ impl Mlp {
     /// A new MLP with seeded PyTorch-style initialisation.
     pub fn new(ctx: &GpuContext, spec: &MlpSpec, seed: u64) -> Result<Self> {
         spec.validate()?;
+        // Check before allocating the host-side initial values.
+        ctx.check_buffer_size("MLP parameters", spec.parameter_count() as u64 * 4)?;
         Self::from_parameters(ctx, spec, &spec.init_parameters(seed))
     }
 
@@ -27,7 +29,11 @@ impl Mlp {
         spec.validate()?;
         check_len("MLP parameters", spec.parameter_count(), params.len())?;
         check_finite("MLP parameters", params)?;
-        let buffer = ctx.storage_buffer("mlp parameters", params.len(), Some(bytemuck::cast_slice(params)))?;
+        let buffer = ctx.storage_buffer(
+            "mlp parameters",
+            params.len(),
+            Some(bytemuck::cast_slice(params)),
+        )?;
         Ok(Self {
             spec: spec.clone(),
             params: buffer,
@@ -41,7 +47,12 @@ impl Mlp {
 
     /// Reads the flat parameters back.
     pub fn parameters(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
-        ctx.read_back("MLP parameters", &self.params, 0, self.spec.parameter_count())
+        ctx.read_back(
+            "MLP parameters",
+            &self.params,
+            0,
+            self.spec.parameter_count(),
+        )
     }
 
     /// Logits `[rows, classes]` for `inputs` `[rows, inputs]`.
@@ -51,7 +62,11 @@ impl Mlp {
         }
         check_len("MLP inputs", rows * self.spec.inputs(), inputs.len())?;
         check_finite("MLP inputs", inputs)?;
-        let input = ctx.storage_buffer("mlp inputs", inputs.len(), Some(bytemuck::cast_slice(inputs)))?;
+        let input = ctx.storage_buffer(
+            "mlp inputs",
+            inputs.len(),
+            Some(bytemuck::cast_slice(inputs)),
+        )?;
         let plan = ForwardPlan::new(ctx, &self.spec, &self.params, &input, rows, "forward")?;
         ctx.run("MLP forward", &plan.dispatches)?;
         ctx.read_back("MLP logits", plan.logits(), 0, rows * self.spec.classes())
@@ -77,9 +92,20 @@ impl ForwardPlan {
         let mut outputs: Vec<wgpu::Buffer> = Vec::new();
         let mut dispatches = Vec::new();
         for (l, layer) in spec.layers().iter().enumerate() {
-            let out = ctx.storage_buffer(&format!("{label} layer {l} output"), rows * layer.outputs, None)?;
+            let out = ctx.storage_buffer(
+                &format!("{label} layer {l} output"),
+                rows * layer.outputs,
+                None,
+            )?;
             let relu = spec.activation_after(l) == Activation::Relu;
-            let mm = MatmulSpec::forward(rows, layer.inputs, layer.outputs, layer.weight_offset, layer.bias_offset, relu);
+            let mm = MatmulSpec::forward(
+                rows,
+                layer.inputs,
+                layer.outputs,
+                layer.weight_offset,
+                layer.bias_offset,
+                relu,
+            );
             let variant = ctx.choose_matmul(mm.m, mm.n);
             let x = outputs.last().unwrap_or(input);
             dispatches.push(kernels::matmul_dispatch(
@@ -94,7 +120,10 @@ impl ForwardPlan {
             )?);
             outputs.push(out);
         }
-        Ok(Self { outputs, dispatches })
+        Ok(Self {
+            outputs,
+            dispatches,
+        })
     }
 
     pub fn logits(&self) -> &wgpu::Buffer {
@@ -186,7 +215,13 @@ pub struct Trainer {
 
 impl Trainer {
     /// A trainer for `student` at batch size `rows`.
-    pub fn new(ctx: &GpuContext, student: Mlp, rows: usize, optimizer: Optimizer, kd: KdConfig) -> Result<Self> {
+    pub fn new(
+        ctx: &GpuContext,
+        student: Mlp,
+        rows: usize,
+        optimizer: Optimizer,
+        kd: KdConfig,
+    ) -> Result<Self> {
         kd.validate()?;
         optimizer.validate()?;
         if rows == 0 {
@@ -204,10 +239,20 @@ impl Trainer {
         let layer_grads: Vec<wgpu::Buffer> = layers
             .iter()
             .enumerate()
-            .map(|(l, layer)| ctx.storage_buffer(&format!("layer {l} output gradient"), rows * layer.outputs, None))
+            .map(|(l, layer)| {
+                ctx.storage_buffer(
+                    &format!("layer {l} output gradient"),
+                    rows * layer.outputs,
+                    None,
+                )
+            })
             .collect::<Result<_>>()?;
         let row_terms = ctx.storage_buffer("kd row terms", 2 * rows, None)?;
-        let loss = ctx.storage_buffer("loss", LOSS_SLOTS, Some(bytemuck::cast_slice(&[0.0f32; LOSS_SLOTS])))?;
+        let loss = ctx.storage_buffer(
+            "loss",
+            LOSS_SLOTS,
+            Some(bytemuck::cast_slice(&[0.0f32; LOSS_SLOTS])),
+        )?;
         let last = layers.len() - 1;
         let (kd_dispatches, kd_uniforms) = kernels::kd_dispatches(
             ctx,
@@ -228,8 +273,13 @@ impl Trainer {
         let mut backward = Vec::new();
         for l in (0..layers.len()).rev() {
             let layer = layers[l];
-            let x = if l == 0 { &inputs } else { &forward.outputs[l - 1] };
-            let dw = MatmulSpec::weight_grad(rows, layer.inputs, layer.outputs, layer.weight_offset);
+            let x = if l == 0 {
+                &inputs
+            } else {
+                &forward.outputs[l - 1]
+            };
+            let dw =
+                MatmulSpec::weight_grad(rows, layer.inputs, layer.outputs, layer.weight_offset);
             let variant = ctx.choose_matmul(dw.m, dw.n);
             backward.push(kernels::matmul_dispatch(
                 ctx,
@@ -241,10 +291,23 @@ impl Trainer {
                 &dummy,
                 &grads,
             )?);
-            backward.push(kernels::bias_grad_dispatch(ctx, rows, layer.outputs, layer.bias_offset, &layer_grads[l], &grads)?);
+            backward.push(kernels::bias_grad_dispatch(
+                ctx,
+                rows,
+                layer.outputs,
+                layer.bias_offset,
+                &layer_grads[l],
+                &grads,
+            )?);
             if l > 0 {
                 let relu = spec.activation_after(l - 1) == Activation::Relu;
-                let dx = MatmulSpec::input_grad(rows, layer.inputs, layer.outputs, layer.weight_offset, relu);
+                let dx = MatmulSpec::input_grad(
+                    rows,
+                    layer.inputs,
+                    layer.outputs,
+                    layer.weight_offset,
+                    relu,
+                );
                 let variant = ctx.choose_matmul(dx.m, dx.n);
                 backward.push(kernels::matmul_dispatch(
                     ctx,
@@ -309,8 +372,25 @@ impl Trainer {
     pub fn set_kd_config(&mut self, ctx: &GpuContext, kd: KdConfig) -> Result<()> {
         kd.validate()?;
         let classes = self.student.spec.classes();
-        ctx.write(&self.kd_uniforms[0], 0, &[kernels::KdParams::new(self.rows, classes, kd.temperature, kd.alpha)]);
-        ctx.write(&self.kd_uniforms[1], 0, &[kernels::ReduceParams::new(self.rows, kd.temperature, kd.alpha)]);
+        ctx.write(
+            &self.kd_uniforms[0],
+            0,
+            &[kernels::KdParams::new(
+                self.rows,
+                classes,
+                kd.temperature,
+                kd.alpha,
+            )],
+        );
+        ctx.write(
+            &self.kd_uniforms[1],
+            0,
+            &[kernels::ReduceParams::new(
+                self.rows,
+                kd.temperature,
+                kd.alpha,
+            )],
+        );
         self.kd = kd;
         Ok(())
     }
@@ -375,15 +455,23 @@ impl Trainer {
         };
         let classes = self.student.spec.classes();
         ctx.scoped("training step", || {
-            let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("training step"),
-            });
+            let mut encoder = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("training step"),
+                });
             if !prelude.is_empty() {
                 record(&mut encoder, "batch gather", prelude);
             }
             if let Some(plan) = teacher {
                 record(&mut encoder, "teacher forward", &plan.dispatches);
-                encoder.copy_buffer_to_buffer(plan.logits(), 0, &self.teacher_logits, 0, (self.rows * classes * 4) as u64);
+                encoder.copy_buffer_to_buffer(
+                    plan.logits(),
+                    0,
+                    &self.teacher_logits,
+                    0,
+                    (self.rows * classes * 4) as u64,
+                );
             }
             let mut all: Vec<Dispatch> = Vec::with_capacity(self.dispatches_per_step());
             all.extend(self.forward.dispatches.iter().cloned());
@@ -398,7 +486,14 @@ impl Trainer {
     fn prepare_teacher(&mut self, ctx: &GpuContext, teacher: &Mlp) -> Result<()> {
         let cached = matches!(&self.teacher_plan, Some((params, _)) if *params == teacher.params);
         if !cached {
-            let plan = ForwardPlan::new(ctx, &teacher.spec, &teacher.params, &self.inputs, self.rows, "teacher")?;
+            let plan = ForwardPlan::new(
+                ctx,
+                &teacher.spec,
+                &teacher.params,
+                &self.inputs,
+                self.rows,
+                "teacher",
+            )?;
             self.teacher_plan = Some((teacher.params.clone(), plan));
         }
         Ok(())
@@ -432,11 +527,21 @@ impl Trainer {
 
     /// Reads the parameter gradients of the last step (`[layers…]` flat layout).
     pub fn read_gradients(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
-        ctx.read_back("gradients", &self.grads, 0, self.student.spec.parameter_count())
+        ctx.read_back(
+            "gradients",
+            &self.grads,
+            0,
+            self.student.spec.parameter_count(),
+        )
     }
 
     /// Reads the student logits of the last step.
     pub fn read_logits(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
-        ctx.read_back("logits", self.forward.logits(), 0, self.rows * self.student.spec.classes())
+        ctx.read_back(
+            "logits",
+            self.forward.logits(),
+            0,
+            self.rows * self.student.spec.classes(),
+        )
     }
 }

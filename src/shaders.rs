@@ -86,7 +86,8 @@ pub fn translate_all(
         shader: name.to_string(),
         message: format!("{stage}: {e}"),
     };
-    let module = naga::front::wgsl::parse_str(source).map_err(|e| fail("parse", e.emit_to_string(source)))?;
+    let module = naga::front::wgsl::parse_str(source)
+        .map_err(|e| fail("parse", e.emit_to_string(source)))?;
     let info = naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
         naga::valid::Capabilities::default(),
@@ -120,8 +121,13 @@ pub fn translate_all(
         entry_point: Some((naga::ShaderStage::Compute, entry_point.to_string())),
         ..Default::default()
     };
-    let (msl, _) = back::msl::write_string(&module, &info, &back::msl::Options::default(), &msl_pipeline)
-        .map_err(|e| fail("msl", e.to_string()))?;
+    let (msl, _) = back::msl::write_string(
+        &module,
+        &info,
+        &back::msl::Options::default(),
+        &msl_pipeline,
+    )
+    .map_err(|e| fail("msl", e.to_string()))?;
 
     let hlsl_options = back::hlsl::Options::default();
     let hlsl_pipeline = back::hlsl::PipelineOptions {

@@ -1,0 +1,74 @@
+//! Shared GPU test setup: one context per test binary, printed once; with no adapter the tests
+//! fail with instructions unless `DISTILL_WGPU_SKIP_GPU_TESTS=1` opts out.
+
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use distill_wgpu::{ContextOptions, Error, GpuContext, MatmulFamily};
+
+/// Environment variable that skips GPU tests explicitly.
+pub const SKIP_ENV: &str = "DISTILL_WGPU_SKIP_GPU_TESTS";
+
+fn open(options: ContextOptions) -> Option<GpuContext> {
+    match GpuContext::new(&options) {
+        Ok(ctx) => {
+            eprintln!(
+                "GPU tests run on: {} (matmul family {:?})",
+                ctx.describe(),
+                ctx.matmul_family()
+            );
+            Some(ctx)
+        }
+        Err(e @ (Error::NoAdapter | Error::AdapterNotFound { .. })) => {
+            if std::env::var(SKIP_ENV).is_ok_and(|v| v == "1") {
+                eprintln!("SKIPPED GPU test: {e} ({SKIP_ENV}=1)");
+                None
+            } else {
+                panic!(
+                    "GPU tests need a wgpu adapter and none could be opened: {e}\n\
+                     On a machine without a GPU install Mesa's lavapipe (software Vulkan):\n\
+                     \x20   apt-get install -y mesa-vulkan-drivers libvulkan1\n\
+                     or skip GPU tests explicitly with {SKIP_ENV}=1."
+                )
+            }
+        }
+        Err(e) => panic!("opening the GPU context failed: {e}"),
+    }
+}
+
+/// The context for this test binary with the adapter's own matmul family, or `None` when the
+/// user opted out of GPU tests.
+pub fn gpu() -> Option<&'static GpuContext> {
+    static CTX: OnceLock<Option<GpuContext>> = OnceLock::new();
+    CTX.get_or_init(|| open(ContextOptions::default())).as_ref()
+}
+
+/// A second context on the same adapter forced to the other matmul family, so both designs
+/// run (and are checked) on whatever adapter the tests have.
+pub fn gpu_other_family() -> Option<&'static GpuContext> {
+    static CTX: OnceLock<Option<GpuContext>> = OnceLock::new();
+    CTX.get_or_init(|| {
+        let own = gpu()?.matmul_family();
+        let other = match own {
+            MatmulFamily::Tiled => MatmulFamily::Unrolled,
+            MatmulFamily::Unrolled => MatmulFamily::Tiled,
+        };
+        open(ContextOptions {
+            matmul_family: Some(other),
+            ..ContextOptions::default()
+        })
+    })
+    .as_ref()
+}
+
+/// Runs `body` with the GPU context, or prints the skip.
+#[macro_export]
+macro_rules! with_gpu {
+    ($ctx:ident => $body:block) => {
+        match common::gpu() {
+            Some($ctx) => $body,
+            None => eprintln!("skipped: no GPU ({})", common::SKIP_ENV),
+        }
+    };
+}

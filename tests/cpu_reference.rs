@@ -1,0 +1,196 @@
+//! The CPU reference checked against central finite differences (f64), and the KD-loss
+//! conventions (T², batch mean, α) pinned on it.
+
+use distill_wgpu::cpu;
+use distill_wgpu::model::{MlpSpec, SplitMix64};
+
+fn random(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f64> {
+    (0..n)
+        .map(|_| scale * (2.0 * rng.next_f64() - 1.0))
+        .collect()
+}
+
+/// Central difference of `f` along every coordinate of `x`.
+fn numeric_grad(x: &[f64], f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
+    let h = 1e-6;
+    let mut xp = x.to_vec();
+    (0..x.len())
+        .map(|i| {
+            let orig = xp[i];
+            xp[i] = orig + h;
+            let up = f(&xp);
+            xp[i] = orig - h;
+            let down = f(&xp);
+            xp[i] = orig;
+            (up - down) / (2.0 * h)
+        })
+        .collect()
+}
+
+fn assert_grads_close(what: &str, analytic: &[f64], numeric: &[f64]) {
+    assert_eq!(analytic.len(), numeric.len());
+    for (i, (a, n)) in analytic.iter().zip(numeric).enumerate() {
+        let tol = 1e-6 + 1e-5 * n.abs();
+        assert!(
+            (a - n).abs() <= tol,
+            "{what}[{i}]: analytic {a:.9e} vs finite difference {n:.9e}"
+        );
+    }
+}
+
+#[test]
+fn kd_loss_gradient_matches_finite_differences() {
+    let mut rng = SplitMix64::new(7);
+    let (rows, cols) = (3, 5);
+    for &(t, alpha) in &[(1.0, 0.0), (4.0, 0.9), (0.5, 0.3), (20.0, 1.0)] {
+        let z = random(&mut rng, rows * cols, 3.0);
+        let teacher = random(&mut rng, rows * cols, 3.0);
+        let labels = [0u32, 4, 2];
+        let out = cpu::kd_loss(&z, &teacher, &labels, rows, cols, t, alpha);
+        let numeric = numeric_grad(&z, |zz| {
+            cpu::kd_loss(zz, &teacher, &labels, rows, cols, t, alpha).loss
+        });
+        assert_grads_close(&format!("dL/dz T={t} α={alpha}"), &out.grad, &numeric);
+    }
+}
+
+#[test]
+fn every_layer_of_a_two_hidden_layer_student_matches_finite_differences() {
+    let spec = MlpSpec::relu(&[6, 7, 5, 4]).unwrap();
+    let mut rng = SplitMix64::new(11);
+    let params: Vec<f64> = spec.init_parameters(3).iter().map(|&v| v as f64).collect();
+    let rows = 4;
+    // Inputs kept away from ReLU kinks so the finite difference is smooth.
+    let x = random(&mut rng, rows * spec.inputs(), 1.0);
+    let teacher = random(&mut rng, rows * spec.classes(), 2.0);
+    let labels = [1u32, 3, 0, 2];
+    let (t, alpha) = (3.0, 0.7);
+    let (_, grads) = cpu::kd_step_gradients(&spec, &params, &x, &labels, &teacher, rows, t, alpha);
+    let numeric = numeric_grad(&params, |p| {
+        cpu::kd_step_gradients(&spec, p, &x, &labels, &teacher, rows, t, alpha)
+            .0
+            .loss
+    });
+    for (l, layer) in spec.layers().iter().enumerate() {
+        let w = layer.weight_offset..layer.bias_offset;
+        let b = layer.bias_offset..layer.bias_offset + layer.outputs;
+        assert_grads_close(&format!("layer {l} dW"), &grads[w.clone()], &numeric[w]);
+        assert_grads_close(&format!("layer {l} db"), &grads[b.clone()], &numeric[b]);
+    }
+}
+
+#[test]
+fn dense_input_gradient_matches_finite_differences() {
+    let mut rng = SplitMix64::new(5);
+    let (rows, inputs, outputs) = (3, 4, 5);
+    let x = random(&mut rng, rows * inputs, 1.0);
+    let w = random(&mut rng, outputs * inputs, 1.0);
+    let b = random(&mut rng, outputs, 1.0);
+    let upstream = random(&mut rng, rows * outputs, 1.0);
+    let loss = |xx: &[f64]| -> f64 {
+        let y = cpu::dense_forward(
+            xx,
+            &w,
+            &b,
+            rows,
+            inputs,
+            outputs,
+            distill_wgpu::Activation::Identity,
+        );
+        y.iter().zip(&upstream).map(|(a, g)| a * g).sum()
+    };
+    let g = cpu::dense_backward(&x, &w, &upstream, rows, inputs, outputs);
+    assert_grads_close("dX", &g.input, &numeric_grad(&x, loss));
+}
+
+#[test]
+fn alpha_zero_is_plain_cross_entropy() {
+    let z = [2.0, -1.0, 0.5, 0.0, 3.0, -2.0];
+    let teacher = [9.0, 9.0, -9.0, 1.0, 2.0, 3.0];
+    let out = cpu::kd_loss(&z, &teacher, &[0, 2], 2, 3, 4.0, 0.0);
+    let ce0 = -(2.0 - cpu::log_sum_exp(&z[0..3], 1.0));
+    let ce1 = -(-2.0 - cpu::log_sum_exp(&z[3..6], 1.0));
+    assert!((out.loss - (ce0 + ce1) / 2.0).abs() < 1e-12, "{}", out.loss);
+    assert_eq!(out.loss, out.ce);
+}
+
+#[test]
+fn alpha_one_gradient_is_t_times_q_minus_p_over_batch() {
+    let mut rng = SplitMix64::new(9);
+    let (rows, cols, t) = (4, 6, 5.0);
+    let z = random(&mut rng, rows * cols, 4.0);
+    let teacher = random(&mut rng, rows * cols, 4.0);
+    let out = cpu::kd_loss(&z, &teacher, &[0, 1, 2, 3], rows, cols, t, 1.0);
+    let (q, _) = cpu::softmax(&z, rows, cols, t);
+    let (p, _) = cpu::softmax(&teacher, rows, cols, t);
+    for i in 0..rows * cols {
+        let expected = t * (q[i] - p[i]) / rows as f64;
+        assert!((out.grad[i] - expected).abs() < 1e-14, "grad[{i}]");
+    }
+}
+
+#[test]
+fn teacher_equal_to_student_gives_zero_kl_and_zero_soft_gradient() {
+    let z = [1.0, -3.0, 0.25, 7.0, 7.0, -7.0];
+    let out = cpu::kd_loss(&z, &z, &[1, 0], 2, 3, 4.0, 1.0);
+    assert!(out.kl.abs() < 1e-15, "kl = {}", out.kl);
+    assert!(out.grad.iter().all(|g| g.abs() < 1e-15), "{:?}", out.grad);
+}
+
+#[test]
+fn soft_term_carries_t_squared_and_batch_mean() {
+    // Doubling T scales the loss's soft part by T² relative to KL; duplicating the batch leaves
+    // the loss unchanged (mean over B, not over B·C and not a sum).
+    let z = [0.3, -1.2, 2.0, 0.7];
+    let teacher = [1.5, 0.2, -0.4, 0.9];
+    for &t in &[2.0, 8.0] {
+        let out = cpu::kd_loss(&z, &teacher, &[0], 1, 4, t, 1.0);
+        assert!((out.loss - t * t * out.kl).abs() < 1e-14);
+        assert!(out.kl > 0.0);
+    }
+    let one = cpu::kd_loss(&z, &teacher, &[2], 1, 4, 4.0, 0.5);
+    let zz: Vec<f64> = z.iter().chain(&z).copied().collect();
+    let tt: Vec<f64> = teacher.iter().chain(&teacher).copied().collect();
+    let two = cpu::kd_loss(&zz, &tt, &[2, 2], 2, 4, 4.0, 0.5);
+    assert!((one.loss - two.loss).abs() < 1e-14);
+    // Hand-computed KL for one row at T = 4 pins the divisor to B.
+    let (p, lp) = cpu::softmax(&teacher, 1, 4, 4.0);
+    let (_, lq) = cpu::softmax(&z, 1, 4, 4.0);
+    let kl: f64 = (0..4).map(|c| p[c] * (lp[c] - lq[c])).sum();
+    assert!((two.kl - kl).abs() < 1e-15);
+}
+
+#[test]
+fn softmax_is_stable_at_extreme_logits() {
+    let (p, lp) = cpu::softmax(&[1234.0, 0.0, -1e4, 1e4], 2, 2, 1.0);
+    assert_eq!(p[0], 1.0);
+    assert_eq!(p[1], 0.0);
+    assert!((lp[1] + 1234.0).abs() < 1e-9);
+    assert_eq!(p[3], 1.0);
+    assert!(lp.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn optimizers_follow_their_definitions() {
+    let mut p = vec![1.0, -2.0];
+    let mut v = vec![0.5, 0.0];
+    cpu::sgd_step(&mut p, &[0.1, 0.2], &mut v, 0.1, 0.9, 0.01);
+    // g = 0.1 + 0.01·1 = 0.11; v = 0.45 + 0.11 = 0.56; p = 1 − 0.056
+    assert!((v[0] - 0.56).abs() < 1e-15 && (p[0] - 0.944).abs() < 1e-15);
+    let mut p = vec![1.0];
+    let (mut m, mut s) = (vec![0.0], vec![0.0]);
+    cpu::adamw_step(
+        &mut p,
+        &[0.5],
+        &mut m,
+        &mut s,
+        1,
+        0.1,
+        0.9,
+        0.999,
+        1e-8,
+        0.0,
+    );
+    // First bias-corrected Adam step moves by lr·sign(g).
+    assert!((p[0] - 0.9).abs() < 1e-7, "{}", p[0]);
+}

@@ -1,0 +1,345 @@
+//! Whole-step checks: GPU gradients of a 2-hidden-layer student through the KD loss match the
+//! CPU reference, and GPU training tracks the CPU-reference trajectory (SGD and AdamW), on both
+//! matmul families.
+
+mod common;
+
+use distill_wgpu::model::SplitMix64;
+use distill_wgpu::validate::{compare, random_vec, Tolerance};
+use distill_wgpu::{
+    cpu, Error, GpuContext, KdConfig, Mlp, MlpSpec, Optimizer, StepBatch, TeacherSource, Trainer,
+};
+
+/// A small synthetic problem: 3 Gaussian-ish clusters in 12 dimensions.
+struct Problem {
+    inputs: Vec<f32>,
+    labels: Vec<u32>,
+    teacher: Vec<f32>,
+    rows: usize,
+}
+
+fn problem(rows: usize, classes: usize, features: usize, seed: u64) -> Problem {
+    let mut rng = SplitMix64::new(seed);
+    let centers = random_vec(&mut rng, classes * features, -1.0, 1.0);
+    let mut inputs = Vec::with_capacity(rows * features);
+    let mut labels = Vec::with_capacity(rows);
+    for _ in 0..rows {
+        let y = rng.below(classes);
+        labels.push(y as u32);
+        for f in 0..features {
+            inputs.push(centers[y * features + f] + 0.3 * (rng.next_f64() as f32 - 0.5));
+        }
+    }
+    // A "teacher" that is confident about the right class with some dark knowledge.
+    let teacher = (0..rows * classes)
+        .map(|i| {
+            if labels[i / classes] as usize == i % classes {
+                4.0
+            } else {
+                (i % 3) as f32 * 0.5
+            }
+        })
+        .collect();
+    Problem {
+        inputs,
+        labels,
+        teacher,
+        rows,
+    }
+}
+
+fn contexts() -> Vec<&'static GpuContext> {
+    [common::gpu(), common::gpu_other_family()]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+#[test]
+fn gpu_step_gradients_match_cpu_reference() {
+    with_gpu!(_ctx => {
+        for ctx in contexts() {
+            let spec = MlpSpec::relu(&[12, 20, 9, 3]).unwrap();
+            let p = problem(13, 3, 12, 1);
+            let params = spec.init_parameters(42);
+            let student = Mlp::from_parameters(ctx, &spec, &params).unwrap();
+            let kd = KdConfig { temperature: 3.0, alpha: 0.6 };
+            let mut trainer = Trainer::new(ctx, student, p.rows, Optimizer::Sgd { lr: 0.1, momentum: 0.0, weight_decay: 0.0 }, kd).unwrap();
+            trainer.step(ctx, &StepBatch { inputs: &p.inputs, labels: &p.labels, teacher: TeacherSource::Logits(&p.teacher) }).unwrap();
+            let got = trainer.read_gradients(ctx).unwrap();
+            let (out, expected) = cpu::kd_step_gradients(&spec, &cpu::to_f64(&params), &cpu::to_f64(&p.inputs), &p.labels, &cpu::to_f64(&p.teacher), p.rows, 3.0, 0.6);
+            for (l, layer) in spec.layers().iter().enumerate() {
+                let w = layer.weight_offset..layer.bias_offset;
+                let b = layer.bias_offset..layer.bias_offset + layer.outputs;
+                let tol = Tolerance::new(2e-6, 1e-4);
+                compare(&format!("{:?} layer {l} dW", ctx.matmul_family()), &got[w.clone()], &expected[w], tol).assert_ok();
+                compare(&format!("{:?} layer {l} db", ctx.matmul_family()), &got[b.clone()], &expected[b], tol).assert_ok();
+            }
+            let loss = trainer.read_loss(ctx).unwrap();
+            compare("loss", &[loss.total, loss.ce, loss.kl], &[out.loss, out.ce, out.kl], Tolerance::new(1e-5, 1e-5)).assert_ok();
+        }
+    });
+}
+
+fn cpu_trajectory(
+    spec: &MlpSpec,
+    params: &[f32],
+    p: &Problem,
+    batch: usize,
+    steps: usize,
+    kd: KdConfig,
+    optimizer: Optimizer,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut w = cpu::to_f64(params);
+    let mut s1 = vec![0.0; w.len()];
+    let mut s2 = vec![0.0; w.len()];
+    let mut losses = Vec::new();
+    let features = spec.inputs();
+    let classes = spec.classes();
+    for step in 0..steps {
+        let start = (step * batch) % p.rows;
+        let x = cpu::to_f64(&p.inputs[start * features..(start + batch) * features]);
+        let t = cpu::to_f64(&p.teacher[start * classes..(start + batch) * classes]);
+        let y = &p.labels[start..start + batch];
+        let (out, g) = cpu::kd_step_gradients(
+            spec,
+            &w,
+            &x,
+            y,
+            &t,
+            batch,
+            kd.temperature as f64,
+            kd.alpha as f64,
+        );
+        losses.push(out.loss);
+        match optimizer {
+            Optimizer::Sgd {
+                lr,
+                momentum,
+                weight_decay,
+            } => cpu::sgd_step(
+                &mut w,
+                &g,
+                &mut s1,
+                lr as f64,
+                momentum as f64,
+                weight_decay as f64,
+            ),
+            Optimizer::AdamW {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            } => cpu::adamw_step(
+                &mut w,
+                &g,
+                &mut s1,
+                &mut s2,
+                step as u32 + 1,
+                lr as f64,
+                beta1 as f64,
+                beta2 as f64,
+                eps as f64,
+                weight_decay as f64,
+            ),
+        }
+    }
+    (w, losses)
+}
+
+fn gpu_trajectory(
+    ctx: &GpuContext,
+    spec: &MlpSpec,
+    params: &[f32],
+    p: &Problem,
+    batch: usize,
+    steps: usize,
+    kd: KdConfig,
+    optimizer: Optimizer,
+) -> (Vec<f32>, Vec<f32>) {
+    let student = Mlp::from_parameters(ctx, spec, params).unwrap();
+    let mut trainer = Trainer::new(ctx, student, batch, optimizer, kd).unwrap();
+    let features = spec.inputs();
+    let classes = spec.classes();
+    let mut losses = Vec::new();
+    for step in 0..steps {
+        let start = (step * batch) % p.rows;
+        trainer
+            .step(
+                ctx,
+                &StepBatch {
+                    inputs: &p.inputs[start * features..(start + batch) * features],
+                    labels: &p.labels[start..start + batch],
+                    teacher: TeacherSource::Logits(
+                        &p.teacher[start * classes..(start + batch) * classes],
+                    ),
+                },
+            )
+            .unwrap();
+        if step % 25 == 0 || step + 1 == steps {
+            losses.push(trainer.read_loss(ctx).unwrap().total);
+        }
+    }
+    assert_eq!(trainer.steps_taken() as usize, steps);
+    (trainer.student().parameters(ctx).unwrap(), losses)
+}
+
+fn check_trajectory(optimizer: Optimizer, steps: usize) {
+    let spec = MlpSpec::relu(&[12, 16, 16, 3]).unwrap();
+    let p = problem(96, 3, 12, 2);
+    let params = spec.init_parameters(7);
+    let kd = KdConfig {
+        temperature: 2.0,
+        alpha: 0.5,
+    };
+    let batch = 16;
+    let (cpu_params, cpu_losses) = cpu_trajectory(&spec, &params, &p, batch, steps, kd, optimizer);
+    for ctx in contexts() {
+        let (gpu_params, gpu_losses) =
+            gpu_trajectory(ctx, &spec, &params, &p, batch, steps, kd, optimizer);
+        let expected_losses: Vec<f64> = (0..steps)
+            .filter(|s| s % 25 == 0 || s + 1 == steps)
+            .map(|s| cpu_losses[s])
+            .collect();
+        compare(
+            &format!("{optimizer:?} {:?} loss trajectory", ctx.matmul_family()),
+            &gpu_losses,
+            &expected_losses,
+            Tolerance::new(1e-3, 1e-3),
+        )
+        .assert_ok();
+        compare(
+            &format!("{optimizer:?} {:?} final parameters", ctx.matmul_family()),
+            &gpu_params,
+            &cpu_params,
+            Tolerance::new(2e-3, 1e-2),
+        )
+        .assert_ok();
+        let first = gpu_losses[0];
+        let last = *gpu_losses.last().unwrap();
+        assert!(
+            last < 0.5 * first,
+            "{optimizer:?}: loss did not fall enough: {first} → {last}"
+        );
+    }
+}
+
+#[test]
+fn sgd_training_tracks_cpu_trajectory_and_lowers_loss() {
+    with_gpu!(_ctx => {
+        check_trajectory(Optimizer::Sgd { lr: 0.2, momentum: 0.9, weight_decay: 1e-4 }, 300);
+    });
+}
+
+#[test]
+fn adamw_training_tracks_cpu_trajectory_and_lowers_loss() {
+    with_gpu!(_ctx => {
+        check_trajectory(Optimizer::AdamW { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 1e-2 }, 300);
+    });
+}
+
+#[test]
+fn teacher_mlp_source_equals_precomputed_logits() {
+    with_gpu!(ctx => {
+        let teacher_spec = MlpSpec::relu(&[12, 24, 3]).unwrap();
+        let student_spec = MlpSpec::relu(&[12, 8, 3]).unwrap();
+        let p = problem(10, 3, 12, 3);
+        let teacher = Mlp::new(ctx, &teacher_spec, 5).unwrap();
+        let logits = teacher.logits(ctx, &p.inputs, p.rows).unwrap();
+        let expected = cpu::mlp_logits(&teacher_spec, &cpu::to_f64(&teacher.parameters(ctx).unwrap()), &cpu::to_f64(&p.inputs), p.rows);
+        compare("teacher logits", &logits, &expected, Tolerance::new(1e-5, 1e-4)).assert_ok();
+        let kd = KdConfig { temperature: 4.0, alpha: 0.9 };
+        let opt = Optimizer::adam(1e-2);
+        let run = |source: TeacherSource<'_>| {
+            let mut t = Trainer::new(ctx, Mlp::new(ctx, &student_spec, 1).unwrap(), p.rows, opt, kd).unwrap();
+            for _ in 0..3 {
+                t.step(ctx, &StepBatch { inputs: &p.inputs, labels: &p.labels, teacher: source }).unwrap();
+            }
+            t.student().parameters(ctx).unwrap()
+        };
+        let via_model = run(TeacherSource::Mlp(&teacher));
+        let via_logits = run(TeacherSource::Logits(&logits));
+        assert_eq!(via_model, via_logits, "teacher forward in the step differs from precomputed logits");
+    });
+}
+
+#[test]
+fn same_seed_gives_identical_bits() {
+    with_gpu!(ctx => {
+        let spec = MlpSpec::relu(&[12, 16, 3]).unwrap();
+        let p = problem(32, 3, 12, 4);
+        let run = || {
+            let mut t = Trainer::new(ctx, Mlp::new(ctx, &spec, 9).unwrap(), 32, Optimizer::adam(1e-2), KdConfig { temperature: 2.0, alpha: 0.5 }).unwrap();
+            for _ in 0..5 {
+                t.step(ctx, &StepBatch { inputs: &p.inputs, labels: &p.labels, teacher: TeacherSource::Logits(&p.teacher) }).unwrap();
+            }
+            (t.student().parameters(ctx).unwrap(), t.read_loss(ctx).unwrap())
+        };
+        let (a, la) = run();
+        let (b, lb) = run();
+        assert_eq!(a, b);
+        assert_eq!(la, lb);
+    });
+}
+
+#[test]
+fn epoch_mean_loss_is_accumulated_on_the_gpu() {
+    with_gpu!(ctx => {
+        let spec = MlpSpec::relu(&[12, 8, 3]).unwrap();
+        let p = problem(8, 3, 12, 5);
+        let mut t = Trainer::new(ctx, Mlp::new(ctx, &spec, 1).unwrap(), 8, Optimizer::adam(1e-2), KdConfig::cross_entropy()).unwrap();
+        let mut sum = 0.0;
+        for _ in 0..4 {
+            t.step(ctx, &StepBatch { inputs: &p.inputs, labels: &p.labels, teacher: TeacherSource::None }).unwrap();
+            sum += t.read_loss(ctx).unwrap().total;
+        }
+        let (mean, steps) = t.take_mean_loss(ctx).unwrap();
+        assert_eq!(steps, 4);
+        assert!((mean.total - sum / 4.0).abs() < 1e-6, "{} vs {}", mean.total, sum / 4.0);
+        let (_, steps_after_reset) = t.take_mean_loss(ctx).unwrap();
+        assert_eq!(steps_after_reset, 0);
+    });
+}
+
+#[test]
+fn bad_batches_get_typed_errors() {
+    with_gpu!(ctx => {
+        let spec = MlpSpec::relu(&[4, 5, 3]).unwrap();
+        let mut t = Trainer::new(ctx, Mlp::new(ctx, &spec, 1).unwrap(), 2, Optimizer::adam(1e-3), KdConfig { temperature: 2.0, alpha: 0.5 }).unwrap();
+        let x = [0.5f32; 8];
+        let teacher = [0.0f32; 6];
+        let step = |t: &mut Trainer, x: &[f32], y: &[u32], te: TeacherSource<'_>| t.step(ctx, &StepBatch { inputs: x, labels: y, teacher: te }).unwrap_err();
+        assert!(matches!(step(&mut t, &x[..7], &[0, 1], TeacherSource::Logits(&teacher)), Error::ShapeMismatch { expected: 8, got: 7, .. }));
+        assert!(matches!(step(&mut t, &x, &[0, 3], TeacherSource::Logits(&teacher)), Error::LabelOutOfRange { row: 1, label: 3, classes: 3 }));
+        let mut nan = x;
+        nan[5] = f32::NAN;
+        assert!(matches!(step(&mut t, &nan, &[0, 1], TeacherSource::Logits(&teacher)), Error::NonFinite { index: 5, .. }));
+        let mut inf_teacher = teacher;
+        inf_teacher[2] = f32::INFINITY;
+        assert!(matches!(step(&mut t, &x, &[0, 1], TeacherSource::Logits(&inf_teacher)), Error::NonFinite { .. }));
+        assert!(matches!(step(&mut t, &x, &[0, 1], TeacherSource::None), Error::InvalidConfig(_)));
+        let wrong_teacher = Mlp::new(ctx, &MlpSpec::relu(&[4, 5, 7]).unwrap(), 1).unwrap();
+        assert!(matches!(step(&mut t, &x, &[0, 1], TeacherSource::Mlp(&wrong_teacher)), Error::InvalidConfig(_)));
+        assert!(matches!(t.set_kd_config(ctx, KdConfig { temperature: 0.0, alpha: 0.5 }), Err(Error::InvalidTemperature(_))));
+        assert!(matches!(t.set_kd_config(ctx, KdConfig { temperature: 1.0, alpha: 2.0 }), Err(Error::InvalidAlpha(_))));
+        // None of the rejected steps ran.
+        assert_eq!(t.steps_taken(), 0);
+        assert!(matches!(Trainer::new(ctx, Mlp::new(ctx, &spec, 1).unwrap(), 0, Optimizer::adam(1e-3), KdConfig::cross_entropy()), Err(Error::EmptyBatch)));
+        assert!(matches!(MlpSpec::relu(&[4, 0, 3]), Err(Error::InvalidConfig(_))));
+        assert!(matches!(Mlp::from_parameters(ctx, &spec, &[0.0; 3]), Err(Error::ShapeMismatch { .. })));
+    });
+}
+
+#[test]
+fn sizes_past_device_limits_are_reported() {
+    with_gpu!(ctx => {
+        let huge = ctx.limits().max_storage_buffer_binding_size as usize / 4 + 1;
+        let spec = MlpSpec::relu(&[huge, 1]).unwrap();
+        let err = Trainer::new(ctx, match Mlp::new(ctx, &spec, 0) { Ok(m) => m, Err(e) => {
+            assert!(matches!(e, Error::ExceedsLimit { .. }), "{e}");
+            return;
+        }}, 1, Optimizer::adam(1e-3), KdConfig::cross_entropy()).unwrap_err();
+        assert!(matches!(err, Error::ExceedsLimit { .. }), "{err}");
+    });
+}
