@@ -13,7 +13,8 @@ struct MatmulParams {
     m: u32,
     n: u32,
     k: u32,
-    // 0: C = AB; 1: C = AB + bias; 2: C = relu(AB + bias); 3: C = AB where mask > 0 (ReLU backward).
+    // 0: C = AB; 1: C = AB + bias; 2: C = relu(AB + bias);
+    // 3: C = mask_scale·AB where mask > 0 (ReLU and dropout backward through the layer output).
     epilogue: u32,
     a_offset: u32,
     a_row_stride: u32,
@@ -23,6 +24,11 @@ struct MatmulParams {
     b_col_stride: u32,
     c_offset: u32,
     aux_offset: u32,
+    // Epilogue 3 multiplies by this: 1/(1 − p) when the layer used inverted dropout, else 1.
+    mask_scale: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: MatmulParams;
@@ -48,7 +54,7 @@ fn apply_epilogue(row: u32, col: u32, acc: f32) -> f32 {
             return max(acc + aux[params.aux_offset + col], 0.0);
         }
         case 3u: {
-            return select(0.0, acc, aux[params.aux_offset + row * params.n + col] > 0.0);
+            return select(0.0, acc * params.mask_scale, aux[params.aux_offset + row * params.n + col] > 0.0);
         }
         default: {
             return acc;

@@ -50,6 +50,7 @@ pub(crate) struct Pipelines {
     pub sgd: wgpu::ComputePipeline,
     pub adamw: wgpu::ComputePipeline,
     pub gather: wgpu::ComputePipeline,
+    pub dropout: wgpu::ComputePipeline,
 }
 
 /// Owns the wgpu device and the crate's pipelines. Create one and share it.
@@ -147,6 +148,7 @@ impl GpuContext {
             sgd: build(find("sgd")?)?,
             adamw: build(find("adamw")?)?,
             gather: build(find("gather")?)?,
+            dropout: build(find("dropout")?)?,
         };
         let ctx = Self {
             device,
@@ -254,7 +256,7 @@ impl GpuContext {
                 limit: self.limits.max_buffer_size,
             });
         }
-        let binding = self.limits.max_storage_buffer_binding_size as u64;
+        let binding = self.limits.max_storage_buffer_binding_size;
         if bytes > binding {
             return Err(Error::ExceedsLimit {
                 what: what.to_string(),

@@ -34,7 +34,7 @@ pub fn matmul(spec: &MatmulSpec, a: &[f64], b: &[f64], aux: &[f64]) -> Vec<f64> 
                 Epilogue::BiasRelu => (acc + aux[spec.aux_offset + j]).max(0.0),
                 Epilogue::ReluMask => {
                     if aux[spec.aux_offset + i * spec.n + j] > 0.0 {
-                        acc
+                        acc * spec.mask_scale as f64
                     } else {
                         0.0
                     }
@@ -307,6 +307,7 @@ pub fn mlp_backward(
 }
 
 /// One KD training step's loss and parameter gradient for a student MLP.
+#[allow(clippy::too_many_arguments)]
 pub fn kd_step_gradients(
     spec: &MlpSpec,
     params: &[f64],

@@ -10,6 +10,7 @@
 
 pub mod context;
 pub mod cpu;
+pub mod data;
 pub mod error;
 pub mod kernels;
 pub mod matmul;
@@ -21,5 +22,6 @@ pub mod validate;
 pub use context::{describe_adapter, list_adapters, ContextOptions, GpuContext};
 pub use error::{Error, Result};
 pub use matmul::{Epilogue, MatmulFamily, MatmulSpec, MatmulVariant, Strided};
-pub use mlp::{KdConfig, Mlp, Optimizer, StepBatch, TeacherSource, Trainer};
+pub use data::{Dataset, DeviceDataset, Evaluation};
+pub use mlp::{Dropout, KdConfig, LossReport, Mlp, Optimizer, StepBatch, TeacherSource, Trainer};
 pub use model::{Activation, LayerLayout, MlpSpec, SplitMix64};

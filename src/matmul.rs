@@ -15,7 +15,8 @@ pub enum Epilogue {
     Bias,
     /// `C = max(AB + bias[col], 0)`.
     BiasRelu,
-    /// `C = AB` where `aux[row, col] > 0`, else 0: ReLU backward through the layer's output.
+    /// `C = mask_scale·AB` where `aux[row, col] > 0`, else 0: ReLU (and inverted-dropout)
+    /// backward through the layer's output.
     ReluMask,
 }
 
@@ -71,7 +72,7 @@ impl Strided {
 }
 
 /// One matmul problem: `C[M,N] (row-major at c_offset) = epilogue(A[M,K]·B[K,N])`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MatmulSpec {
     /// Rows of C.
     pub m: usize,
@@ -89,6 +90,8 @@ pub struct MatmulSpec {
     pub aux_offset: usize,
     /// The fused epilogue.
     pub epilogue: Epilogue,
+    /// Factor applied by [`Epilogue::ReluMask`]: `1/(1 − p)` behind a dropout layer, else 1.
+    pub mask_scale: f32,
 }
 
 impl MatmulSpec {
@@ -115,6 +118,7 @@ impl MatmulSpec {
             } else {
                 Epilogue::Bias
             },
+            mask_scale: 1.0,
         }
     }
 
@@ -140,6 +144,7 @@ impl MatmulSpec {
             } else {
                 Epilogue::Store
             },
+            mask_scale: 1.0,
         }
     }
 
@@ -154,6 +159,7 @@ impl MatmulSpec {
             c_offset: grad_offset,
             aux_offset: 0,
             epilogue: Epilogue::Store,
+            mask_scale: 1.0,
         }
     }
 
@@ -202,6 +208,8 @@ impl MatmulSpec {
             b_col_stride: u(self.b.col_stride),
             c_offset: u(self.c_offset),
             aux_offset: u(self.aux_offset),
+            mask_scale: self.mask_scale,
+            pad: [0; 3],
         }
     }
 }
@@ -222,6 +230,8 @@ pub(crate) struct MatmulParams {
     pub b_col_stride: u32,
     pub c_offset: u32,
     pub aux_offset: u32,
+    pub mask_scale: f32,
+    pub pad: [u32; 3],
 }
 
 /// Lanes per workgroup of the generated CPU-adapter kernels: llvmpipe vectorises x over 8 lanes.

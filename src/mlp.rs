@@ -2,6 +2,7 @@
 //! into one command encoder and submitted once.
 
 use crate::context::{record, Dispatch, GpuContext};
+use crate::data::DeviceDataset;
 use crate::error::{check_finite, check_kd, check_labels, check_len, Error, Result};
 pub use crate::kernels::Optimizer;
 use crate::kernels::{self, KdBuffers, OptimizerState, LOSS_SLOTS};
@@ -38,6 +39,10 @@ impl Mlp {
             spec: spec.clone(),
             params: buffer,
         })
+    }
+
+    pub(crate) fn params_buffer(&self) -> &wgpu::Buffer {
+        &self.params
     }
 
     /// The architecture.
@@ -156,6 +161,47 @@ impl KdConfig {
     }
 }
 
+/// Inverted dropout on every hidden layer's output during training (none at evaluation).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dropout {
+    /// Drop probability p ∈ [0, 1).
+    pub p: f32,
+    /// Seed of the counter-based mask hash.
+    pub seed: u32,
+}
+
+impl Dropout {
+    /// No dropout.
+    pub fn none() -> Self {
+        Self { p: 0.0, seed: 0 }
+    }
+
+    /// Checks p ∈ [0, 1).
+    pub fn validate(&self) -> Result<()> {
+        if (0.0..1.0).contains(&self.p) {
+            Ok(())
+        } else {
+            Err(Error::InvalidConfig(format!("dropout p = {} must lie in [0, 1)", self.p)))
+        }
+    }
+
+    fn scale(&self) -> f32 {
+        1.0 / (1.0 - self.p)
+    }
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct DropoutParams {
+    count: u32,
+    drop_threshold: u32,
+    scale: f32,
+    seed: u32,
+    step: u32,
+    layer: u32,
+    pad: [u32; 2],
+}
+
 /// Where a step's teacher logits come from.
 #[derive(Debug, Clone, Copy)]
 pub enum TeacherSource<'a> {
@@ -178,6 +224,16 @@ pub struct StepBatch<'a> {
     pub teacher: TeacherSource<'a>,
 }
 
+/// A data set bound to a trainer for GPU-side batch gathering.
+#[derive(Debug)]
+struct GatherBinding {
+    uniform: wgpu::Buffer,
+    dispatch: Dispatch,
+    count: usize,
+    jitter: u32,
+    seed: u32,
+}
+
 /// Loss values of a step (or means over steps).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LossReport {
@@ -197,6 +253,10 @@ pub struct Trainer {
     student: Mlp,
     rows: usize,
     kd: KdConfig,
+    dropout: Dropout,
+    dropout_uniforms: Vec<(wgpu::Buffer, DropoutParams)>,
+    forward_steps: Vec<Dispatch>,
+    gather: Option<GatherBinding>,
     pub(crate) inputs: wgpu::Buffer,
     pub(crate) labels: wgpu::Buffer,
     pub(crate) teacher_logits: wgpu::Buffer,
@@ -222,6 +282,19 @@ impl Trainer {
         optimizer: Optimizer,
         kd: KdConfig,
     ) -> Result<Self> {
+        Self::with_dropout(ctx, student, rows, optimizer, kd, Dropout::none())
+    }
+
+    /// A trainer that applies inverted dropout to every hidden layer's output.
+    pub fn with_dropout(
+        ctx: &GpuContext,
+        student: Mlp,
+        rows: usize,
+        optimizer: Optimizer,
+        kd: KdConfig,
+        dropout: Dropout,
+    ) -> Result<Self> {
+        dropout.validate()?;
         kd.validate()?;
         optimizer.validate()?;
         if rows == 0 {
@@ -270,6 +343,33 @@ impl Trainer {
             },
         )?;
         let dummy = ctx.storage_buffer("unused aux", 1, None)?;
+        let mut forward_steps = Vec::new();
+        let mut dropout_uniforms = Vec::new();
+        for (l, d) in forward.dispatches.iter().enumerate() {
+            forward_steps.push(d.clone());
+            if dropout.p > 0.0 && l + 1 < layers.len() {
+                let count = rows * layers[l].outputs;
+                let params = DropoutParams {
+                    count: count as u32,
+                    drop_threshold: (dropout.p as f64 * (1u32 << 24) as f64).round() as u32,
+                    scale: dropout.scale(),
+                    seed: dropout.seed,
+                    step: 0,
+                    layer: l as u32,
+                    pad: [0; 2],
+                };
+                let uniform = ctx.uniform_buffer("dropout params", &params)?;
+                let pipeline = ctx.pipelines.dropout.clone();
+                let bind_group = ctx.bind_group("dropout", &pipeline, &[&uniform, &forward.outputs[l]])?;
+                forward_steps.push(Dispatch {
+                    label: format!("dropout layer {l}"),
+                    pipeline,
+                    bind_group,
+                    groups: kernels::element_grid(ctx, "dropout", count)?,
+                });
+                dropout_uniforms.push((uniform, params));
+            }
+        }
         let mut backward = Vec::new();
         for l in (0..layers.len()).rev() {
             let layer = layers[l];
@@ -326,6 +426,10 @@ impl Trainer {
             student,
             rows,
             kd,
+            dropout,
+            dropout_uniforms,
+            forward_steps,
+            gather: None,
             inputs,
             labels,
             teacher_logits,
@@ -397,7 +501,79 @@ impl Trainer {
 
     /// Number of kernel launches in one step (without a teacher forward).
     pub fn dispatches_per_step(&self) -> usize {
-        self.forward.dispatches.len() + self.kd_dispatches.len() + self.backward.len() + 1
+        self.forward_steps.len() + self.kd_dispatches.len() + self.backward.len() + 1
+    }
+
+    /// The dropout in force.
+    pub fn dropout(&self) -> Dropout {
+        self.dropout
+    }
+
+    /// Binds a device data set: later [`Trainer::step_on_dataset`] calls gather their batch on
+    /// the GPU from it (teacher logits too, when the data set caches them). `jitter` shifts each
+    /// training image by up to ±`jitter` pixels in x and y (0 disables).
+    pub fn attach_dataset(&mut self, ctx: &GpuContext, data: &DeviceDataset, jitter: u32, seed: u32) -> Result<()> {
+        let spec = &self.student.spec;
+        if spec.inputs() != data.features() || spec.classes() != data.classes() {
+            return Err(Error::InvalidConfig(format!(
+                "student {:?} does not fit data with {} features and {} classes",
+                spec.sizes,
+                data.features(),
+                data.classes()
+            )));
+        }
+        if data.len() < self.rows {
+            return Err(Error::InvalidConfig(format!(
+                "batch size {} is larger than the data set ({} samples)",
+                self.rows,
+                data.len()
+            )));
+        }
+        if self.kd.alpha > 0.0 && data.teacher.is_none() {
+            return Err(Error::InvalidConfig(format!(
+                "alpha = {} needs cached teacher logits on the data set",
+                self.kd.alpha
+            )));
+        }
+        let params = data.gather_params(self.rows, 0, jitter, seed, 0, data.teacher.is_some());
+        let uniform = ctx.uniform_buffer("gather params", &params)?;
+        let dispatch = data.gather_dispatch(ctx, self.rows, false, &uniform, &self.inputs, &self.labels, &self.teacher_logits)?;
+        self.gather = Some(GatherBinding {
+            uniform,
+            dispatch,
+            count: data.len(),
+            jitter,
+            seed,
+        });
+        Ok(())
+    }
+
+    /// One step on batch `batch_index` of the attached data set's current (shuffled) order:
+    /// gather, forward, loss, backward and update in one submit, no host data transfer but
+    /// a 48-byte uniform.
+    pub fn step_on_dataset(&mut self, ctx: &GpuContext, data: &DeviceDataset, batch_index: usize) -> Result<()> {
+        let binding = self
+            .gather
+            .as_ref()
+            .ok_or_else(|| Error::InvalidConfig("no data set attached to the trainer".into()))?;
+        let start = batch_index * self.rows;
+        if start + self.rows > binding.count || data.len() != binding.count {
+            return Err(Error::InvalidConfig(format!(
+                "batch {batch_index} of {} rows runs past the {} samples attached",
+                self.rows, binding.count
+            )));
+        }
+        let params = data.gather_params(
+            self.rows,
+            start,
+            binding.jitter,
+            binding.seed,
+            self.optimizer.step + 1,
+            data.teacher.is_some(),
+        );
+        ctx.write(&binding.uniform, 0, &[params]);
+        let dispatch = binding.dispatch.clone();
+        self.submit_step(ctx, &[dispatch], false)
     }
 
     /// One training step on a host batch: stages the batch, records forward → KD loss →
@@ -448,6 +624,9 @@ impl Trainer {
         teacher_forward: bool,
     ) -> Result<()> {
         self.optimizer.stage_step(ctx);
+        for (uniform, params) in &self.dropout_uniforms {
+            ctx.write(uniform, 0, &[DropoutParams { step: self.optimizer.step, ..*params }]);
+        }
         let teacher = if teacher_forward {
             self.teacher_plan.as_ref().map(|(_, plan)| plan)
         } else {
@@ -474,7 +653,7 @@ impl Trainer {
                 );
             }
             let mut all: Vec<Dispatch> = Vec::with_capacity(self.dispatches_per_step());
-            all.extend(self.forward.dispatches.iter().cloned());
+            all.extend(self.forward_steps.iter().cloned());
             all.extend(self.kd_dispatches.iter().cloned());
             all.extend(self.backward.iter().cloned());
             all.push(self.optimizer.dispatch.clone());

@@ -14,6 +14,8 @@ pub const BIAS_GRAD_WGSL: &str = include_str!("../shaders/bias_grad.wgsl");
 pub const SGD_WGSL: &str = include_str!("../shaders/sgd.wgsl");
 /// AdamW.
 pub const ADAMW_WGSL: &str = include_str!("../shaders/adamw.wgsl");
+/// Inverted dropout in place.
+pub const DROPOUT_WGSL: &str = include_str!("../shaders/dropout.wgsl");
 /// Mini-batch gather from a device-resident u8 data set.
 pub const GATHER_WGSL: &str = include_str!("../shaders/gather.wgsl");
 
@@ -65,6 +67,11 @@ pub const SHADERS: &[ShaderSource] = &[
         name: "adamw",
         entry_point: "adamw_step",
         source: ADAMW_WGSL,
+    },
+    ShaderSource {
+        name: "dropout",
+        entry_point: "dropout",
+        source: DROPOUT_WGSL,
     },
     ShaderSource {
         name: "gather",

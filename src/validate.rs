@@ -123,17 +123,50 @@ pub fn random_vec(rng: &mut SplitMix64, len: usize, lo: f32, hi: f32) -> Vec<f32
         .collect()
 }
 
-/// The three products an MLP layer needs, plus an epilogue, for an `m × n × k` shape, with
-/// random operands: `(name, spec, a, b, aux)`.
-pub fn matmul_cases(
-    rng: &mut SplitMix64,
-    m: usize,
-    n: usize,
-    k: usize,
-) -> Vec<(String, MatmulSpec, Vec<f32>, Vec<f32>, Vec<f32>)> {
+/// One matmul problem with random operands.
+#[derive(Debug, Clone)]
+pub struct MatmulCase {
+    /// Which product and shape.
+    pub name: String,
+    /// The problem.
+    pub spec: MatmulSpec,
+    /// Operand A.
+    pub a: Vec<f32>,
+    /// Operand B.
+    pub b: Vec<f32>,
+    /// Bias or mask.
+    pub aux: Vec<f32>,
+}
+
+impl MatmulCase {
+    /// Checks `variant` on this case.
+    pub fn check(
+        &self,
+        ctx: &GpuContext,
+        variant: MatmulVariant,
+        label: &str,
+    ) -> Result<Comparison> {
+        check_matmul(
+            ctx,
+            variant,
+            &format!("{label}: {}", self.name),
+            &self.spec,
+            &self.a,
+            &self.b,
+            &self.aux,
+        )
+    }
+}
+
+/// The three products an MLP layer needs, plus a plain bias product, for an `m × n × k` shape
+/// with random operands (offsets non-zero so addressing mistakes show).
+pub fn matmul_cases(rng: &mut SplitMix64, m: usize, n: usize, k: usize) -> Vec<MatmulCase> {
     // forward: rows = m, outputs = n, inputs = k; weights [n, k] after a 3-element offset.
     let fwd = MatmulSpec::forward(m, k, n, 3, 3 + n * k, true);
-    let dx = MatmulSpec::input_grad(m, n, k, 5, true);
+    let dx = MatmulSpec {
+        mask_scale: 2.0,
+        ..MatmulSpec::input_grad(m, n, k, 5, true)
+    };
     let dw = MatmulSpec {
         c_offset: 7,
         ..MatmulSpec::weight_grad(k, n, m, 7)
@@ -147,6 +180,7 @@ pub fn matmul_cases(
         c_offset: 0,
         aux_offset: 0,
         epilogue: Epilogue::Bias,
+        mask_scale: 1.0,
     };
     [
         ("X·Wᵀ+b relu", fwd),
@@ -159,13 +193,13 @@ pub fn matmul_cases(
         let a = random_vec(rng, spec.a_len(), -1.0, 1.0);
         let b = random_vec(rng, spec.b_len(), -1.0, 1.0);
         let aux = random_vec(rng, spec.aux_len(), -1.0, 1.0);
-        (
-            format!("{name} {}x{}x{}", spec.m, spec.n, spec.k),
+        MatmulCase {
+            name: format!("{name} {}x{}x{}", spec.m, spec.n, spec.k),
             spec,
             a,
             b,
             aux,
-        )
+        }
     })
     .collect()
 }
@@ -396,31 +430,15 @@ pub fn run_suite(ctx: &GpuContext, quick: bool) -> Result<Vec<Comparison>> {
     let mut out = Vec::new();
     for variant in MatmulVariant::all() {
         for &(name, m, n, k) in MATMUL_EDGE_SHAPES {
-            for (case, spec, a, b, aux) in matmul_cases(&mut rng, m, n, k) {
-                out.push(check_matmul(
-                    ctx,
-                    variant,
-                    &format!("{name}: {case}"),
-                    &spec,
-                    &a,
-                    &b,
-                    &aux,
-                )?);
+            for case in matmul_cases(&mut rng, m, n, k) {
+                out.push(case.check(ctx, variant, name)?);
             }
         }
     }
     if !quick {
         for &variant in &[ctx.choose_matmul(128, 800), ctx.choose_matmul(800, 784)] {
-            for (case, spec, a, b, aux) in matmul_cases(&mut rng, 128, 800, 784) {
-                out.push(check_matmul(
-                    ctx,
-                    variant,
-                    &format!("MLP shape: {case}"),
-                    &spec,
-                    &a,
-                    &b,
-                    &aux,
-                )?);
+            for case in matmul_cases(&mut rng, 128, 800, 784) {
+                out.push(case.check(ctx, variant, "MLP shape")?);
             }
         }
     }

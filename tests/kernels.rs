@@ -17,18 +17,8 @@ fn check_all_matmul_cases(
     n: usize,
     k: usize,
 ) {
-    for (case, spec, a, b, aux) in validate::matmul_cases(rng, m, n, k) {
-        validate::check_matmul(
-            ctx,
-            variant,
-            &format!("{label}: {case}"),
-            &spec,
-            &a,
-            &b,
-            &aux,
-        )
-        .unwrap()
-        .assert_ok();
+    for case in validate::matmul_cases(rng, m, n, k) {
+        case.check(ctx, variant, label).unwrap().assert_ok();
     }
 }
 
