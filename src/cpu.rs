@@ -277,6 +277,51 @@ pub fn mlp_logits(spec: &MlpSpec, params: &[f64], x: &[f64], rows: usize) -> Vec
     mlp_forward(spec, params, x, rows).pop().unwrap_or_default()
 }
 
+/// The hash `dropout.wgsl` uses (PCG-style, Jarzynski & Olano 2020).
+pub fn pcg_hash(v: u32) -> u32 {
+    let state = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
+    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277_803_737);
+    (word >> 22) ^ word
+}
+
+/// Whether `dropout.wgsl` keeps element `index` of hidden layer `layer` at optimizer step
+/// `step` (counted from 1) with drop probability `p`.
+pub fn dropout_keeps(p: f32, seed: u32, step: u32, layer: u32, index: u32) -> bool {
+    let threshold = (p as f64 * (1u32 << 24) as f64).round() as u32;
+    let key = pcg_hash(seed ^ pcg_hash(step ^ pcg_hash(layer ^ pcg_hash(index))));
+    (key >> 8) >= threshold
+}
+
+/// Forward pass with the GPU trainer's inverted dropout on every hidden output.
+pub fn mlp_forward_dropout(
+    spec: &MlpSpec,
+    params: &[f64],
+    x: &[f64],
+    rows: usize,
+    dropout: (f32, u32, u32),
+) -> Vec<Vec<f64>> {
+    let (p, seed, step) = dropout;
+    let mut outputs: Vec<Vec<f64>> = Vec::new();
+    let layers = spec.layers();
+    for (l, layer) in layers.iter().enumerate() {
+        let input = outputs.last().map(Vec::as_slice).unwrap_or(x);
+        let w = &params[layer.weight_offset..layer.bias_offset];
+        let b = &params[layer.bias_offset..layer.bias_offset + layer.outputs];
+        let mut y = dense_forward(input, w, b, rows, layer.inputs, layer.outputs, spec.activation_after(l));
+        if p > 0.0 && l + 1 < layers.len() {
+            for (i, v) in y.iter_mut().enumerate() {
+                *v = if dropout_keeps(p, seed, step, l as u32, i as u32) {
+                    *v / (1.0 - p as f64)
+                } else {
+                    0.0
+                };
+            }
+        }
+        outputs.push(y);
+    }
+    outputs
+}
+
 /// Backward pass of an MLP given `dL/dlogits`: returns the flat parameter gradient.
 pub fn mlp_backward(
     spec: &MlpSpec,
@@ -285,6 +330,20 @@ pub fn mlp_backward(
     outputs: &[Vec<f64>],
     dlogits: &[f64],
     rows: usize,
+) -> Vec<f64> {
+    mlp_backward_scaled(spec, params, x, outputs, dlogits, rows, 1.0)
+}
+
+/// [`mlp_backward`] behind inverted dropout: the gradient through a kept hidden unit is scaled
+/// by `mask_scale = 1/(1 − p)`; dropped units (zero outputs) pass none.
+pub fn mlp_backward_scaled(
+    spec: &MlpSpec,
+    params: &[f64],
+    x: &[f64],
+    outputs: &[Vec<f64>],
+    dlogits: &[f64],
+    rows: usize,
+    mask_scale: f64,
 ) -> Vec<f64> {
     let layers = spec.layers();
     let mut grads = vec![0.0; spec.parameter_count()];
@@ -298,7 +357,10 @@ pub fn mlp_backward(
         grads[layer.bias_offset..layer.bias_offset + layer.outputs].copy_from_slice(&g.bias);
         if l > 0 {
             dy = match spec.activation_after(l - 1) {
-                Activation::Relu => relu_backward(&outputs[l - 1], &g.input),
+                Activation::Relu => relu_backward(&outputs[l - 1], &g.input)
+                    .into_iter()
+                    .map(|v| v * mask_scale)
+                    .collect(),
                 Activation::Identity => g.input,
             };
         }

@@ -12,11 +12,13 @@ pub mod context;
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod io;
 pub mod kernels;
 pub mod matmul;
 pub mod mlp;
 pub mod model;
 pub mod shaders;
+pub mod train;
 pub mod validate;
 
 pub use context::{describe_adapter, list_adapters, ContextOptions, GpuContext};

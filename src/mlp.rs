@@ -401,13 +401,15 @@ impl Trainer {
             )?);
             if l > 0 {
                 let relu = spec.activation_after(l - 1) == Activation::Relu;
-                let dx = MatmulSpec::input_grad(
-                    rows,
-                    layer.inputs,
-                    layer.outputs,
-                    layer.weight_offset,
-                    relu,
-                );
+                if dropout.p > 0.0 && !relu {
+                    return Err(Error::InvalidConfig(
+                        "dropout needs ReLU hidden layers (backward reads its mask from the zeros of the output)".into(),
+                    ));
+                }
+                let dx = MatmulSpec {
+                    mask_scale: if dropout.p > 0.0 { dropout.scale() } else { 1.0 },
+                    ..MatmulSpec::input_grad(rows, layer.inputs, layer.outputs, layer.weight_offset, relu)
+                };
                 let variant = ctx.choose_matmul(dx.m, dx.n);
                 backward.push(kernels::matmul_dispatch(
                     ctx,
@@ -529,12 +531,6 @@ impl Trainer {
                 data.len()
             )));
         }
-        if self.kd.alpha > 0.0 && data.teacher.is_none() {
-            return Err(Error::InvalidConfig(format!(
-                "alpha = {} needs cached teacher logits on the data set",
-                self.kd.alpha
-            )));
-        }
         let params = data.gather_params(self.rows, 0, jitter, seed, 0, data.teacher.is_some());
         let uniform = ctx.uniform_buffer("gather params", &params)?;
         let dispatch = data.gather_dispatch(ctx, self.rows, false, &uniform, &self.inputs, &self.labels, &self.teacher_logits)?;
@@ -549,13 +545,26 @@ impl Trainer {
     }
 
     /// One step on batch `batch_index` of the attached data set's current (shuffled) order:
-    /// gather, forward, loss, backward and update in one submit, no host data transfer but
-    /// a 48-byte uniform.
-    pub fn step_on_dataset(&mut self, ctx: &GpuContext, data: &DeviceDataset, batch_index: usize) -> Result<()> {
+    /// gather, (teacher forward,) forward, loss, backward and update in one submit, no host
+    /// data transfer but a 48-byte uniform. Teacher logits come from `teacher` when given,
+    /// else from the data set's cache.
+    pub fn step_on_dataset(
+        &mut self,
+        ctx: &GpuContext,
+        data: &DeviceDataset,
+        batch_index: usize,
+        teacher: Option<&Mlp>,
+    ) -> Result<()> {
         let binding = self
             .gather
             .as_ref()
             .ok_or_else(|| Error::InvalidConfig("no data set attached to the trainer".into()))?;
+        if teacher.is_none() && data.teacher.is_none() && self.kd.alpha > 0.0 {
+            return Err(Error::InvalidConfig(format!(
+                "alpha = {} needs a teacher model or cached teacher logits on the data set",
+                self.kd.alpha
+            )));
+        }
         let start = batch_index * self.rows;
         if start + self.rows > binding.count || data.len() != binding.count {
             return Err(Error::InvalidConfig(format!(
@@ -573,7 +582,11 @@ impl Trainer {
         );
         ctx.write(&binding.uniform, 0, &[params]);
         let dispatch = binding.dispatch.clone();
-        self.submit_step(ctx, &[dispatch], false)
+        if let Some(teacher) = teacher {
+            self.check_teacher(teacher)?;
+            self.prepare_teacher(ctx, teacher)?;
+        }
+        self.submit_step(ctx, &[dispatch], teacher.is_some())
     }
 
     /// One training step on a host batch: stages the batch, records forward → KD loss →
@@ -592,13 +605,7 @@ impl Trainer {
                 ctx.write(&self.teacher_logits, 0, t);
             }
             TeacherSource::Mlp(teacher) => {
-                let ts = teacher.spec();
-                if ts.inputs() != spec.inputs() || ts.classes() != classes {
-                    return Err(Error::InvalidConfig(format!(
-                        "teacher {:?} does not match student {:?} in inputs or classes",
-                        ts.sizes, spec.sizes
-                    )));
-                }
+                self.check_teacher(teacher)?;
                 self.prepare_teacher(ctx, teacher)?;
             }
             TeacherSource::None => {
@@ -660,6 +667,17 @@ impl Trainer {
             record(&mut encoder, "training step", &all);
             ctx.queue.submit([encoder.finish()]);
         })
+    }
+
+    fn check_teacher(&self, teacher: &Mlp) -> Result<()> {
+        let (ts, spec) = (teacher.spec(), &self.student.spec);
+        if ts.inputs() != spec.inputs() || ts.classes() != spec.classes() {
+            return Err(Error::InvalidConfig(format!(
+                "teacher {:?} does not match student {:?} in inputs or classes",
+                ts.sizes, spec.sizes
+            )));
+        }
+        Ok(())
     }
 
     fn prepare_teacher(&mut self, ctx: &GpuContext, teacher: &Mlp) -> Result<()> {

@@ -343,3 +343,29 @@ fn sizes_past_device_limits_are_reported() {
         assert!(matches!(err, Error::ExceedsLimit { .. }), "{err}");
     });
 }
+
+#[test]
+fn dropout_step_gradients_match_cpu_reference_with_the_same_mask() {
+    with_gpu!(_ctx => {
+        for ctx in contexts() {
+            let spec = MlpSpec::relu(&[12, 20, 9, 3]).unwrap();
+            let p = problem(13, 3, 12, 21);
+            let params = spec.init_parameters(4);
+            let dropout = distill_wgpu::Dropout { p: 0.4, seed: 77 };
+            let student = Mlp::from_parameters(ctx, &spec, &params).unwrap();
+            let kd = KdConfig { temperature: 2.0, alpha: 0.5 };
+            let mut trainer = Trainer::with_dropout(ctx, student, p.rows, Optimizer::Sgd { lr: 0.1, momentum: 0.0, weight_decay: 0.0 }, kd, dropout).unwrap();
+            trainer.step(ctx, &StepBatch { inputs: &p.inputs, labels: &p.labels, teacher: TeacherSource::Logits(&p.teacher) }).unwrap();
+            let got = trainer.read_gradients(ctx).unwrap();
+            let w = cpu::to_f64(&params);
+            let x = cpu::to_f64(&p.inputs);
+            // The first step is optimizer step 1.
+            let outputs = cpu::mlp_forward_dropout(&spec, &w, &x, p.rows, (dropout.p, dropout.seed, 1));
+            let dropped = outputs[0].iter().filter(|v| **v == 0.0).count();
+            assert!(dropped > 0, "no unit dropped");
+            let kd_out = cpu::kd_loss(outputs.last().unwrap(), &cpu::to_f64(&p.teacher), &p.labels, p.rows, 3, 2.0, 0.5);
+            let expected = cpu::mlp_backward_scaled(&spec, &w, &x, &outputs, &kd_out.grad, p.rows, 1.0 / (1.0 - dropout.p as f64));
+            compare(&format!("{:?} dropout gradients", ctx.matmul_family()), &got, &expected, Tolerance::new(2e-6, 1e-4)).assert_ok();
+        }
+    });
+}

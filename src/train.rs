@@ -1,0 +1,59 @@
+//! Epoch loop over a device data set: reshuffle, step through every full batch, read the mean
+//! loss once per epoch.
+
+use std::time::Instant;
+
+use crate::context::GpuContext;
+use crate::data::DeviceDataset;
+use crate::error::Result;
+use crate::mlp::{LossReport, Mlp, Trainer};
+
+/// One epoch's summary.
+#[derive(Debug, Clone, Copy)]
+pub struct EpochLog {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Mean loss over the epoch's steps.
+    pub loss: LossReport,
+    /// Steps taken.
+    pub steps: u32,
+    /// Wall time of the epoch, seconds.
+    pub seconds: f64,
+}
+
+/// Trains for `epochs` over `data` (attached to `trainer` beforehand). Each epoch uses a fresh
+/// seeded shuffle and drops the last partial batch. `on_step` runs after each submitted step,
+/// `on_epoch` after each epoch.
+pub fn fit(
+    ctx: &GpuContext,
+    trainer: &mut Trainer,
+    data: &DeviceDataset,
+    epochs: usize,
+    seed: u64,
+    teacher: Option<&Mlp>,
+    mut on_step: impl FnMut(),
+    mut on_epoch: impl FnMut(&EpochLog),
+) -> Result<Vec<EpochLog>> {
+    let batches = data.len() / trainer.batch_size();
+    let mut logs = Vec::with_capacity(epochs);
+    // Start from a clean accumulator.
+    trainer.take_mean_loss(ctx)?;
+    for epoch in 1..=epochs {
+        let start = Instant::now();
+        data.shuffle(ctx, seed.wrapping_mul(0x9E37_79B9).wrapping_add(epoch as u64));
+        for b in 0..batches {
+            trainer.step_on_dataset(ctx, data, b, teacher)?;
+            on_step();
+        }
+        let (loss, steps) = trainer.take_mean_loss(ctx)?;
+        let log = EpochLog {
+            epoch,
+            loss,
+            steps,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        on_epoch(&log);
+        logs.push(log);
+    }
+    Ok(logs)
+}
