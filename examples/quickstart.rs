@@ -13,13 +13,22 @@ fn main() -> distill_wgpu::Result<()> {
     // 4 inputs → 16 hidden → 3 classes; a batch of 8 samples.
     let spec = MlpSpec::relu(&[4, 16, 3])?;
     let student = Mlp::new(&ctx, &spec, 42)?;
-    let kd = KdConfig { temperature: 4.0, alpha: 0.9 };
+    let kd = KdConfig {
+        temperature: 4.0,
+        alpha: 0.9,
+    };
     let mut trainer = Trainer::new(&ctx, student, 8, Optimizer::adam(1e-2), kd)?;
 
     let inputs: Vec<f32> = (0..32).map(|i| (i % 7) as f32 / 7.0).collect();
     let labels: Vec<u32> = (0..8).map(|i| i % 3).collect();
     let teacher_logits: Vec<f32> = (0..24)
-        .map(|i| if i % 3 == labels[i / 3] as usize { 3.0 } else { 0.5 })
+        .map(|i| {
+            if i % 3 == labels[i / 3] as usize {
+                3.0
+            } else {
+                0.5
+            }
+        })
         .collect();
     let batch = StepBatch {
         inputs: &inputs,
@@ -31,7 +40,10 @@ fn main() -> distill_wgpu::Result<()> {
         trainer.step(&ctx, &batch)?;
         if step % 25 == 0 {
             let loss = trainer.read_loss(&ctx)?;
-            println!("step {step:3}: loss {:.4} (ce {:.4}, kl {:.4})", loss.total, loss.ce, loss.kl);
+            println!(
+                "step {step:3}: loss {:.4} (ce {:.4}, kl {:.4})",
+                loss.total, loss.ce, loss.kl
+            );
         }
     }
     let loss = trainer.read_loss(&ctx)?;

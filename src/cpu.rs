@@ -307,7 +307,15 @@ pub fn mlp_forward_dropout(
         let input = outputs.last().map(Vec::as_slice).unwrap_or(x);
         let w = &params[layer.weight_offset..layer.bias_offset];
         let b = &params[layer.bias_offset..layer.bias_offset + layer.outputs];
-        let mut y = dense_forward(input, w, b, rows, layer.inputs, layer.outputs, spec.activation_after(l));
+        let mut y = dense_forward(
+            input,
+            w,
+            b,
+            rows,
+            layer.inputs,
+            layer.outputs,
+            spec.activation_after(l),
+        );
         if p > 0.0 && l + 1 < layers.len() {
             for (i, v) in y.iter_mut().enumerate() {
                 *v = if dropout_keeps(p, seed, step, l as u32, i as u32) {

@@ -40,7 +40,11 @@ impl Dataset {
 
     /// One more than the largest label.
     pub fn classes(&self) -> usize {
-        self.labels.iter().copied().max().map_or(0, |m| m as usize + 1)
+        self.labels
+            .iter()
+            .copied()
+            .max()
+            .map_or(0, |m| m as usize + 1)
     }
 
     /// Inputs scaled to [0, 1] for samples `range`, as f32 (for host-side use and tests).
@@ -101,16 +105,28 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
 /// Parses IDX bytes (`path` only names the source in errors).
 pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray> {
     if bytes.len() < 4 {
-        return Err(format_error(path, format!("{} bytes is too short for an IDX header", bytes.len())));
+        return Err(format_error(
+            path,
+            format!("{} bytes is too short for an IDX header", bytes.len()),
+        ));
     }
     if bytes[0] != 0 || bytes[1] != 0 {
         return Err(format_error(
             path,
-            format!("bad IDX magic {:02x}{:02x}{:02x}{:02x}: expected 0000 then type and rank", bytes[0], bytes[1], bytes[2], bytes[3]),
+            format!(
+                "bad IDX magic {:02x}{:02x}{:02x}{:02x}: expected 0000 then type and rank",
+                bytes[0], bytes[1], bytes[2], bytes[3]
+            ),
         ));
     }
     if bytes[2] != 0x08 {
-        return Err(format_error(path, format!("IDX element type 0x{:02x} is not unsigned byte (0x08)", bytes[2])));
+        return Err(format_error(
+            path,
+            format!(
+                "IDX element type 0x{:02x} is not unsigned byte (0x08)",
+                bytes[2]
+            ),
+        ));
     }
     let rank = bytes[3] as usize;
     if rank == 0 || rank > 4 {
@@ -121,7 +137,14 @@ pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray> {
         return Err(format_error(path, "truncated IDX header"));
     }
     let dims: Vec<usize> = (0..rank)
-        .map(|i| u32::from_be_bytes([bytes[4 + 4 * i], bytes[5 + 4 * i], bytes[6 + 4 * i], bytes[7 + 4 * i]]) as usize)
+        .map(|i| {
+            u32::from_be_bytes([
+                bytes[4 + 4 * i],
+                bytes[5 + 4 * i],
+                bytes[6 + 4 * i],
+                bytes[7 + 4 * i],
+            ]) as usize
+        })
         .collect();
     let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     let body = bytes.len() - header;
@@ -130,8 +153,14 @@ pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray> {
             dims,
             data: bytes[header..].to_vec(),
         }),
-        Some(n) => Err(format_error(path, format!("IDX dimensions {dims:?} need {n} data bytes, file has {body}"))),
-        None => Err(format_error(path, format!("IDX dimensions {dims:?} overflow"))),
+        Some(n) => Err(format_error(
+            path,
+            format!("IDX dimensions {dims:?} need {n} data bytes, file has {body}"),
+        )),
+        None => Err(format_error(
+            path,
+            format!("IDX dimensions {dims:?} overflow"),
+        )),
     }
 }
 
@@ -140,15 +169,29 @@ pub fn read_pair(images: &Path, labels: &Path) -> Result<Dataset> {
     let img = read_idx(images)?;
     let lab = read_idx(labels)?;
     if img.dims.len() != 3 {
-        return Err(format_error(images, format!("image file must have rank 3 (count, rows, cols), has dims {:?}", img.dims)));
+        return Err(format_error(
+            images,
+            format!(
+                "image file must have rank 3 (count, rows, cols), has dims {:?}",
+                img.dims
+            ),
+        ));
     }
     if lab.dims.len() != 1 {
-        return Err(format_error(labels, format!("label file must have rank 1, has dims {:?}", lab.dims)));
+        return Err(format_error(
+            labels,
+            format!("label file must have rank 1, has dims {:?}", lab.dims),
+        ));
     }
     if img.dims[0] != lab.dims[0] {
         return Err(format_error(
             labels,
-            format!("{} labels for {} images in {}", lab.dims[0], img.dims[0], images.display()),
+            format!(
+                "{} labels for {} images in {}",
+                lab.dims[0],
+                img.dims[0],
+                images.display()
+            ),
         ));
     }
     if img.dims[0] == 0 {
@@ -172,7 +215,10 @@ fn find_file(dir: &Path, stem: &str) -> Result<PathBuf> {
     }
     Err(Error::Io {
         path: dir.join(stem),
-        source: std::io::Error::new(std::io::ErrorKind::NotFound, format!("neither {stem} nor {stem}.gz exists")),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("neither {stem} nor {stem}.gz exists"),
+        ),
     })
 }
 
@@ -190,22 +236,34 @@ pub struct TrainTest {
 /// Reads `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte` and
 /// `t10k-labels-idx1-ubyte` (each optionally `.gz`) from `dir`.
 pub fn read_dir(dir: &Path) -> Result<TrainTest> {
-    let train = read_pair(&find_file(dir, "train-images-idx3-ubyte")?, &find_file(dir, "train-labels-idx1-ubyte")?)?;
+    let train = read_pair(
+        &find_file(dir, "train-images-idx3-ubyte")?,
+        &find_file(dir, "train-labels-idx1-ubyte")?,
+    )?;
     let test_images = find_file(dir, "t10k-images-idx3-ubyte")?;
     let test = read_pair(&test_images, &find_file(dir, "t10k-labels-idx1-ubyte")?)?;
     if (train.height, train.width) != (test.height, test.width) {
         return Err(format_error(
             &test_images,
-            format!("test images are {}x{}, training images {}x{}", test.height, test.width, train.height, train.width),
+            format!(
+                "test images are {}x{}, training images {}x{}",
+                test.height, test.width, train.height, train.width
+            ),
         ));
     }
     let classes = train.classes().max(test.classes()).max(2);
-    Ok(TrainTest { train, test, classes })
+    Ok(TrainTest {
+        train,
+        test,
+        classes,
+    })
 }
 
 /// The bundled MNIST-10k subset (8004 train / 1996 test).
 pub fn bundled_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join("mnist10k")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data")
+        .join("mnist10k")
 }
 
 #[repr(C)]
@@ -222,6 +280,14 @@ pub(crate) struct GatherParams {
     pub step: u32,
     pub gather_teacher: u32,
     pub pad: [u32; 2],
+}
+
+/// The per-step batch buffers a gather writes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchBuffers<'a> {
+    pub inputs: &'a wgpu::Buffer,
+    pub labels: &'a wgpu::Buffer,
+    pub teacher: &'a wgpu::Buffer,
 }
 
 /// A data set uploaded to the GPU once: packed u8 pixels, labels, a shuffled sample order and,
@@ -260,10 +326,26 @@ impl DeviceDataset {
         let labels: Vec<u32> = data.labels.iter().map(|&l| l as u32).collect();
         let identity: Vec<u32> = (0..data.len() as u32).collect();
         Ok(Self {
-            pixels: ctx.storage_buffer("dataset pixels", packed.len(), Some(bytemuck::cast_slice(&packed)))?,
-            labels: ctx.storage_buffer("dataset labels", labels.len(), Some(bytemuck::cast_slice(&labels)))?,
-            order: ctx.storage_buffer("dataset order", identity.len(), Some(bytemuck::cast_slice(&identity)))?,
-            identity_order: ctx.storage_buffer("dataset identity order", identity.len(), Some(bytemuck::cast_slice(&identity)))?,
+            pixels: ctx.storage_buffer(
+                "dataset pixels",
+                packed.len(),
+                Some(bytemuck::cast_slice(&packed)),
+            )?,
+            labels: ctx.storage_buffer(
+                "dataset labels",
+                labels.len(),
+                Some(bytemuck::cast_slice(&labels)),
+            )?,
+            order: ctx.storage_buffer(
+                "dataset order",
+                identity.len(),
+                Some(bytemuck::cast_slice(&identity)),
+            )?,
+            identity_order: ctx.storage_buffer(
+                "dataset identity order",
+                identity.len(),
+                Some(bytemuck::cast_slice(&identity)),
+            )?,
             teacher: None,
             host_labels: data.labels.clone(),
             count: data.len(),
@@ -301,7 +383,12 @@ impl DeviceDataset {
     }
 
     /// Caches `teacher`'s logits for every sample on the GPU (the teacher is frozen).
-    pub fn cache_teacher_logits(&mut self, ctx: &GpuContext, teacher: &Mlp, batch: usize) -> Result<()> {
+    pub fn cache_teacher_logits(
+        &mut self,
+        ctx: &GpuContext,
+        teacher: &Mlp,
+        batch: usize,
+    ) -> Result<()> {
         self.teacher = Some(self.logits_buffer(ctx, teacher, batch)?);
         Ok(())
     }
@@ -314,7 +401,15 @@ impl DeviceDataset {
             .transpose()
     }
 
-    pub(crate) fn gather_params(&self, rows: usize, start: usize, jitter: u32, seed: u32, step: u32, gather_teacher: bool) -> GatherParams {
+    pub(crate) fn gather_params(
+        &self,
+        rows: usize,
+        start: usize,
+        jitter: u32,
+        seed: u32,
+        step: u32,
+        gather_teacher: bool,
+    ) -> GatherParams {
         GatherParams {
             rows: rows as u32,
             features: self.features() as u32,
@@ -337,10 +432,13 @@ impl DeviceDataset {
         rows: usize,
         identity: bool,
         uniform: &wgpu::Buffer,
-        inputs: &wgpu::Buffer,
-        labels: &wgpu::Buffer,
-        teacher_out: &wgpu::Buffer,
+        out: BatchBuffers<'_>,
     ) -> Result<Dispatch> {
+        let BatchBuffers {
+            inputs,
+            labels,
+            teacher: teacher_out,
+        } = out;
         let pipeline = ctx.pipelines.gather.clone();
         let dummy;
         let teacher_in = match &self.teacher {
@@ -350,13 +448,29 @@ impl DeviceDataset {
                 &dummy
             }
         };
-        let order = if identity { &self.identity_order } else { &self.order };
+        let order = if identity {
+            &self.identity_order
+        } else {
+            &self.order
+        };
         let bind_group = ctx.bind_group(
             "gather",
             &pipeline,
-            &[uniform, &self.pixels, &self.labels, teacher_in, order, inputs, labels, teacher_out],
+            &[
+                uniform,
+                &self.pixels,
+                &self.labels,
+                teacher_in,
+                order,
+                inputs,
+                labels,
+                teacher_out,
+            ],
         )?;
-        let x = self.features().max(self.classes).div_ceil(crate::kernels::ELEMENT_WORKGROUP);
+        let x = self
+            .features()
+            .max(self.classes)
+            .div_ceil(crate::kernels::ELEMENT_WORKGROUP);
         Ok(Dispatch {
             label: "gather batch".into(),
             pipeline,
@@ -366,7 +480,12 @@ impl DeviceDataset {
     }
 
     /// Logits `[count, classes]` of `model` for every sample, computed in chunks of `batch`.
-    pub fn logits_buffer(&self, ctx: &GpuContext, model: &Mlp, batch: usize) -> Result<wgpu::Buffer> {
+    pub fn logits_buffer(
+        &self,
+        ctx: &GpuContext,
+        model: &Mlp,
+        batch: usize,
+    ) -> Result<wgpu::Buffer> {
         let spec = model.spec();
         if spec.inputs() != self.features() || spec.classes() != self.classes {
             return Err(Error::InvalidConfig(format!(
@@ -380,21 +499,46 @@ impl DeviceDataset {
         let inputs = ctx.storage_buffer("eval inputs", batch * self.features(), None)?;
         let labels = ctx.storage_buffer("eval labels", batch, None)?;
         let unused_teacher = ctx.storage_buffer("eval teacher", 1, None)?;
-        let uniform = ctx.uniform_buffer("eval gather params", &self.gather_params(batch, 0, 0, 0, 0, false))?;
-        let gather = self.gather_dispatch(ctx, batch, true, &uniform, &inputs, &labels, &unused_teacher)?;
+        let uniform = ctx.uniform_buffer(
+            "eval gather params",
+            &self.gather_params(batch, 0, 0, 0, 0, false),
+        )?;
+        let gather = self.gather_dispatch(
+            ctx,
+            batch,
+            true,
+            &uniform,
+            BatchBuffers {
+                inputs: &inputs,
+                labels: &labels,
+                teacher: &unused_teacher,
+            },
+        )?;
         let plan = ForwardPlan::new(ctx, spec, model.params_buffer(), &inputs, batch, "eval")?;
         let all = ctx.storage_buffer("all logits", self.count * self.classes, None)?;
         let row_bytes = (self.classes * 4) as u64;
         for start in (0..self.count).step_by(batch) {
             let rows = batch.min(self.count - start);
-            ctx.write(&uniform, 0, &[self.gather_params(rows, start, 0, 0, 0, false)]);
+            ctx.write(
+                &uniform,
+                0,
+                &[self.gather_params(rows, start, 0, 0, 0, false)],
+            );
             ctx.scoped("evaluating logits", || {
-                let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("eval chunk"),
-                });
+                let mut encoder =
+                    ctx.device
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some("eval chunk"),
+                        });
                 crate::context::record(&mut encoder, "eval gather", std::slice::from_ref(&gather));
                 crate::context::record(&mut encoder, "eval forward", &plan.dispatches);
-                encoder.copy_buffer_to_buffer(plan.logits(), 0, &all, start as u64 * row_bytes, rows as u64 * row_bytes);
+                encoder.copy_buffer_to_buffer(
+                    plan.logits(),
+                    0,
+                    &all,
+                    start as u64 * row_bytes,
+                    rows as u64 * row_bytes,
+                );
                 ctx.queue.submit([encoder.finish()]);
             })?;
         }

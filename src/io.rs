@@ -50,7 +50,11 @@ pub fn to_safetensors(spec: &MlpSpec, params: &[f32], extra: &[(&str, String)]) 
     metadata.insert("format".into(), "pt".into());
     metadata.insert(
         SIZES_KEY.into(),
-        spec.sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(","),
+        spec.sizes
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
     );
     metadata.insert(
         ACTIVATION_KEY.into(),
@@ -63,7 +67,8 @@ pub fn to_safetensors(spec: &MlpSpec, params: &[f32], extra: &[(&str, String)]) 
     for (k, v) in extra {
         metadata.insert((*k).to_string(), v.clone());
     }
-    safetensors::serialize(tensors, Some(metadata)).map_err(|e| Error::InvalidConfig(format!("safetensors: {e}")))
+    safetensors::serialize(tensors, Some(metadata))
+        .map_err(|e| Error::InvalidConfig(format!("safetensors: {e}")))
 }
 
 /// Writes a model file atomically (temporary file, then rename), so an interrupted save never
@@ -108,7 +113,12 @@ pub fn from_safetensors(path: &Path, bytes: &[u8]) -> Result<(MlpSpec, Vec<f32>)
     let activation = match meta.get(ACTIVATION_KEY).map(String::as_str) {
         None | Some("relu") => Activation::Relu,
         Some("identity") => Activation::Identity,
-        Some(other) => return Err(format_error(path, format!("unknown activation {other:?} in metadata"))),
+        Some(other) => {
+            return Err(format_error(
+                path,
+                format!("unknown activation {other:?} in metadata"),
+            ))
+        }
     };
     // Layers from the weight names present: 0.weight, 2.weight, … must be contiguous.
     let mut layer_count = 0;
@@ -116,7 +126,10 @@ pub fn from_safetensors(path: &Path, bytes: &[u8]) -> Result<(MlpSpec, Vec<f32>)
         layer_count += 1;
     }
     if layer_count == 0 {
-        return Err(format_error(path, "tensor \"0.weight\" is missing (expected nn.Sequential Linear layers)"));
+        return Err(format_error(
+            path,
+            "tensor \"0.weight\" is missing (expected nn.Sequential Linear layers)",
+        ));
     }
     let sizes: Vec<usize> = match meta.get(SIZES_KEY) {
         Some(s) => s
@@ -129,7 +142,13 @@ pub fn from_safetensors(path: &Path, bytes: &[u8]) -> Result<(MlpSpec, Vec<f32>)
             for l in 0..layer_count {
                 let shape = tensor_shape(path, &tensors, &weight_name(l))?;
                 if shape.len() != 2 {
-                    return Err(format_error(path, format!("tensor {:?} has shape {shape:?}, expected [out, in]", weight_name(l))));
+                    return Err(format_error(
+                        path,
+                        format!(
+                            "tensor {:?} has shape {shape:?}, expected [out, in]",
+                            weight_name(l)
+                        ),
+                    ));
                 }
                 if l == 0 {
                     sizes.push(shape[1]);
@@ -140,16 +159,26 @@ pub fn from_safetensors(path: &Path, bytes: &[u8]) -> Result<(MlpSpec, Vec<f32>)
         }
     };
     let spec = MlpSpec { sizes, activation };
-    spec.validate().map_err(|e| format_error(path, e.to_string()))?;
+    spec.validate()
+        .map_err(|e| format_error(path, e.to_string()))?;
     if spec.sizes.len() - 1 != layer_count {
         return Err(format_error(
             path,
-            format!("architecture {:?} has {} layers, file has {layer_count} weights", spec.sizes, spec.sizes.len() - 1),
+            format!(
+                "architecture {:?} has {} layers, file has {layer_count} weights",
+                spec.sizes,
+                spec.sizes.len() - 1
+            ),
         ));
     }
     let mut params = vec![0.0f32; spec.parameter_count()];
     for (l, layer) in spec.layers().iter().enumerate() {
-        let w = read_f32(path, &tensors, &weight_name(l), &[layer.outputs, layer.inputs])?;
+        let w = read_f32(
+            path,
+            &tensors,
+            &weight_name(l),
+            &[layer.outputs, layer.inputs],
+        )?;
         params[layer.weight_offset..layer.bias_offset].copy_from_slice(&w);
         let b = read_f32(path, &tensors, &bias_name(l), &[layer.outputs])?;
         params[layer.bias_offset..layer.bias_offset + layer.outputs].copy_from_slice(&b);
@@ -165,15 +194,29 @@ fn tensor_shape(path: &Path, tensors: &SafeTensors<'_>, name: &str) -> Result<Ve
         .map_err(|_| format_error(path, format!("tensor {name:?} is missing")))
 }
 
-fn read_f32(path: &Path, tensors: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+fn read_f32(
+    path: &Path,
+    tensors: &SafeTensors<'_>,
+    name: &str,
+    shape: &[usize],
+) -> Result<Vec<f32>> {
     let t = tensors
         .tensor(name)
         .map_err(|_| format_error(path, format!("tensor {name:?} is missing")))?;
     if t.dtype() != Dtype::F32 {
-        return Err(format_error(path, format!("tensor {name:?} has dtype {:?}, expected F32", t.dtype())));
+        return Err(format_error(
+            path,
+            format!("tensor {name:?} has dtype {:?}, expected F32", t.dtype()),
+        ));
     }
     if t.shape() != shape {
-        return Err(format_error(path, format!("tensor {name:?} has shape {:?}, expected {shape:?}", t.shape())));
+        return Err(format_error(
+            path,
+            format!(
+                "tensor {name:?} has shape {:?}, expected {shape:?}",
+                t.shape()
+            ),
+        ));
     }
     Ok(t.data()
         .chunks_exact(4)

@@ -258,9 +258,9 @@ fn upload_u32(ctx: &GpuContext, label: &str, data: &[u32]) -> Result<wgpu::Buffe
 #[derive(Debug)]
 pub struct PreparedKernel {
     dispatches: Vec<Dispatch>,
-    output: wgpu::Buffer,
-    output_offset: usize,
-    output_len: usize,
+    /// `(name, buffer, offset, len)` of each output, in the order [`PreparedKernel::output`]
+    /// indexes them.
+    outputs: Vec<(&'static str, wgpu::Buffer, usize, usize)>,
     /// The buffers the dispatches bind, kept alive.
     _inputs: Vec<wgpu::Buffer>,
 }
@@ -282,14 +282,13 @@ impl PreparedKernel {
         ctx.wait()
     }
 
-    /// Reads the output back.
-    pub fn output(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
-        ctx.read_back(
-            "kernel output",
-            &self.output,
-            self.output_offset,
-            self.output_len,
-        )
+    /// Reads output `index` back (0 is the main output).
+    pub fn output(&self, ctx: &GpuContext, index: usize) -> Result<Vec<f32>> {
+        let (name, buffer, offset, len) = self
+            .outputs
+            .get(index)
+            .ok_or_else(|| Error::InvalidConfig(format!("kernel has no output {index}")))?;
+        ctx.read_back(name, buffer, *offset, *len)
     }
 
     /// Which pipelines run, e.g. for a report.
@@ -340,9 +339,7 @@ pub fn prepare_matmul(
     )?;
     Ok(PreparedKernel {
         dispatches: vec![dispatch],
-        output: c_buf,
-        output_offset: spec.c_offset,
-        output_len: spec.m * spec.n,
+        outputs: vec![("matmul C", c_buf, spec.c_offset, spec.m * spec.n)],
         _inputs: vec![a_buf, b_buf, aux_buf],
     })
 }
@@ -358,17 +355,17 @@ pub fn matmul(
 ) -> Result<Vec<f32>> {
     let prepared = prepare_matmul(ctx, variant, spec, a, b, aux)?;
     prepared.run(ctx, 1)?;
-    prepared.output(ctx)
+    prepared.output(ctx, 0)
 }
 
-/// Row-wise `(softmax(x / T), log_softmax(x / T))` on the GPU.
-pub fn softmax(
+/// Uploads logits and prepares the softmax kernel; outputs: probabilities, log-probabilities.
+pub fn prepare_softmax(
     ctx: &GpuContext,
     logits: &[f32],
     rows: usize,
     cols: usize,
     temperature: f32,
-) -> Result<(Vec<f32>, Vec<f32>)> {
+) -> Result<PreparedKernel> {
     check_kd(temperature, 0.0)?;
     if rows == 0 || cols == 0 {
         return Err(Error::EmptyBatch);
@@ -384,11 +381,27 @@ pub fn softmax(
         pad: 0,
     };
     let dispatch = softmax_dispatch(ctx, params, &x, &probs, &log_probs)?;
-    ctx.run("softmax", &[dispatch])?;
-    Ok((
-        ctx.read_back("softmax probs", &probs, 0, rows * cols)?,
-        ctx.read_back("softmax log-probs", &log_probs, 0, rows * cols)?,
-    ))
+    Ok(PreparedKernel {
+        dispatches: vec![dispatch],
+        outputs: vec![
+            ("softmax probs", probs, 0, rows * cols),
+            ("softmax log-probs", log_probs, 0, rows * cols),
+        ],
+        _inputs: vec![x],
+    })
+}
+
+/// Row-wise `(softmax(x / T), log_softmax(x / T))` on the GPU.
+pub fn softmax(
+    ctx: &GpuContext,
+    logits: &[f32],
+    rows: usize,
+    cols: usize,
+    temperature: f32,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let prepared = prepare_softmax(ctx, logits, rows, cols, temperature)?;
+    prepared.run(ctx, 1)?;
+    Ok((prepared.output(ctx, 0)?, prepared.output(ctx, 1)?))
 }
 
 /// What the GPU KD loss produces (mirrors [`crate::cpu::KdOutput`]).
@@ -408,9 +421,10 @@ pub struct GpuKdOutput {
     pub grad: Vec<f32>,
 }
 
-/// The fused KD loss and gradient on the GPU, followed by the deterministic reduction.
+/// Uploads the KD-loss inputs and prepares the loss and reduction kernels; outputs: gradient,
+/// per-row terms `[ce, kl]` interleaved, loss slots ([`LOSS_SLOTS`]).
 #[allow(clippy::too_many_arguments)]
-pub fn kd_loss(
+pub fn prepare_kd_loss(
     ctx: &GpuContext,
     student: &[f32],
     teacher: &[f32],
@@ -419,7 +433,7 @@ pub fn kd_loss(
     cols: usize,
     temperature: f32,
     alpha: f32,
-) -> Result<GpuKdOutput> {
+) -> Result<PreparedKernel> {
     check_kd(temperature, alpha)?;
     if rows == 0 {
         return Err(Error::EmptyBatch);
@@ -438,12 +452,8 @@ pub fn kd_loss(
     let y = upload_u32(ctx, "labels", labels)?;
     let grad = nan_buffer(ctx, "kd grad", rows * cols)?;
     let row_terms = nan_buffer(ctx, "kd row terms", 2 * rows)?;
-    let loss = ctx.storage_buffer(
-        "kd loss",
-        LOSS_SLOTS,
-        Some(bytemuck::cast_slice(&[0.0f32; LOSS_SLOTS])),
-    )?;
-    let (dispatches, _uniforms) = kd_dispatches(
+    let loss = upload(ctx, "kd loss", &[0.0f32; LOSS_SLOTS])?;
+    let (dispatches, uniforms) = kd_dispatches(
         ctx,
         rows,
         cols,
@@ -458,16 +468,50 @@ pub fn kd_loss(
             loss: &loss,
         },
     )?;
-    ctx.run("kd loss", &dispatches)?;
-    let terms: Vec<f32> = ctx.read_back("kd row terms", &row_terms, 0, 2 * rows)?;
-    let totals: Vec<f32> = ctx.read_back("kd loss", &loss, 0, 3)?;
+    let [kd_uniform, reduce_uniform] = uniforms;
+    Ok(PreparedKernel {
+        dispatches: dispatches.to_vec(),
+        outputs: vec![
+            ("kd grad", grad, 0, rows * cols),
+            ("kd row terms", row_terms, 0, 2 * rows),
+            ("kd loss", loss, 0, LOSS_SLOTS),
+        ],
+        _inputs: vec![z, t, y, kd_uniform, reduce_uniform],
+    })
+}
+
+/// The fused KD loss and gradient on the GPU, followed by the deterministic reduction.
+#[allow(clippy::too_many_arguments)]
+pub fn kd_loss(
+    ctx: &GpuContext,
+    student: &[f32],
+    teacher: &[f32],
+    labels: &[u32],
+    rows: usize,
+    cols: usize,
+    temperature: f32,
+    alpha: f32,
+) -> Result<GpuKdOutput> {
+    let prepared = prepare_kd_loss(
+        ctx,
+        student,
+        teacher,
+        labels,
+        rows,
+        cols,
+        temperature,
+        alpha,
+    )?;
+    prepared.run(ctx, 1)?;
+    let terms = prepared.output(ctx, 1)?;
+    let totals = prepared.output(ctx, 2)?;
     Ok(GpuKdOutput {
         loss: totals[0],
         ce: totals[1],
         kl: totals[2],
         row_ce: terms.iter().step_by(2).copied().collect(),
         row_kl: terms.iter().skip(1).step_by(2).copied().collect(),
-        grad: ctx.read_back("kd grad", &grad, 0, rows * cols)?,
+        grad: prepared.output(ctx, 0)?,
     })
 }
 

@@ -22,8 +22,8 @@ pub mod train;
 pub mod validate;
 
 pub use context::{describe_adapter, list_adapters, ContextOptions, GpuContext};
+pub use data::{Dataset, DeviceDataset, Evaluation};
 pub use error::{Error, Result};
 pub use matmul::{Epilogue, MatmulFamily, MatmulSpec, MatmulVariant, Strided};
-pub use data::{Dataset, DeviceDataset, Evaluation};
 pub use mlp::{Dropout, KdConfig, LossReport, Mlp, Optimizer, StepBatch, TeacherSource, Trainer};
 pub use model::{Activation, LayerLayout, MlpSpec, SplitMix64};

@@ -181,7 +181,10 @@ impl Dropout {
         if (0.0..1.0).contains(&self.p) {
             Ok(())
         } else {
-            Err(Error::InvalidConfig(format!("dropout p = {} must lie in [0, 1)", self.p)))
+            Err(Error::InvalidConfig(format!(
+                "dropout p = {} must lie in [0, 1)",
+                self.p
+            )))
         }
     }
 
@@ -360,7 +363,8 @@ impl Trainer {
                 };
                 let uniform = ctx.uniform_buffer("dropout params", &params)?;
                 let pipeline = ctx.pipelines.dropout.clone();
-                let bind_group = ctx.bind_group("dropout", &pipeline, &[&uniform, &forward.outputs[l]])?;
+                let bind_group =
+                    ctx.bind_group("dropout", &pipeline, &[&uniform, &forward.outputs[l]])?;
                 forward_steps.push(Dispatch {
                     label: format!("dropout layer {l}"),
                     pipeline,
@@ -407,8 +411,18 @@ impl Trainer {
                     ));
                 }
                 let dx = MatmulSpec {
-                    mask_scale: if dropout.p > 0.0 { dropout.scale() } else { 1.0 },
-                    ..MatmulSpec::input_grad(rows, layer.inputs, layer.outputs, layer.weight_offset, relu)
+                    mask_scale: if dropout.p > 0.0 {
+                        dropout.scale()
+                    } else {
+                        1.0
+                    },
+                    ..MatmulSpec::input_grad(
+                        rows,
+                        layer.inputs,
+                        layer.outputs,
+                        layer.weight_offset,
+                        relu,
+                    )
                 };
                 let variant = ctx.choose_matmul(dx.m, dx.n);
                 backward.push(kernels::matmul_dispatch(
@@ -514,7 +528,13 @@ impl Trainer {
     /// Binds a device data set: later [`Trainer::step_on_dataset`] calls gather their batch on
     /// the GPU from it (teacher logits too, when the data set caches them). `jitter` shifts each
     /// training image by up to ±`jitter` pixels in x and y (0 disables).
-    pub fn attach_dataset(&mut self, ctx: &GpuContext, data: &DeviceDataset, jitter: u32, seed: u32) -> Result<()> {
+    pub fn attach_dataset(
+        &mut self,
+        ctx: &GpuContext,
+        data: &DeviceDataset,
+        jitter: u32,
+        seed: u32,
+    ) -> Result<()> {
         let spec = &self.student.spec;
         if spec.inputs() != data.features() || spec.classes() != data.classes() {
             return Err(Error::InvalidConfig(format!(
@@ -533,7 +553,17 @@ impl Trainer {
         }
         let params = data.gather_params(self.rows, 0, jitter, seed, 0, data.teacher.is_some());
         let uniform = ctx.uniform_buffer("gather params", &params)?;
-        let dispatch = data.gather_dispatch(ctx, self.rows, false, &uniform, &self.inputs, &self.labels, &self.teacher_logits)?;
+        let dispatch = data.gather_dispatch(
+            ctx,
+            self.rows,
+            false,
+            &uniform,
+            crate::data::BatchBuffers {
+                inputs: &self.inputs,
+                labels: &self.labels,
+                teacher: &self.teacher_logits,
+            },
+        )?;
         self.gather = Some(GatherBinding {
             uniform,
             dispatch,
@@ -632,7 +662,14 @@ impl Trainer {
     ) -> Result<()> {
         self.optimizer.stage_step(ctx);
         for (uniform, params) in &self.dropout_uniforms {
-            ctx.write(uniform, 0, &[DropoutParams { step: self.optimizer.step, ..*params }]);
+            ctx.write(
+                uniform,
+                0,
+                &[DropoutParams {
+                    step: self.optimizer.step,
+                    ..*params
+                }],
+            );
         }
         let teacher = if teacher_forward {
             self.teacher_plan.as_ref().map(|(_, plan)| plan)

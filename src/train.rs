@@ -21,26 +21,38 @@ pub struct EpochLog {
     pub seconds: f64,
 }
 
-/// Trains for `epochs` over `data` (attached to `trainer` beforehand). Each epoch uses a fresh
+/// How long and with which seed [`fit`] trains.
+#[derive(Debug, Clone, Copy)]
+pub struct FitOptions {
+    /// Passes over the data.
+    pub epochs: usize,
+    /// Seed of the per-epoch shuffles.
+    pub seed: u64,
+}
+
+/// Trains for `options.epochs` over `data` (attached to `trainer` beforehand). Each epoch uses a fresh
 /// seeded shuffle and drops the last partial batch. `on_step` runs after each submitted step,
 /// `on_epoch` after each epoch.
 pub fn fit(
     ctx: &GpuContext,
     trainer: &mut Trainer,
     data: &DeviceDataset,
-    epochs: usize,
-    seed: u64,
+    options: FitOptions,
     teacher: Option<&Mlp>,
     mut on_step: impl FnMut(),
     mut on_epoch: impl FnMut(&EpochLog),
 ) -> Result<Vec<EpochLog>> {
     let batches = data.len() / trainer.batch_size();
+    let FitOptions { epochs, seed } = options;
     let mut logs = Vec::with_capacity(epochs);
     // Start from a clean accumulator.
     trainer.take_mean_loss(ctx)?;
     for epoch in 1..=epochs {
         let start = Instant::now();
-        data.shuffle(ctx, seed.wrapping_mul(0x9E37_79B9).wrapping_add(epoch as u64));
+        data.shuffle(
+            ctx,
+            seed.wrapping_mul(0x9E37_79B9).wrapping_add(epoch as u64),
+        );
         for b in 0..batches {
             trainer.step_on_dataset(ctx, data, b, teacher)?;
             on_step();

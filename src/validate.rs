@@ -315,7 +315,10 @@ pub fn check_kd_loss(
     let kl_tol = Tolerance::new(4e-7 * max_logit / t.min(1.0).max(t) + 1e-5, 1e-4);
     let grad_tol = Tolerance::new(2e-6 / rows as f64 * (1.0 + t), 1e-4);
     let a = alpha as f64;
-    let loss_tol = Tolerance::new((1.0 - a) * ce_tol.atol + a * t * t * kl_tol.atol + ce_tol.atol, 1e-4);
+    let loss_tol = Tolerance::new(
+        (1.0 - a) * ce_tol.atol + a * t * t * kl_tol.atol + ce_tol.atol,
+        1e-4,
+    );
     Ok(vec![
         compare(&format!("kd grad {label}"), &got.grad, &e.grad, grad_tol),
         compare(

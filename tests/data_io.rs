@@ -33,9 +33,15 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 fn write_set(dir: &Path, images: &[u8], labels: &[u8], count: u32, gz: bool) {
     for (stem, bytes) in [
-        ("train-images-idx3-ubyte", idx_bytes(8, &[count, 2, 3], images)),
+        (
+            "train-images-idx3-ubyte",
+            idx_bytes(8, &[count, 2, 3], images),
+        ),
         ("train-labels-idx1-ubyte", idx_bytes(8, &[count], labels)),
-        ("t10k-images-idx3-ubyte", idx_bytes(8, &[count, 2, 3], images)),
+        (
+            "t10k-images-idx3-ubyte",
+            idx_bytes(8, &[count, 2, 3], images),
+        ),
         ("t10k-labels-idx1-ubyte", idx_bytes(8, &[count], labels)),
     ] {
         if gz {
@@ -56,8 +62,11 @@ fn bundled_mnist_subset_reads_with_expected_counts() {
         per_class[l as usize] += 1;
     }
     // The subset's README lists the per-class test counts.
-    assert_eq!(per_class, [200, 225, 198, 206, 196, 172, 202, 214, 188, 195]);
-    assert!(d.train.pixels.iter().any(|&p| p == 255) && d.train.pixels.iter().any(|&p| p == 0));
+    assert_eq!(
+        per_class,
+        [200, 225, 198, 206, 196, 172, 202, 214, 188, 195]
+    );
+    assert!(d.train.pixels.contains(&255) && d.train.pixels.contains(&0));
 }
 
 #[test]
@@ -78,7 +87,10 @@ fn raw_and_gzip_files_read_the_same_with_any_size_and_class_count() {
 
 fn expect_format_error(result: distill_wgpu::Result<impl std::fmt::Debug>, needle: &str) {
     match result {
-        Err(e @ Error::Format { .. }) => assert!(e.to_string().contains(needle), "message {e:?} lacks {needle:?}"),
+        Err(e @ Error::Format { .. }) => assert!(
+            e.to_string().contains(needle),
+            "message {e:?} lacks {needle:?}"
+        ),
         other => panic!("expected a format error containing {needle:?}, got {other:?}"),
     }
 }
@@ -88,14 +100,24 @@ fn corrupt_idx_files_are_rejected_with_the_reason() {
     let p = Path::new("corrupt.idx");
     expect_format_error(parse_idx(p, &[0, 0, 8]), "too short");
     expect_format_error(parse_idx(p, &[1, 2, 8, 1, 0, 0, 0, 1, 5]), "bad IDX magic");
-    expect_format_error(parse_idx(p, &idx_bytes(0x0d, &[1], &[0, 0, 0, 0])), "not unsigned byte");
-    expect_format_error(parse_idx(p, &idx_bytes(8, &[3, 2], &[1, 2, 3])), "need 6 data bytes, file has 3");
+    expect_format_error(
+        parse_idx(p, &idx_bytes(0x0d, &[1], &[0, 0, 0, 0])),
+        "not unsigned byte",
+    );
+    expect_format_error(
+        parse_idx(p, &idx_bytes(8, &[3, 2], &[1, 2, 3])),
+        "need 6 data bytes, file has 3",
+    );
     expect_format_error(parse_idx(p, &[0, 0, 8, 3, 0, 0]), "truncated IDX header");
 
     let dir = temp_dir("corrupt");
     // Counts that disagree between images and labels.
     write_set(&dir, &[0u8; 24], &[0, 1, 2, 3], 4, false);
-    std::fs::write(dir.join("train-labels-idx1-ubyte"), idx_bytes(8, &[3], &[0, 1, 2])).unwrap();
+    std::fs::write(
+        dir.join("train-labels-idx1-ubyte"),
+        idx_bytes(8, &[3], &[0, 1, 2]),
+    )
+    .unwrap();
     expect_format_error(read_dir(&dir), "3 labels for 4 images");
     // Truncated gzip.
     let gz = gzip(&idx_bytes(8, &[4], &[0, 1, 2, 3]));
@@ -104,7 +126,10 @@ fn corrupt_idx_files_are_rejected_with_the_reason() {
     // Missing file.
     std::fs::remove_file(dir.join("train-labels-idx1-ubyte")).unwrap();
     let err = read_dir(&dir).unwrap_err();
-    assert!(matches!(err, Error::Io { .. }) && err.to_string().contains("train-labels-idx1-ubyte"), "{err}");
+    assert!(
+        matches!(err, Error::Io { .. }) && err.to_string().contains("train-labels-idx1-ubyte"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -152,9 +177,13 @@ fn pytorch_style_file(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
 #[test]
 fn pytorch_layout_file_loads_and_gives_the_same_logits() {
     let (i, h, o) = (6usize, 5usize, 3usize);
-    let w0: Vec<f32> = (0..h * i).map(|k| ((k * 7 % 11) as f32 - 5.0) / 10.0).collect();
+    let w0: Vec<f32> = (0..h * i)
+        .map(|k| ((k * 7 % 11) as f32 - 5.0) / 10.0)
+        .collect();
     let b0: Vec<f32> = (0..h).map(|k| k as f32 / 10.0 - 0.2).collect();
-    let w2: Vec<f32> = (0..o * h).map(|k| ((k * 5 % 9) as f32 - 4.0) / 8.0).collect();
+    let w2: Vec<f32> = (0..o * h)
+        .map(|k| ((k * 5 % 9) as f32 - 4.0) / 8.0)
+        .collect();
     let b2: Vec<f32> = vec![0.1, -0.1, 0.3];
     // PyTorch orders the header by name; order must not matter to the reader.
     let bytes = pytorch_style_file(&[
@@ -170,8 +199,24 @@ fn pytorch_layout_file_loads_and_gives_the_same_logits() {
     assert_eq!(spec.sizes, vec![i, h, o]);
     let x: Vec<f32> = (0..2 * i).map(|k| k as f32 / 12.0).collect();
     // What nn.Sequential computes: relu(x·W0ᵀ + b0)·W2ᵀ + b2.
-    let hidden = cpu::dense_forward(&cpu::to_f64(&x), &cpu::to_f64(&w0), &cpu::to_f64(&b0), 2, i, h, distill_wgpu::Activation::Relu);
-    let expected = cpu::dense_forward(&hidden, &cpu::to_f64(&w2), &cpu::to_f64(&b2), 2, h, o, distill_wgpu::Activation::Identity);
+    let hidden = cpu::dense_forward(
+        &cpu::to_f64(&x),
+        &cpu::to_f64(&w0),
+        &cpu::to_f64(&b0),
+        2,
+        i,
+        h,
+        distill_wgpu::Activation::Relu,
+    );
+    let expected = cpu::dense_forward(
+        &hidden,
+        &cpu::to_f64(&w2),
+        &cpu::to_f64(&b2),
+        2,
+        h,
+        o,
+        distill_wgpu::Activation::Identity,
+    );
     let reference = cpu::mlp_logits(&spec, &cpu::to_f64(&params), &cpu::to_f64(&x), 2);
     for (a, b) in reference.iter().zip(&expected) {
         assert!((a - b).abs() < 1e-12);
@@ -187,29 +232,58 @@ fn pytorch_layout_file_loads_and_gives_the_same_logits() {
 fn corrupt_model_files_name_file_and_tensor() {
     let dir = temp_dir("badmodel");
     let path = dir.join("bad.safetensors");
-    let good = pytorch_style_file(&[("0.weight", vec![2, 3], vec![0.0; 6]), ("0.bias", vec![2], vec![0.0; 2])]);
+    let good = pytorch_style_file(&[
+        ("0.weight", vec![2, 3], vec![0.0; 6]),
+        ("0.bias", vec![2], vec![0.0; 2]),
+    ]);
     // Truncated.
     std::fs::write(&path, &good[..good.len() - 5]).unwrap();
     let err = io::load(&path).unwrap_err();
     assert!(err.to_string().contains("bad.safetensors"), "{err}");
     // Missing bias.
-    std::fs::write(&path, pytorch_style_file(&[("0.weight", vec![2, 3], vec![0.0; 6])])).unwrap();
+    std::fs::write(
+        &path,
+        pytorch_style_file(&[("0.weight", vec![2, 3], vec![0.0; 6])]),
+    )
+    .unwrap();
     let err = io::load(&path).unwrap_err().to_string();
-    assert!(err.contains("\"0.bias\" is missing") && err.contains("bad.safetensors"), "{err}");
+    assert!(
+        err.contains("\"0.bias\" is missing") && err.contains("bad.safetensors"),
+        "{err}"
+    );
     // Wrong shape.
-    std::fs::write(&path, pytorch_style_file(&[("0.weight", vec![2, 3], vec![0.0; 6]), ("0.bias", vec![3], vec![0.0; 3])])).unwrap();
+    std::fs::write(
+        &path,
+        pytorch_style_file(&[
+            ("0.weight", vec![2, 3], vec![0.0; 6]),
+            ("0.bias", vec![3], vec![0.0; 3]),
+        ]),
+    )
+    .unwrap();
     let err = io::load(&path).unwrap_err().to_string();
-    assert!(err.contains("\"0.bias\" has shape [3], expected [2]"), "{err}");
+    assert!(
+        err.contains("\"0.bias\" has shape [3], expected [2]"),
+        "{err}"
+    );
     // Wrong dtype: an F64 bias.
-    let mut f64_file = pytorch_style_file(&[("0.weight", vec![2, 3], vec![0.0; 6]), ("0.bias", vec![4], vec![0.0; 4])]);
+    let mut f64_file = pytorch_style_file(&[
+        ("0.weight", vec![2, 3], vec![0.0; 6]),
+        ("0.bias", vec![4], vec![0.0; 4]),
+    ]);
     let from = b"\"0.bias\":{\"dtype\":\"F32\",\"shape\":[4]";
     let to = b"\"0.bias\":{\"dtype\":\"F64\",\"shape\":[2]";
-    let at = f64_file.windows(from.len()).position(|w| w == from).unwrap();
+    let at = f64_file
+        .windows(from.len())
+        .position(|w| w == from)
+        .unwrap();
     f64_file[at..at + from.len()].copy_from_slice(to);
     std::fs::write(&path, &f64_file).unwrap();
     let err = io::load(&path).unwrap_err().to_string();
     assert!(err.contains("\"0.bias\" has dtype F64"), "{err}");
     // No tensors at all.
     std::fs::write(&path, pytorch_style_file(&[])).unwrap();
-    assert!(io::load(&path).unwrap_err().to_string().contains("0.weight"));
+    assert!(io::load(&path)
+        .unwrap_err()
+        .to_string()
+        .contains("0.weight"));
 }

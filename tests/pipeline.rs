@@ -4,7 +4,7 @@
 mod common;
 
 use distill_wgpu::data::{self, DeviceDataset};
-use distill_wgpu::train::fit;
+use distill_wgpu::train::{fit, FitOptions};
 use distill_wgpu::validate::{compare, Tolerance};
 use distill_wgpu::{cpu, Dropout, GpuContext, KdConfig, Mlp, MlpSpec, Optimizer, Trainer};
 
@@ -33,11 +33,33 @@ fn device_dataset_logits_equal_host_inputs_logits() {
     });
 }
 
-fn train_student(ctx: &GpuContext, data: &DeviceDataset, spec: &MlpSpec, kd: KdConfig, dropout: Dropout, jitter: u32, seed: u64, epochs: usize) -> (Mlp, f32) {
+#[allow(clippy::too_many_arguments)]
+fn train_student(
+    ctx: &GpuContext,
+    data: &DeviceDataset,
+    spec: &MlpSpec,
+    kd: KdConfig,
+    dropout: Dropout,
+    jitter: u32,
+    seed: u64,
+    epochs: usize,
+) -> (Mlp, f32) {
     let model = Mlp::new(ctx, spec, seed).unwrap();
-    let mut trainer = Trainer::with_dropout(ctx, model, 50, Optimizer::adam(2e-3), kd, dropout).unwrap();
-    trainer.attach_dataset(ctx, data, jitter, seed as u32).unwrap();
-    let logs = fit(ctx, &mut trainer, data, epochs, seed, None, || {}, |_| {}).unwrap();
+    let mut trainer =
+        Trainer::with_dropout(ctx, model, 50, Optimizer::adam(2e-3), kd, dropout).unwrap();
+    trainer
+        .attach_dataset(ctx, data, jitter, seed as u32)
+        .unwrap();
+    let logs = fit(
+        ctx,
+        &mut trainer,
+        data,
+        FitOptions { epochs, seed },
+        None,
+        || {},
+        |_| {},
+    )
+    .unwrap();
     assert_eq!(logs.len(), epochs);
     assert_eq!(logs[0].steps as usize, data.len() / 50);
     let last = logs.last().unwrap().loss.total;
@@ -79,14 +101,29 @@ fn dropout_training_still_learns() {
 }
 
 /// KL(teacher ‖ student) at temperature T over the data set, from logits.
-fn kl_to_teacher(ctx: &GpuContext, data: &DeviceDataset, teacher_logits: &[f32], student: &Mlp, t: f32) -> f64 {
+fn kl_to_teacher(
+    ctx: &GpuContext,
+    data: &DeviceDataset,
+    teacher_logits: &[f32],
+    student: &Mlp,
+    t: f32,
+) -> f64 {
     let buffer = data.logits_buffer(ctx, student, 256).unwrap();
     drop(buffer);
     let mut d = DeviceDataset::new(ctx, &slice(data.len()).0, data.classes()).unwrap();
     d.cache_teacher_logits(ctx, student, 256).unwrap();
     let student_logits = d.read_teacher_logits(ctx).unwrap().unwrap();
     let labels = vec![0u32; data.len()];
-    cpu::kd_loss(&cpu::to_f64(&student_logits), &cpu::to_f64(teacher_logits), &labels, data.len(), data.classes(), t as f64, 1.0).kl
+    cpu::kd_loss(
+        &cpu::to_f64(&student_logits),
+        &cpu::to_f64(teacher_logits),
+        &labels,
+        data.len(),
+        data.classes(),
+        t as f64,
+        1.0,
+    )
+    .kl
 }
 
 #[test]

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use distill_wgpu::data::{self, DeviceDataset, TrainTest};
 use distill_wgpu::kernels::{self, Optimizer};
-use distill_wgpu::train::{fit, EpochLog};
+use distill_wgpu::train::{fit, EpochLog, FitOptions};
 use distill_wgpu::{
     io, validate, ContextOptions, Dropout, Error, GpuContext, KdConfig, MatmulSpec, Mlp, MlpSpec,
     Result, SplitMix64, Trainer,
@@ -108,9 +108,12 @@ enum Command {
 
 #[derive(Args, Debug, Default)]
 struct RunArgs {
-    /// Use this saved teacher instead of training one.
+    /// Use this saved teacher instead of the bundled one.
     #[arg(long)]
     teacher: Option<PathBuf>,
+    /// Train the teacher live (default when --data points elsewhere or no bundled teacher).
+    #[arg(long)]
+    train_teacher: bool,
     /// Teacher hidden widths.
     #[arg(long, value_delimiter = ',')]
     teacher_hidden: Option<Vec<usize>>,
@@ -156,8 +159,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// Rejects nonsensical common flags before any data is read or file written.
+fn check_common(common: &Common) -> Result<()> {
+    let bad = |m: String| Err(Error::InvalidConfig(m));
+    if common.batch_size == Some(0) {
+        return bad("--batch-size must be at least 1".into());
+    }
+    if common.epochs == Some(0) {
+        return bad("--epochs must be at least 1".into());
+    }
+    if let Some(lr) = common.lr {
+        if !(lr.is_finite() && lr > 0.0) {
+            return bad(format!("--lr must be finite and > 0, got {lr}"));
+        }
+    }
+    if let Some(h) = &common.hidden {
+        if h.contains(&0) {
+            return bad(format!("--hidden has a zero width: {h:?}"));
+        }
+    }
+    kd_from(common)?;
+    Ok(())
+}
+
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     let common = cli.common;
+    check_common(&common)?;
     match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
         Command::Adapters => {
             let adapters = distill_wgpu::list_adapters();
@@ -243,7 +270,8 @@ fn validate_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
     let mut rows = Vec::new();
     let mut all_passed = true;
     for k in &kernels_seen {
-        let group: Vec<&validate::Comparison> = results.iter().filter(|r| &r.kernel() == k).collect();
+        let group: Vec<&validate::Comparison> =
+            results.iter().filter(|r| &r.kernel() == k).collect();
         let passed = group.iter().all(|r| r.passed());
         all_passed &= passed;
         let max_abs = group.iter().map(|r| r.max_abs).fold(0.0, f64::max);
@@ -268,9 +296,15 @@ fn validate_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
             "seconds": start.elapsed().as_secs_f64(),
             "kernels": rows,
         });
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     } else {
-        println!("{:<28} {:>6} {:>11} {:>11} {:>9} {:>9}  result", "kernel", "checks", "max abs", "max rel", "atol≤", "rtol≤");
+        println!(
+            "{:<28} {:>6} {:>11} {:>11} {:>9} {:>9}  result",
+            "kernel", "checks", "max abs", "max rel", "atol≤", "rtol≤"
+        );
         for r in &rows {
             println!(
                 "{:<28} {:>6} {:>11.3e} {:>11.3e} {:>9.1e} {:>9.1e}  {}",
@@ -280,7 +314,11 @@ fn validate_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
                 r["max_rel_error"].as_f64().unwrap_or(f64::NAN),
                 r["atol_max"].as_f64().unwrap_or(f64::NAN),
                 r["rtol_max"].as_f64().unwrap_or(f64::NAN),
-                if r["passed"].as_bool() == Some(true) { "pass" } else { "FAIL" }
+                if r["passed"].as_bool() == Some(true) {
+                    "pass"
+                } else {
+                    "FAIL"
+                }
             );
         }
         for r in results.iter().filter(|r| !r.passed()) {
@@ -293,7 +331,11 @@ fn validate_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
             if all_passed { "all passed" } else { "FAILURES" }
         );
     }
-    Ok(if all_passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if all_passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Times `repeats` runs of a prepared kernel after one warm-up; seconds per run.
@@ -316,7 +358,10 @@ fn bench_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
     let repeats = if quick { 2 } else { 5 };
     // The three MLP products at a 784-800-800-10 student's shapes, and a square problem.
     let mut shapes: Vec<(&str, MatmulSpec)> = vec![
-        ("X·Wᵀ", MatmulSpec::forward(128, 784, 800, 0, 800 * 784, true)),
+        (
+            "X·Wᵀ",
+            MatmulSpec::forward(128, 784, 800, 0, 800 * 784, true),
+        ),
         ("dY·W", MatmulSpec::input_grad(128, 784, 800, 0, true)),
         ("dYᵀ·X", MatmulSpec::weight_grad(128, 784, 800, 0)),
     ];
@@ -333,29 +378,41 @@ fn bench_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
         let gflops = spec.flops() / secs / 1e9;
         say(format!(
             "matmul {product:<6} {:>4}x{:<4}x{:<4} {:<16} {:>9.3} ms {:>8.2} GFLOP/s",
-            spec.m, spec.n, spec.k, variant.name(), secs * 1e3, gflops
+            spec.m,
+            spec.n,
+            spec.k,
+            variant.name(),
+            secs * 1e3,
+            gflops
         ));
         kernel_rows.push(json!({
             "kernel": "matmul", "product": product, "shape": [spec.m, spec.n, spec.k],
             "variant": variant.name(), "seconds": secs, "gflops": gflops,
         }));
     }
-    // KD loss rows: bandwidth of reading z and t and writing the gradient.
+    // Row kernels: bytes of z (and t) read plus outputs written, per second.
     for &(rows, cols) in &[(128usize, 10usize), (1024, 1000)] {
         let z = validate::random_vec(&mut rng, rows * cols, -5.0, 5.0);
         let t = validate::random_vec(&mut rng, rows * cols, -5.0, 5.0);
         let labels: Vec<u32> = (0..rows).map(|r| (r % cols) as u32).collect();
-        let start = Instant::now();
-        for _ in 0..repeats {
-            kernels::kd_loss(&ctx, &z, &t, &labels, rows, cols, 4.0, 0.9)?;
+        let kd = kernels::prepare_kd_loss(&ctx, &z, &t, &labels, rows, cols, 4.0, 0.9)?;
+        let softmax = kernels::prepare_softmax(&ctx, &z, rows, cols, 4.0)?;
+        for (name, prepared, bytes) in [
+            ("kd_loss", &kd, 3 * rows * cols * 4),
+            ("softmax", &softmax, 3 * rows * cols * 4),
+        ] {
+            let secs = time_kernel(&ctx, prepared, repeats)?;
+            let gbps = bytes as f64 / secs / 1e9;
+            say(format!(
+                "{name:<7} {rows:>4}x{cols:<5} workgroup-per-row {:>9.3} ms {:>8.3} GB/s",
+                secs * 1e3,
+                gbps
+            ));
+            kernel_rows.push(json!({
+                "kernel": name, "shape": [rows, cols], "variant": "workgroup-per-row",
+                "seconds": secs, "gbps": gbps,
+            }));
         }
-        let secs = start.elapsed().as_secs_f64() / repeats as f64;
-        let gbps = (3 * rows * cols * 4) as f64 / secs / 1e9;
-        say(format!("kd loss {rows}x{cols} (incl. upload/readback) {:>9.3} ms {:>7.3} GB/s", secs * 1e3, gbps));
-        kernel_rows.push(json!({
-            "kernel": "kd_loss_with_transfers", "shape": [rows, cols], "variant": "workgroup-per-row",
-            "seconds": secs, "gbps": gbps,
-        }));
     }
     // Whole KD step of a 784-800-800-10 student.
     let student_spec = MlpSpec::relu(&[784, 800, 800, 10])?;
@@ -375,7 +432,16 @@ fn bench_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
     for &batch in batches {
         for with_teacher in [false, true] {
             let student = Mlp::new(&ctx, &student_spec, 1)?;
-            let mut trainer = Trainer::new(&ctx, student, batch, Optimizer::adam(1e-3), KdConfig { temperature: 4.0, alpha: 0.9 })?;
+            let mut trainer = Trainer::new(
+                &ctx,
+                student,
+                batch,
+                Optimizer::adam(1e-3),
+                KdConfig {
+                    temperature: 4.0,
+                    alpha: 0.9,
+                },
+            )?;
             trainer.attach_dataset(&ctx, &dataset, 0, 0)?;
             let teacher_ref = with_teacher.then_some(&teacher);
             let steps = (samples / batch).clamp(2, if quick { 3 } else { 8 });
@@ -388,7 +454,11 @@ fn bench_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
             ctx.wait()?;
             let secs = start.elapsed().as_secs_f64() / steps as f64;
             let sps = batch as f64 / secs;
-            let source = if with_teacher { "teacher 784-1200-1200-10 forward in step" } else { "cached teacher logits" };
+            let source = if with_teacher {
+                "teacher 784-1200-1200-10 forward in step"
+            } else {
+                "cached teacher logits"
+            };
             say(format!("kd step 784-800-800-10 batch {batch:>4}, {source:<40} {:>9.1} ms/step {:>9.0} samples/s", secs * 1e3, sps));
             step_rows.push(json!({
                 "student": student_spec.sizes, "batch": batch,
@@ -407,9 +477,19 @@ fn bench_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
             "kernels": kernel_rows,
             "kd_step": step_rows,
         });
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The teacher shipped for the bundled data (see README for the command that reproduces it).
+fn bundled_teacher() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join("teacher-mnist10k.safetensors")
 }
 
 fn load_data(common: &Common) -> Result<TrainTest> {
@@ -418,7 +498,10 @@ fn load_data(common: &Common) -> Result<TrainTest> {
 }
 
 fn sizes(inputs: usize, hidden: &[usize], classes: usize) -> Vec<usize> {
-    std::iter::once(inputs).chain(hidden.iter().copied()).chain(std::iter::once(classes)).collect()
+    std::iter::once(inputs)
+        .chain(hidden.iter().copied())
+        .chain(std::iter::once(classes))
+        .collect()
 }
 
 /// Everything one training run needs.
@@ -433,15 +516,25 @@ struct TrainJob<'a> {
 }
 
 /// Trains one model on `train` and returns it with its epoch logs and wall time.
-fn train_model(ctx: &GpuContext, common: &Common, train: &DeviceDataset, job: &TrainJob<'_>) -> Result<(Mlp, Vec<EpochLog>, f64)> {
+fn train_model(
+    ctx: &GpuContext,
+    common: &Common,
+    train: &DeviceDataset,
+    job: &TrainJob<'_>,
+) -> Result<Trained> {
     let batch = common.batch_size.unwrap_or(defaults::BATCH);
     let lr = common.lr.unwrap_or(defaults::LR);
     let seed = common.seed.unwrap_or(defaults::SEED);
     let model = Mlp::new(ctx, &job.spec, job.init_seed)?;
-    let mut trainer = Trainer::with_dropout(ctx, model, batch, Optimizer::adam(lr), job.kd, job.dropout)?;
+    let mut trainer =
+        Trainer::with_dropout(ctx, model, batch, Optimizer::adam(lr), job.kd, job.dropout)?;
     trainer.attach_dataset(ctx, train, job.jitter, seed as u32)?;
     let steps = (train.len() / batch) as u64 * job.epochs as u64;
-    let bar = if common.quiet { ProgressBar::hidden() } else { ProgressBar::new(steps) };
+    let bar = if common.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(steps)
+    };
     bar.set_style(
         ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} steps {elapsed} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -449,9 +542,23 @@ fn train_model(ctx: &GpuContext, common: &Common, train: &DeviceDataset, job: &T
     );
     bar.set_prefix(job.name.to_string());
     let start = Instant::now();
-    let logs = fit(ctx, &mut trainer, train, job.epochs, seed, None, || bar.inc(1), |log| {
-        bar.set_message(format!("epoch {} loss {:.4} (ce {:.4} kl {:.4})", log.epoch, log.loss.total, log.loss.ce, log.loss.kl));
-    })?;
+    let logs = fit(
+        ctx,
+        &mut trainer,
+        train,
+        FitOptions {
+            epochs: job.epochs,
+            seed,
+        },
+        None,
+        || bar.inc(1),
+        |log| {
+            bar.set_message(format!(
+                "epoch {} loss {:.4} (ce {:.4} kl {:.4})",
+                log.epoch, log.loss.total, log.loss.ce, log.loss.kl
+            ));
+        },
+    )?;
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
     if !common.quiet {
@@ -462,7 +569,11 @@ fn train_model(ctx: &GpuContext, common: &Common, train: &DeviceDataset, job: &T
             );
         }
     }
-    Ok((trainer.into_student(), logs, secs))
+    Ok(Trained {
+        model: trainer.into_student(),
+        logs,
+        seconds: secs,
+    })
 }
 
 struct ModelResult {
@@ -491,9 +602,18 @@ fn result_json(r: &ModelResult) -> Value {
 
 fn print_table(ctx: &GpuContext, results: &[ModelResult]) {
     println!("\nadapter: {}", ctx.describe());
-    println!("{:<20} {:<22} {:>10} {:>9} {:>12} {:>9}", "model", "sizes", "params", "test acc", "test errors", "train s");
+    println!(
+        "{:<20} {:<22} {:>10} {:>9} {:>12} {:>9}",
+        "model", "sizes", "params", "test acc", "test errors", "train s"
+    );
     for r in results {
-        let sizes = r.spec.sizes.iter().map(usize::to_string).collect::<Vec<_>>().join("-");
+        let sizes = r
+            .spec
+            .sizes
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join("-");
         println!(
             "{:<20} {:<22} {:>10} {:>8.2}% {:>6} / {:<5} {:>8.1}",
             r.name,
@@ -508,8 +628,14 @@ fn print_table(ctx: &GpuContext, results: &[ModelResult]) {
 }
 
 fn out_dir(common: &Common) -> Result<PathBuf> {
-    let dir = common.out.clone().unwrap_or_else(|| PathBuf::from(defaults::OUT));
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+    let dir = common
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(defaults::OUT));
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        path: dir.clone(),
+        source,
+    })?;
     Ok(dir)
 }
 
@@ -522,16 +648,23 @@ fn kd_from(common: &Common) -> Result<KdConfig> {
     Ok(kd)
 }
 
+/// A trained model with its epoch logs and wall time.
+struct Trained {
+    model: Mlp,
+    logs: Vec<EpochLog>,
+    seconds: f64,
+}
+
+/// Evaluates a trained model on the test set and saves its weights.
 fn finish_model(
     ctx: &GpuContext,
     test: &DeviceDataset,
     out: &Path,
     name: &str,
-    model: &Mlp,
-    logs: Vec<EpochLog>,
-    seconds: f64,
+    trained: &Trained,
     extra: &[(&str, String)],
 ) -> Result<ModelResult> {
+    let model = &trained.model;
     let eval = test.evaluate(ctx, model, 512)?;
     let file = out.join(format!("{name}.safetensors"));
     io::save(&file, model.spec(), &model.parameters(ctx)?, extra)?;
@@ -540,13 +673,18 @@ fn finish_model(
         spec: model.spec().clone(),
         errors: eval.errors,
         test_count: eval.count,
-        seconds,
+        seconds: trained.seconds,
         file,
-        logs,
+        logs: trained.logs.clone(),
     })
 }
 
-fn write_report(out: &Path, ctx: &GpuContext, settings: Value, results: &[ModelResult]) -> Result<PathBuf> {
+fn write_report(
+    out: &Path,
+    ctx: &GpuContext,
+    settings: Value,
+    results: &[ModelResult],
+) -> Result<PathBuf> {
     let report = json!({
         "schema": "distill-wgpu-run/1",
         "date": today(),
@@ -556,7 +694,12 @@ fn write_report(out: &Path, ctx: &GpuContext, settings: Value, results: &[ModelR
         "models": results.iter().map(result_json).collect::<Vec<_>>(),
     });
     let path = out.join("report.json");
-    io::write_atomic(&path, serde_json::to_string_pretty(&report).unwrap_or_default().as_bytes())?;
+    io::write_atomic(
+        &path,
+        serde_json::to_string_pretty(&report)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
     Ok(path)
 }
 
@@ -572,33 +715,56 @@ fn run_cmd(common: &Common, args: &RunArgs) -> Result<ExitCode> {
     let features = data.train.features();
     let mut results = Vec::new();
 
-    let (teacher, teacher_result) = match &args.teacher {
+    let bundled = bundled_teacher();
+    let teacher_file = match &args.teacher {
+        Some(path) => Some(path.clone()),
+        None if !args.train_teacher && common.data.is_none() && bundled.is_file() => Some(bundled),
+        None => None,
+    };
+    let (teacher, teacher_result) = match &teacher_file {
         Some(path) => {
             let (spec, params) = io::load(path)?;
             let teacher = Mlp::from_parameters(&ctx, &spec, &params)?;
             let eval = test.evaluate(&ctx, &teacher, 512)?;
-            let r = ModelResult { name: "teacher (loaded)".into(), spec, errors: eval.errors, test_count: eval.count, seconds: 0.0, file: path.clone(), logs: Vec::new() };
+            let r = ModelResult {
+                name: "teacher (loaded)".into(),
+                spec,
+                errors: eval.errors,
+                test_count: eval.count,
+                seconds: 0.0,
+                file: path.clone(),
+                logs: Vec::new(),
+            };
             (teacher, r)
         }
         None => {
-            let hidden = args.teacher_hidden.clone().unwrap_or_else(|| defaults::TEACHER_HIDDEN.to_vec());
+            let hidden = args
+                .teacher_hidden
+                .clone()
+                .unwrap_or_else(|| defaults::TEACHER_HIDDEN.to_vec());
             let job = TrainJob {
                 name: "teacher",
                 spec: MlpSpec::relu(&sizes(features, &hidden, data.classes))?,
                 epochs: args.teacher_epochs.unwrap_or(defaults::TEACHER_EPOCHS),
                 kd: KdConfig::cross_entropy(),
-                dropout: Dropout { p: defaults::TEACHER_DROPOUT, seed: seed as u32 },
+                dropout: Dropout {
+                    p: defaults::TEACHER_DROPOUT,
+                    seed: seed as u32,
+                },
                 jitter: defaults::TEACHER_JITTER,
                 init_seed: seed,
             };
-            let (teacher, logs, secs) = train_model(&ctx, common, &train, &job)?;
-            let r = finish_model(&ctx, &test, &out, "teacher", &teacher, logs, secs, &[])?;
-            (teacher, r)
+            let trained = train_model(&ctx, common, &train, &job)?;
+            let r = finish_model(&ctx, &test, &out, "teacher", &trained, &[])?;
+            (trained.model, r)
         }
     };
     results.push(teacher_result);
 
-    let hidden = common.hidden.clone().unwrap_or_else(|| defaults::STUDENT_HIDDEN.to_vec());
+    let hidden = common
+        .hidden
+        .clone()
+        .unwrap_or_else(|| defaults::STUDENT_HIDDEN.to_vec());
     let student_spec = MlpSpec::relu(&sizes(features, &hidden, data.classes))?;
     // Same initialisation for both students, so the only difference is the teacher's signal.
     let scratch_job = TrainJob {
@@ -610,17 +776,38 @@ fn run_cmd(common: &Common, args: &RunArgs) -> Result<ExitCode> {
         jitter: 0,
         init_seed: seed + 1,
     };
-    let (scratch, logs, secs) = train_model(&ctx, common, &train, &scratch_job)?;
-    results.push(finish_model(&ctx, &test, &out, "student-scratch", &scratch, logs, secs, &[])?);
+    let scratch = train_model(&ctx, common, &train, &scratch_job)?;
+    results.push(finish_model(
+        &ctx,
+        &test,
+        &out,
+        "student-scratch",
+        &scratch,
+        &[],
+    )?);
 
     let cache_start = Instant::now();
     train.cache_teacher_logits(&ctx, &teacher, 512)?;
-    let distill_job = TrainJob { name: "student-distilled", kd, ..scratch_job };
-    let (distilled, logs, _) = train_model(&ctx, common, &train, &distill_job)?;
+    let distill_job = TrainJob {
+        name: "student-distilled",
+        kd,
+        ..scratch_job
+    };
+    let mut distilled = train_model(&ctx, common, &train, &distill_job)?;
     // The distilled student's time includes caching the teacher's logits.
-    let secs = cache_start.elapsed().as_secs_f64();
-    let meta = [("distill_wgpu.temperature", kd.temperature.to_string()), ("distill_wgpu.alpha", kd.alpha.to_string())];
-    results.push(finish_model(&ctx, &test, &out, "student-distilled", &distilled, logs, secs, &meta)?);
+    distilled.seconds = cache_start.elapsed().as_secs_f64();
+    let meta = [
+        ("distill_wgpu.temperature", kd.temperature.to_string()),
+        ("distill_wgpu.alpha", kd.alpha.to_string()),
+    ];
+    results.push(finish_model(
+        &ctx,
+        &test,
+        &out,
+        "student-distilled",
+        &distilled,
+        &meta,
+    )?);
 
     print_table(&ctx, &results);
     let settings = json!({
@@ -631,7 +818,13 @@ fn run_cmd(common: &Common, args: &RunArgs) -> Result<ExitCode> {
         "train_samples": data.train.len(), "test_samples": data.test.len(),
     });
     let report = write_report(&out, &ctx, settings, &results)?;
-    println!("T = {}, α = {}; weights and {} written to {}", kd.temperature, kd.alpha, report.display(), out.display());
+    println!(
+        "T = {}, α = {}; weights and {} written to {}",
+        kd.temperature,
+        kd.alpha,
+        report.display(),
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -642,20 +835,27 @@ fn train_cmd(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
     let seed = common.seed.unwrap_or(defaults::SEED);
     let train = DeviceDataset::new(&ctx, &data.train, data.classes)?;
     let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
-    let hidden = common.hidden.clone().unwrap_or_else(|| defaults::TEACHER_HIDDEN.to_vec());
+    let hidden = common
+        .hidden
+        .clone()
+        .unwrap_or_else(|| defaults::TEACHER_HIDDEN.to_vec());
     let job = TrainJob {
         name: "model",
         spec: MlpSpec::relu(&sizes(data.train.features(), &hidden, data.classes))?,
         epochs: common.epochs.unwrap_or(defaults::TEACHER_EPOCHS),
         kd: KdConfig::cross_entropy(),
-        dropout: Dropout { p: args.dropout, seed: seed as u32 },
+        dropout: Dropout {
+            p: args.dropout,
+            seed: seed as u32,
+        },
         jitter: args.jitter,
         init_seed: seed,
     };
-    let (model, logs, secs) = train_model(&ctx, common, &train, &job)?;
-    let results = vec![finish_model(&ctx, &test, &out, "model", &model, logs, secs, &[])?];
+    let trained = train_model(&ctx, common, &train, &job)?;
+    let results = vec![finish_model(&ctx, &test, &out, "model", &trained, &[])?];
     print_table(&ctx, &results);
-    let settings = json!({"seed": seed, "dropout": args.dropout, "jitter": args.jitter, "epochs": job.epochs});
+    let settings =
+        json!({"seed": seed, "dropout": args.dropout, "jitter": args.jitter, "epochs": job.epochs});
     write_report(&out, &ctx, settings, &results)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -671,7 +871,10 @@ fn distill_cmd(common: &Common, teacher_path: &Path) -> Result<ExitCode> {
     let mut train = DeviceDataset::new(&ctx, &data.train, data.classes)?;
     let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
     train.cache_teacher_logits(&ctx, &teacher, 512)?;
-    let hidden = common.hidden.clone().unwrap_or_else(|| defaults::STUDENT_HIDDEN.to_vec());
+    let hidden = common
+        .hidden
+        .clone()
+        .unwrap_or_else(|| defaults::STUDENT_HIDDEN.to_vec());
     let job = TrainJob {
         name: "student",
         spec: MlpSpec::relu(&sizes(data.train.features(), &hidden, data.classes))?,
@@ -681,9 +884,19 @@ fn distill_cmd(common: &Common, teacher_path: &Path) -> Result<ExitCode> {
         jitter: 0,
         init_seed: seed + 1,
     };
-    let (student, logs, secs) = train_model(&ctx, common, &train, &job)?;
-    let meta = [("distill_wgpu.temperature", kd.temperature.to_string()), ("distill_wgpu.alpha", kd.alpha.to_string())];
-    let results = vec![finish_model(&ctx, &test, &out, "student-distilled", &student, logs, secs, &meta)?];
+    let trained = train_model(&ctx, common, &train, &job)?;
+    let meta = [
+        ("distill_wgpu.temperature", kd.temperature.to_string()),
+        ("distill_wgpu.alpha", kd.alpha.to_string()),
+    ];
+    let results = vec![finish_model(
+        &ctx,
+        &test,
+        &out,
+        "student-distilled",
+        &trained,
+        &meta,
+    )?];
     print_table(&ctx, &results);
     let settings = json!({"seed": seed, "teacher": teacher_path, "temperature": kd.temperature, "alpha": kd.alpha});
     write_report(&out, &ctx, settings, &results)?;
@@ -698,9 +911,18 @@ fn eval_cmd(common: &Common, model_path: &Path) -> Result<ExitCode> {
     let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
     let eval = test.evaluate(&ctx, &model, 512)?;
     if common.json {
-        println!("{}", json!({"model": model_path, "sizes": spec.sizes, "test_errors": eval.errors, "test_count": eval.count, "test_accuracy": eval.accuracy()}));
+        println!(
+            "{}",
+            json!({"model": model_path, "sizes": spec.sizes, "test_errors": eval.errors, "test_count": eval.count, "test_accuracy": eval.accuracy()})
+        );
     } else {
-        println!("{}: {} errors / {} ({:.2}% accuracy)", model_path.display(), eval.errors, eval.count, 100.0 * eval.accuracy());
+        println!(
+            "{}: {} errors / {} ({:.2}% accuracy)",
+            model_path.display(),
+            eval.errors,
+            eval.count,
+            100.0 * eval.accuracy()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,140 @@
+//! The `distill` binary: bad input gives one clear error line and a non-zero exit, never a
+//! panic or a partial file; `validate` and `bench` produce their documented JSON.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn distill(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_distill"))
+        .args(args)
+        .output()
+        .expect("failed to start distill")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+fn assert_clean_failure(out: &Output, needle: &str) {
+    let err = stderr(out);
+    assert!(!out.status.success(), "expected failure, stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    let error_lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error")).collect();
+    assert!(
+        error_lines.iter().any(|l| l.contains(needle)),
+        "no error line containing {needle:?} in:\n{err}"
+    );
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("distill-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn nonsensical_flags_are_rejected_before_any_work() {
+    let out_dir = temp_dir("flags");
+    let out = out_dir.to_str().unwrap();
+    assert_clean_failure(&distill(&["--alpha", "1.5", "--out", out]), "alpha");
+    assert_clean_failure(
+        &distill(&["--temperature", "0", "--out", out]),
+        "temperature",
+    );
+    assert_clean_failure(&distill(&["--hidden", "0", "--out", out]), "zero");
+    assert_clean_failure(&distill(&["--batch-size", "0", "--out", out]), "batch");
+    assert_clean_failure(&distill(&["--epochs", "-3"]), "");
+    assert!(
+        std::fs::read_dir(&out_dir).unwrap().next().is_none(),
+        "a rejected run left files behind"
+    );
+}
+
+#[test]
+fn missing_and_corrupt_data_files_fail_cleanly() {
+    assert_clean_failure(
+        &distill(&["--data", "/nonexistent/folder"]),
+        "train-images-idx3-ubyte",
+    );
+    let dir = temp_dir("corrupt-data");
+    for name in [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ] {
+        std::fs::write(dir.join(name), b"\x00\x00\x08\x01\x00\x00\x00\x05ab").unwrap();
+    }
+    assert_clean_failure(
+        &distill(&["train", "--data", dir.to_str().unwrap()]),
+        "need 5 data bytes",
+    );
+    assert_clean_failure(
+        &distill(&[
+            "eval",
+            "--model",
+            dir.join("train-images-idx3-ubyte").to_str().unwrap(),
+        ]),
+        "safetensors",
+    );
+}
+
+#[test]
+fn unknown_adapter_is_named_in_the_error() {
+    assert_clean_failure(
+        &distill(&["validate", "--adapter", "no-such-gpu-xyz"]),
+        "no-such-gpu-xyz",
+    );
+}
+
+#[test]
+fn validate_json_reports_every_kernel_and_passes() {
+    with_gpu!(_ctx => {
+        let out = distill(&["validate", "--quick", "--json"]);
+        assert!(out.status.success(), "validate failed: {}", stderr(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["schema"], "distill-wgpu-validate/1");
+        assert_eq!(report["passed"], true);
+        let kernels: Vec<String> = report["kernels"].as_array().unwrap().iter().map(|k| k["kernel"].as_str().unwrap().to_string()).collect();
+        for needed in ["matmul tiled-16x16", "matmul unrolled-32x16", "softmax", "log-softmax", "kd grad", "bias grad", "sgd params", "adamw params"] {
+            assert!(kernels.iter().any(|k| k == needed), "{needed} missing from {kernels:?}");
+        }
+        assert!(report["adapter"]["name"].is_string());
+    });
+}
+
+#[test]
+fn bench_json_follows_the_documented_schema() {
+    with_gpu!(_ctx => {
+        let out = distill(&["bench", "--quick", "--json"]);
+        assert!(out.status.success(), "bench failed: {}", stderr(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["schema"], "distill-wgpu-bench/1");
+        for key in ["name", "vendor", "backend", "driver", "device_type", "limits"] {
+            assert!(!report["adapter"][key].is_null(), "adapter.{key} missing");
+        }
+        let kernels = report["kernels"].as_array().unwrap();
+        assert!(kernels.iter().any(|k| k["kernel"] == "matmul" && k["gflops"].as_f64().unwrap() > 0.0));
+        let steps = report["kd_step"].as_array().unwrap();
+        assert_eq!(steps.len(), 2);
+        assert!(steps.iter().all(|s| s["samples_per_second"].as_f64().unwrap() > 0.0 && s["submits_per_step"] == 1));
+    });
+}
+
+#[test]
+fn eval_of_a_saved_model_reports_errors() {
+    with_gpu!(_ctx => {
+        let dir = temp_dir("eval");
+        let spec = distill_wgpu::MlpSpec::relu(&[784, 8, 10]).unwrap();
+        let path = dir.join("m.safetensors");
+        distill_wgpu::io::save(&path, &spec, &spec.init_parameters(1), &[]).unwrap();
+        let out = distill(&["eval", "--model", path.to_str().unwrap(), "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["test_count"], 1996);
+        assert!(report["test_errors"].as_u64().unwrap() > 1000, "an untrained model should be near chance");
+    });
+}
