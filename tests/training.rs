@@ -81,15 +81,27 @@ fn gpu_step_gradients_match_cpu_reference() {
     });
 }
 
-fn cpu_trajectory(
-    spec: &MlpSpec,
-    params: &[f32],
-    p: &Problem,
+/// Batch size, step count, loss and optimizer of a trajectory.
+#[derive(Clone, Copy)]
+struct Schedule {
     batch: usize,
     steps: usize,
     kd: KdConfig,
     optimizer: Optimizer,
+}
+
+fn cpu_trajectory(
+    spec: &MlpSpec,
+    params: &[f32],
+    p: &Problem,
+    schedule: Schedule,
 ) -> (Vec<f64>, Vec<f64>) {
+    let Schedule {
+        batch,
+        steps,
+        kd,
+        optimizer,
+    } = schedule;
     let mut w = cpu::to_f64(params);
     let mut s1 = vec![0.0; w.len()];
     let mut s2 = vec![0.0; w.len()];
@@ -153,11 +165,14 @@ fn gpu_trajectory(
     spec: &MlpSpec,
     params: &[f32],
     p: &Problem,
-    batch: usize,
-    steps: usize,
-    kd: KdConfig,
-    optimizer: Optimizer,
+    schedule: Schedule,
 ) -> (Vec<f32>, Vec<f32>) {
+    let Schedule {
+        batch,
+        steps,
+        kd,
+        optimizer,
+    } = schedule;
     let student = Mlp::from_parameters(ctx, spec, params).unwrap();
     let mut trainer = Trainer::new(ctx, student, batch, optimizer, kd).unwrap();
     let features = spec.inputs();
@@ -194,10 +209,15 @@ fn check_trajectory(optimizer: Optimizer, steps: usize) {
         alpha: 0.5,
     };
     let batch = 16;
-    let (cpu_params, cpu_losses) = cpu_trajectory(&spec, &params, &p, batch, steps, kd, optimizer);
+    let schedule = Schedule {
+        batch,
+        steps,
+        kd,
+        optimizer,
+    };
+    let (cpu_params, cpu_losses) = cpu_trajectory(&spec, &params, &p, schedule);
     for ctx in contexts() {
-        let (gpu_params, gpu_losses) =
-            gpu_trajectory(ctx, &spec, &params, &p, batch, steps, kd, optimizer);
+        let (gpu_params, gpu_losses) = gpu_trajectory(ctx, &spec, &params, &p, schedule);
         let expected_losses: Vec<f64> = (0..steps)
             .filter(|s| s % 25 == 0 || s + 1 == steps)
             .map(|s| cpu_losses[s])
