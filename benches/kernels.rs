@@ -48,7 +48,7 @@ fn benches(c: &mut Criterion) {
             MatmulSpec::weight_grad(128, 784, 800, 0),
         ),
     ] {
-        let variant = ctx.choose_matmul(spec.m, spec.n);
+        let variant = ctx.choose_matmul(&spec);
         let a = random_vec(&mut rng, spec.a_len(), -1.0, 1.0);
         let b = random_vec(&mut rng, spec.b_len(), -1.0, 1.0);
         let aux = random_vec(&mut rng, spec.aux_len(), 0.0, 1.0);

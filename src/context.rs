@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
-use crate::matmul::{MatmulFamily, MatmulVariant};
+use crate::matmul::{MatmulFamily, MatmulSpec, MatmulVariant};
 use crate::shaders::{self, ShaderSource};
 
 /// How to pick the adapter.
@@ -191,9 +191,9 @@ impl GpuContext {
         }
     }
 
-    /// The variant this context uses for an `m × n` output.
-    pub fn choose_matmul(&self, m: usize, n: usize) -> MatmulVariant {
-        self.family.choose(m, n, self.min_matmul_workgroups())
+    /// The variant this context uses for `spec`.
+    pub fn choose_matmul(&self, spec: &MatmulSpec) -> MatmulVariant {
+        self.family.choose(spec, self.min_matmul_workgroups())
     }
 
     /// A one-line description: name, backend, device type, driver.

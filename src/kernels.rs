@@ -312,6 +312,12 @@ pub fn prepare_matmul(
             spec.m, spec.n, spec.k
         )));
     }
+    if !variant.supports(spec) {
+        return Err(Error::InvalidConfig(format!(
+            "matmul variant {} needs vec4-aligned contiguous B rows and N % 4 == 0",
+            variant.name()
+        )));
+    }
     check_len("matmul A", spec.a_len(), a.len().min(spec.a_len()))?;
     check_len("matmul B", spec.b_len(), b.len().min(spec.b_len()))?;
     check_len(

@@ -257,13 +257,26 @@ pub enum MatmulVariant {
         /// Output columns per invocation.
         cols: u32,
     },
+    /// Like `Unrolled`, but B is read as `vec4` along its contiguous columns: lane `l` owns
+    /// columns `col0 + 4·l + 32·q + 0..4`. Needs `b.col_stride == 1`, `b.offset`,
+    /// `b.row_stride` and `n` multiples of 4 (see [`MatmulVariant::supports`]).
+    UnrolledVec4 {
+        /// Output rows per invocation.
+        rows: u32,
+        /// Output columns per invocation (a multiple of 4).
+        cols: u32,
+    },
 }
 
 /// Tiled configurations the crate builds.
 pub const TILED_CONFIGS: &[(u32, u32)] = &[(16, 16), (8, 8)];
 
-/// Unrolled block configurations the crate generates.
+/// Unrolled block configurations the crate generates. Larger blocks (32×32 and up) made
+/// LLVM 15's llvmpipe compile for minutes without running faster, so they are left out.
 pub const UNROLLED_CONFIGS: &[(u32, u32)] = &[(4, 4), (8, 8), (16, 8), (16, 16), (32, 16)];
+
+/// Unrolled blocks with vec4 loads of B (columns a multiple of 4).
+pub const UNROLLED_VEC4_CONFIGS: &[(u32, u32)] = &[(16, 16), (32, 16)];
 
 impl MatmulVariant {
     /// Every variant the crate builds: the set tests and `distill validate` check.
@@ -276,6 +289,11 @@ impl MatmulVariant {
                     .iter()
                     .map(|&(rows, cols)| MatmulVariant::Unrolled { rows, cols }),
             )
+            .chain(
+                UNROLLED_VEC4_CONFIGS
+                    .iter()
+                    .map(|&(rows, cols)| MatmulVariant::UnrolledVec4 { rows, cols }),
+            )
             .collect()
     }
 
@@ -283,9 +301,22 @@ impl MatmulVariant {
     pub fn workgroup_tile(&self) -> (usize, usize) {
         match *self {
             MatmulVariant::Tiled { wg_x, wg_y } => (4 * wg_y as usize, 4 * wg_x as usize),
-            MatmulVariant::Unrolled { rows, cols } => {
+            MatmulVariant::Unrolled { rows, cols } | MatmulVariant::UnrolledVec4 { rows, cols } => {
                 (rows as usize, UNROLLED_LANES * cols as usize)
             }
+        }
+    }
+
+    /// Whether this variant can compute `spec` (vec4 variants need aligned, contiguous B rows).
+    pub fn supports(&self, spec: &MatmulSpec) -> bool {
+        match self {
+            MatmulVariant::UnrolledVec4 { .. } => {
+                spec.b.col_stride == 1
+                    && spec.b.offset.is_multiple_of(4)
+                    && spec.b.row_stride.is_multiple_of(4)
+                    && spec.n.is_multiple_of(4)
+            }
+            _ => true,
         }
     }
 
@@ -300,6 +331,7 @@ impl MatmulVariant {
         match *self {
             MatmulVariant::Tiled { wg_x, wg_y } => format!("tiled-{wg_x}x{wg_y}"),
             MatmulVariant::Unrolled { rows, cols } => format!("unrolled-{rows}x{cols}"),
+            MatmulVariant::UnrolledVec4 { rows, cols } => format!("unrolled-vec4-{rows}x{cols}"),
         }
     }
 
@@ -312,6 +344,10 @@ impl MatmulVariant {
             ),
             MatmulVariant::Unrolled { rows, cols } => (
                 generate_unrolled_matmul(rows as usize, cols as usize),
+                Vec::new(),
+            ),
+            MatmulVariant::UnrolledVec4 { rows, cols } => (
+                generate_unrolled_vec4_matmul(rows as usize, cols as usize),
                 Vec::new(),
             ),
         }
@@ -336,12 +372,15 @@ impl MatmulFamily {
         }
     }
 
-    /// Picks the variant for an `m × n × k` product.
+    /// Picks the variant for a product.
     ///
-    /// Unrolled: the largest block that still gives at least `min_workgroups` workgroups (so
-    /// every core has work) with little padding; cost = padded outputs / per-load efficiency.
-    /// Tiled: 16×16 unless the output is so small that 8×8 fills more workgroups.
-    pub fn choose(self, m: usize, n: usize, min_workgroups: usize) -> MatmulVariant {
+    /// Unrolled: among the generated blocks (vec4 ones where [`MatmulVariant::supports`]
+    /// allows), the one with the least cost = padded outputs / per-load efficiency, counting
+    /// a vec4 load of B as 1.5 scalar loads and penalising grids with fewer than
+    /// `min_workgroups` workgroups (idle cores). Tiled: 16×16 unless the output is so small
+    /// that 8×8 fills more workgroups.
+    pub fn choose(self, spec: &MatmulSpec, min_workgroups: usize) -> MatmulVariant {
+        let (m, n) = (spec.m, spec.n);
         match self {
             MatmulFamily::Tiled => {
                 let big = MatmulVariant::Tiled { wg_x: 16, wg_y: 16 };
@@ -353,16 +392,27 @@ impl MatmulFamily {
                 }
             }
             MatmulFamily::Unrolled => {
+                let scalar = UNROLLED_CONFIGS
+                    .iter()
+                    .map(|&(rows, cols)| MatmulVariant::Unrolled { rows, cols });
+                let vec4 = UNROLLED_VEC4_CONFIGS
+                    .iter()
+                    .map(|&(rows, cols)| MatmulVariant::UnrolledVec4 { rows, cols });
                 let mut best = MatmulVariant::Unrolled { rows: 4, cols: 4 };
                 let mut best_cost = f64::INFINITY;
-                for &(rows, cols) in UNROLLED_CONFIGS {
-                    let variant = MatmulVariant::Unrolled { rows, cols };
+                for variant in scalar.chain(vec4).filter(|v| v.supports(spec)) {
+                    let (rows, b_loads) = match variant {
+                        MatmulVariant::UnrolledVec4 { rows, cols } => {
+                            (rows, 1.5 * cols as f64 / 4.0)
+                        }
+                        MatmulVariant::Unrolled { rows, cols } => (rows, cols as f64),
+                        MatmulVariant::Tiled { .. } => continue,
+                    };
                     let (x, y) = variant.workgroups(m, n);
                     let (tm, tn) = variant.workgroup_tile();
                     let padded = (x * tm * y * tn) as f64;
-                    // Loads per FMA fall as rows·cols / (rows + cols) grows.
-                    let efficiency = (rows * cols) as f64 / (rows + cols) as f64;
-                    // Too few workgroups leave cores idle.
+                    let fmas = (tm * tn / UNROLLED_LANES) as f64;
+                    let efficiency = fmas / (rows as f64 + b_loads);
                     let occupancy = ((x * y) as f64 / min_workgroups as f64).min(1.0);
                     let cost = padded / (efficiency * occupancy);
                     if cost < best_cost {
@@ -456,6 +506,94 @@ pub fn generate_unrolled_matmul(rows: usize, cols: usize) -> String {
         "                c[params.c_offset + row * params.n + col] = apply_epilogue(row, col, block[br * {cols}u + bc]);"
     );
     s.push_str("            }\n        }\n    }\n");
+    s.push_str("}\n");
+    s
+}
+
+/// Generates the vec4-B flavour of [`generate_unrolled_matmul`]: B is bound as
+/// `array<vec4<f32>>` and each lane loads `cols / 4` vec4s per k instead of `cols` scalars.
+pub fn generate_unrolled_vec4_matmul(rows: usize, cols: usize) -> String {
+    let quads = cols / 4;
+    let interface = MATMUL_TILED_WGSL
+        .split("// ---- end of the matmul interface")
+        .next()
+        .unwrap_or_default()
+        .replace(
+            "var<storage, read> b: array<f32>;",
+            "var<storage, read> b: array<vec4<f32>>;",
+        )
+        .replace(
+            "return b[params.b_offset + kk * params.b_row_stride + col * params.b_col_stride];",
+            "let i = params.b_offset + kk * params.b_row_stride + col * params.b_col_stride;\n    return b[i / 4u][i % 4u];",
+        );
+    let mut s = String::with_capacity(64 * rows * cols + 4096);
+    let lanes = UNROLLED_LANES;
+    let _ = writeln!(
+        s,
+        "// Generated by distill_wgpu::matmul::generate_unrolled_vec4_matmul({rows}, {cols}).\n\
+         // Barrier-free, fully unrolled {rows}x{cols} block per invocation, B read as vec4.\n"
+    );
+    s.push_str(&interface);
+    let _ = writeln!(s, "@compute @workgroup_size({lanes}, 1, 1)");
+    s.push_str(
+        "fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {\n",
+    );
+    let _ = writeln!(s, "    let first_row = wg.y * {rows}u;");
+    let _ = writeln!(
+        s,
+        "    let first_col = wg.x * {}u + 4u * lid.x;",
+        lanes * cols
+    );
+    s.push_str("    let last_row = params.m - 1u;\n    let last_quad = params.n / 4u - 1u;\n");
+    for r in 0..rows {
+        let _ = writeln!(
+            s,
+            "    let a_base{r} = params.a_offset + min(first_row + {r}u, last_row) * params.a_row_stride;"
+        );
+    }
+    for q in 0..quads {
+        let _ = writeln!(
+            s,
+            "    let b_base{q} = params.b_offset / 4u + min(first_col / 4u + {}u, last_quad);",
+            lanes * q
+        );
+    }
+    for r in 0..rows {
+        for q in 0..quads {
+            let _ = writeln!(s, "    var acc{r}_{q} = vec4<f32>(0.0);");
+        }
+    }
+    s.push_str("    var a_step = 0u;\n    var b_step = 0u;\n");
+    s.push_str("    let b_quad_stride = params.b_row_stride / 4u;\n");
+    s.push_str("    for (var kk = 0u; kk < params.k; kk++) {\n");
+    for r in 0..rows {
+        let _ = writeln!(s, "        let a{r} = vec4<f32>(a[a_base{r} + a_step]);");
+    }
+    for q in 0..quads {
+        let _ = writeln!(s, "        let b{q} = b[b_base{q} + b_step];");
+    }
+    for r in 0..rows {
+        for q in 0..quads {
+            let _ = writeln!(s, "        acc{r}_{q} = fma(a{r}, b{q}, acc{r}_{q});");
+        }
+    }
+    s.push_str("        a_step += params.a_col_stride;\n        b_step += b_quad_stride;\n    }\n");
+    let _ = writeln!(s, "    var block: array<vec4<f32>, {}>;", rows * quads);
+    for r in 0..rows {
+        for q in 0..quads {
+            let _ = writeln!(s, "    block[{}] = acc{r}_{q};", r * quads + q);
+        }
+    }
+    let _ = writeln!(s, "    for (var br = 0u; br < {rows}u; br++) {{");
+    s.push_str("        let row = first_row + br;\n");
+    s.push_str("        if row >= params.m {\n            break;\n        }\n");
+    let _ = writeln!(s, "        for (var bq = 0u; bq < {quads}u; bq++) {{");
+    let _ = writeln!(s, "            let col = first_col + {}u * bq;", 4 * lanes);
+    s.push_str("            if col < params.n {\n");
+    let _ = writeln!(s, "                let v = block[br * {quads}u + bq];");
+    s.push_str("                for (var e = 0u; e < 4u; e++) {\n");
+    s.push_str("                    c[params.c_offset + row * params.n + col + e] = apply_epilogue(row, col + e, v[e]);\n");
+    s.push_str("                }\n            }\n        }\n    }\n");
     s.push_str("}\n");
     s
 }

@@ -111,7 +111,7 @@ impl ForwardPlan {
                 layer.bias_offset,
                 relu,
             );
-            let variant = ctx.choose_matmul(mm.m, mm.n);
+            let variant = ctx.choose_matmul(&mm);
             let x = outputs.last().unwrap_or(input);
             dispatches.push(kernels::matmul_dispatch(
                 ctx,
@@ -384,7 +384,7 @@ impl Trainer {
             };
             let dw =
                 MatmulSpec::weight_grad(rows, layer.inputs, layer.outputs, layer.weight_offset);
-            let variant = ctx.choose_matmul(dw.m, dw.n);
+            let variant = ctx.choose_matmul(&dw);
             backward.push(kernels::matmul_dispatch(
                 ctx,
                 &format!("layer {l} dW ({})", variant.name()),
@@ -424,7 +424,7 @@ impl Trainer {
                         relu,
                     )
                 };
-                let variant = ctx.choose_matmul(dx.m, dx.n);
+                let variant = ctx.choose_matmul(&dx);
                 backward.push(kernels::matmul_dispatch(
                     ctx,
                     &format!("layer {l} dX ({})", variant.name()),

@@ -18,7 +18,26 @@ fn check_all_matmul_cases(
     k: usize,
 ) {
     for case in validate::matmul_cases(rng, m, n, k) {
-        case.check(ctx, variant, label).unwrap().assert_ok();
+        if variant.supports(&case.spec) {
+            case.check(ctx, variant, label).unwrap().assert_ok();
+        }
+    }
+}
+
+#[test]
+fn every_variant_is_exercised_by_the_edge_shapes() {
+    let mut rng = SplitMix64::new(1);
+    for variant in MatmulVariant::all() {
+        let supported = MATMUL_EDGE_SHAPES
+            .iter()
+            .flat_map(|&(_, m, n, k)| validate::matmul_cases(&mut rng, m, n, k))
+            .filter(|case| variant.supports(&case.spec))
+            .count();
+        assert!(
+            supported >= 4,
+            "{} checked on only {supported} cases",
+            variant.name()
+        );
     }
 }
 
@@ -41,6 +60,8 @@ fn matmul_every_variant_on_a_seeded_random_sweep() {
         for variant in MatmulVariant::all() {
             for _ in 0..4 {
                 let (m, n, k) = (1 + rng.below(90), 1 + rng.below(150), 1 + rng.below(120));
+                // Every other shape has N % 4 == 0 so the vec4 variants are swept too.
+                let n = if rng.below(2) == 0 { 4 * n.div_ceil(4) } else { n };
                 check_all_matmul_cases(ctx, variant, &mut rng, "sweep", m, n, k);
             }
         }
@@ -53,8 +74,10 @@ fn matmul_chosen_variants_at_mlp_shapes() {
         let mut rng = SplitMix64::new(3);
         // Student 784-800-800-10 at batch 64: forward, input and weight gradients.
         for &(m, n, k) in &[(64, 800, 784), (64, 10, 800), (64, 784, 800)] {
-            let variant = ctx.choose_matmul(m, n);
-            check_all_matmul_cases(ctx, variant, &mut rng, "mlp", m, n, k);
+            for case in validate::matmul_cases(&mut rng, m, n, k) {
+                let variant = ctx.choose_matmul(&case.spec);
+                case.check(ctx, variant, "mlp").unwrap().assert_ok();
+            }
         }
     });
 }
@@ -63,8 +86,12 @@ fn matmul_chosen_variants_at_mlp_shapes() {
 fn matmul_rejects_short_operands() {
     with_gpu!(ctx => {
         let spec = distill_wgpu::MatmulSpec::forward(4, 3, 2, 0, 6, false);
-        let err = kernels::matmul(ctx, ctx.choose_matmul(4, 2), &spec, &[0.0; 5], &[0.0; 8], &[0.0; 8]).unwrap_err();
+        let err = kernels::matmul(ctx, ctx.choose_matmul(&spec), &spec, &[0.0; 5], &[0.0; 8], &[0.0; 8]).unwrap_err();
         assert!(matches!(err, Error::ShapeMismatch { .. }), "{err}");
+        let vec4 = MatmulVariant::UnrolledVec4 { rows: 16, cols: 16 };
+        assert!(!vec4.supports(&spec), "X·Wᵀ reads B with a column stride");
+        let err = kernels::matmul(ctx, vec4, &spec, &[0.0; 12], &[0.0; 14], &[0.0; 14]).unwrap_err();
+        assert!(matches!(err, Error::InvalidConfig(_)), "{err}");
     });
 }
 

@@ -369,7 +369,7 @@ fn bench_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
         shapes.push(("A·B", MatmulSpec::weight_grad(1024, 1024, 1024, 0)));
     }
     for (product, spec) in &shapes {
-        let variant = ctx.choose_matmul(spec.m, spec.n);
+        let variant = ctx.choose_matmul(spec);
         let a = validate::random_vec(&mut rng, spec.a_len(), -1.0, 1.0);
         let b = validate::random_vec(&mut rng, spec.b_len(), -1.0, 1.0);
         let aux = validate::random_vec(&mut rng, spec.aux_len(), 0.0, 1.0);
