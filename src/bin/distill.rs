@@ -563,9 +563,15 @@ fn train_model(
     let secs = start.elapsed().as_secs_f64();
     if !common.quiet {
         if let Some(last) = logs.last() {
+            // KL is only meaningful when a teacher term is trained.
+            let kl = if job.kd.alpha > 0.0 {
+                format!(", kl {:.4}", last.loss.kl)
+            } else {
+                String::new()
+            };
             eprintln!(
-                "{:>10}: {} epochs in {:.1} s, final loss {:.4} (ce {:.4}, kl {:.4})",
-                job.name, job.epochs, secs, last.loss.total, last.loss.ce, last.loss.kl
+                "{:>10}: {} epochs in {:.1} s, final loss {:.4} (ce {:.4}{kl})",
+                job.name, job.epochs, secs, last.loss.total, last.loss.ce
             );
         }
     }
