@@ -51,6 +51,7 @@ pub(crate) struct Pipelines {
     pub adamw: wgpu::ComputePipeline,
     pub gather: wgpu::ComputePipeline,
     pub dropout: wgpu::ComputePipeline,
+    pub count_errors: wgpu::ComputePipeline,
 }
 
 /// Owns the wgpu device and the crate's pipelines. Create one and share it.
@@ -149,6 +150,7 @@ impl GpuContext {
             adamw: build(find("adamw")?)?,
             gather: build(find("gather")?)?,
             dropout: build(find("dropout")?)?,
+            count_errors: build(find("count_errors")?)?,
         };
         let ctx = Self {
             device,

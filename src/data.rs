@@ -545,20 +545,48 @@ impl DeviceDataset {
         Ok(all)
     }
 
-    /// Test-set evaluation of `model`: errors and accuracy (logits on the GPU, argmax on the
-    /// host from one read-back).
+    /// Errors and accuracy of `model` on this data set, counted on the GPU: logits in chunks
+    /// of `batch`, argmax against the labels, one 4-byte read-back.
     pub fn evaluate(&self, ctx: &GpuContext, model: &Mlp, batch: usize) -> Result<Evaluation> {
-        let buffer = self.logits_buffer(ctx, model, batch)?;
-        let logits: Vec<f32> = ctx.read_back("logits", &buffer, 0, self.count * self.classes)?;
-        let errors = logits
-            .chunks(self.classes)
-            .zip(&self.host_labels)
-            .filter(|(row, &y)| argmax(row) != y as usize)
-            .count();
+        let logits = self.logits_buffer(ctx, model, batch)?;
+        #[repr(C)]
+        #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+        struct CountParams {
+            rows: u32,
+            cols: u32,
+            pad: [u32; 2],
+        }
+        let params = CountParams {
+            rows: self.count as u32,
+            cols: self.classes as u32,
+            pad: [0; 2],
+        };
+        let uniform = ctx.uniform_buffer("count errors params", &params)?;
+        let errors = ctx.storage_buffer("error count", 1, Some(bytemuck::bytes_of(&0u32)))?;
+        let pipeline = ctx.pipelines.count_errors.clone();
+        let bind_group = ctx.bind_group(
+            "count errors",
+            &pipeline,
+            &[&uniform, &logits, &self.labels, &errors],
+        )?;
+        let x = self.count.div_ceil(crate::kernels::ELEMENT_WORKGROUP);
+        let dispatch = Dispatch {
+            label: "count errors".into(),
+            pipeline,
+            bind_group,
+            groups: ctx.check_grid("count errors", x, 1)?,
+        };
+        ctx.run("count errors", &[dispatch])?;
+        let count: Vec<u32> = ctx.read_back("error count", &errors, 0, 1)?;
         Ok(Evaluation {
-            errors,
+            errors: count[0] as usize,
             count: self.count,
         })
+    }
+
+    /// Labels as uploaded (host copy).
+    pub fn labels(&self) -> &[u8] {
+        &self.host_labels
     }
 }
 

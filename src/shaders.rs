@@ -16,6 +16,8 @@ pub const SGD_WGSL: &str = include_str!("../shaders/sgd.wgsl");
 pub const ADAMW_WGSL: &str = include_str!("../shaders/adamw.wgsl");
 /// Inverted dropout in place.
 pub const DROPOUT_WGSL: &str = include_str!("../shaders/dropout.wgsl");
+/// Argmax-vs-label error count.
+pub const COUNT_ERRORS_WGSL: &str = include_str!("../shaders/count_errors.wgsl");
 /// Mini-batch gather from a device-resident u8 data set.
 pub const GATHER_WGSL: &str = include_str!("../shaders/gather.wgsl");
 
@@ -72,6 +74,11 @@ pub const SHADERS: &[ShaderSource] = &[
         name: "dropout",
         entry_point: "dropout",
         source: DROPOUT_WGSL,
+    },
+    ShaderSource {
+        name: "count_errors",
+        entry_point: "count_errors",
+        source: COUNT_ERRORS_WGSL,
     },
     ShaderSource {
         name: "gather",

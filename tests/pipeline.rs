@@ -165,3 +165,22 @@ fn trainer_rejects_mismatched_data_and_missing_teacher() {
         assert!(matches!(DeviceDataset::new(ctx, &bad, 10), Err(distill_wgpu::Error::LabelOutOfRange { row: 3, .. })));
     });
 }
+
+#[test]
+fn gpu_error_count_matches_host_argmax() {
+    with_gpu!(ctx => {
+        let (train, classes) = slice(700);
+        let data = DeviceDataset::new(ctx, &train, classes).unwrap();
+        let (model, _) = train_student(ctx, &data, &MlpSpec::relu(&[784, 16, 10]).unwrap(), KdConfig::cross_entropy(), Dropout::none(), 0, 3, 1);
+        let logits = model.logits(ctx, &train.inputs_f32(0..700), 700).unwrap();
+        let host_errors = logits
+            .chunks(10)
+            .zip(data.labels())
+            .filter(|(row, &y)| data::argmax(row) != y as usize)
+            .count();
+        let eval = data.evaluate(ctx, &model, 128).unwrap();
+        assert_eq!(eval.errors, host_errors);
+        assert!(host_errors > 0 && host_errors < 700);
+        assert_eq!(eval.count, 700);
+    });
+}
