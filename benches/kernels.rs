@@ -86,12 +86,7 @@ fn benches(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(8));
     let samples = 1024;
-    let data = Dataset {
-        pixels: (0..samples * 784).map(|_| rng.below(256) as u8).collect(),
-        labels: (0..samples).map(|_| rng.below(10) as u8).collect(),
-        height: 28,
-        width: 28,
-    };
+    let data = Dataset::random(&mut rng, samples, 28, 28, 10);
     let mut dataset = DeviceDataset::new(&ctx, &data, 10).unwrap();
     let teacher = Mlp::new(&ctx, &MlpSpec::relu(&[784, 1200, 1200, 10]).unwrap(), 2).unwrap();
     dataset.cache_teacher_logits(&ctx, &teacher, 256).unwrap();

@@ -56,6 +56,24 @@ impl Dataset {
             .collect()
     }
 
+    /// `count` random `height × width` images with random labels below `classes` (benchmarks).
+    pub fn random(
+        rng: &mut SplitMix64,
+        count: usize,
+        height: usize,
+        width: usize,
+        classes: usize,
+    ) -> Dataset {
+        Dataset {
+            pixels: (0..count * height * width)
+                .map(|_| rng.below(256) as u8)
+                .collect(),
+            labels: (0..count).map(|_| rng.below(classes) as u8).collect(),
+            height,
+            width,
+        }
+    }
+
     /// The first `count` samples.
     pub fn head(&self, count: usize) -> Dataset {
         let count = count.min(self.len());

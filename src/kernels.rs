@@ -572,26 +572,27 @@ impl Optimizer {
 
     /// Checks that the hyper-parameters are finite and in range.
     pub fn validate(&self) -> Result<()> {
-        let bad = |what: &str, v: f32| {
-            Err(Error::InvalidConfig(format!(
-                "optimizer {what} = {v} is out of range"
-            )))
+        let check = |what: &str, v: f32, ok: bool| {
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::InvalidConfig(format!(
+                    "optimizer {what} = {v} is out of range"
+                )))
+            }
         };
+        let positive = |v: f32| v.is_finite() && v > 0.0;
+        let non_negative = |v: f32| v.is_finite() && v >= 0.0;
+        let fraction = |v: f32| (0.0..1.0).contains(&v);
         match *self {
             Optimizer::Sgd {
                 lr,
                 momentum,
                 weight_decay,
             } => {
-                if !(lr.is_finite() && lr > 0.0) {
-                    return bad("lr", lr);
-                }
-                if !(0.0..1.0).contains(&momentum) {
-                    return bad("momentum", momentum);
-                }
-                if !(weight_decay.is_finite() && weight_decay >= 0.0) {
-                    return bad("weight_decay", weight_decay);
-                }
+                check("lr", lr, positive(lr))?;
+                check("momentum", momentum, fraction(momentum))?;
+                check("weight_decay", weight_decay, non_negative(weight_decay))
             }
             Optimizer::AdamW {
                 lr,
@@ -600,24 +601,13 @@ impl Optimizer {
                 eps,
                 weight_decay,
             } => {
-                if !(lr.is_finite() && lr > 0.0) {
-                    return bad("lr", lr);
-                }
-                if !(0.0..1.0).contains(&beta1) {
-                    return bad("beta1", beta1);
-                }
-                if !(0.0..1.0).contains(&beta2) {
-                    return bad("beta2", beta2);
-                }
-                if !(eps.is_finite() && eps > 0.0) {
-                    return bad("eps", eps);
-                }
-                if !(weight_decay.is_finite() && weight_decay >= 0.0) {
-                    return bad("weight_decay", weight_decay);
-                }
+                check("lr", lr, positive(lr))?;
+                check("beta1", beta1, fraction(beta1))?;
+                check("beta2", beta2, fraction(beta2))?;
+                check("eps", eps, positive(eps))?;
+                check("weight_decay", weight_decay, non_negative(weight_decay))
             }
         }
-        Ok(())
     }
 
     /// Optimizer state tensors per parameter (SGD: velocity; AdamW: two moments).
