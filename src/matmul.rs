@@ -266,6 +266,15 @@ pub enum MatmulVariant {
         /// Output columns per invocation (a multiple of 4).
         cols: u32,
     },
+    /// Like `Unrolled`, but A's rows and B's columns are read as `vec4` along K and combined
+    /// with `dot` (the forward `X·Wᵀ`). Needs both contiguous in K, K and the offsets and
+    /// strides multiples of 4 (see [`MatmulVariant::supports`]).
+    UnrolledDot4 {
+        /// Output rows per invocation.
+        rows: u32,
+        /// Output columns per invocation.
+        cols: u32,
+    },
 }
 
 /// Tiled configurations the crate builds.
@@ -277,6 +286,9 @@ pub const UNROLLED_CONFIGS: &[(u32, u32)] = &[(4, 4), (8, 8), (16, 8), (16, 16),
 
 /// Unrolled blocks with vec4 loads of B (columns a multiple of 4).
 pub const UNROLLED_VEC4_CONFIGS: &[(u32, u32)] = &[(16, 16), (32, 16)];
+
+/// Unrolled blocks reading A and B as vec4 along K.
+pub const UNROLLED_DOT4_CONFIGS: &[(u32, u32)] = &[(16, 16), (32, 16)];
 
 impl MatmulVariant {
     /// Every variant the crate builds: the set tests and `distill validate` check.
@@ -294,6 +306,11 @@ impl MatmulVariant {
                     .iter()
                     .map(|&(rows, cols)| MatmulVariant::UnrolledVec4 { rows, cols }),
             )
+            .chain(
+                UNROLLED_DOT4_CONFIGS
+                    .iter()
+                    .map(|&(rows, cols)| MatmulVariant::UnrolledDot4 { rows, cols }),
+            )
             .collect()
     }
 
@@ -301,7 +318,9 @@ impl MatmulVariant {
     pub fn workgroup_tile(&self) -> (usize, usize) {
         match *self {
             MatmulVariant::Tiled { wg_x, wg_y } => (4 * wg_y as usize, 4 * wg_x as usize),
-            MatmulVariant::Unrolled { rows, cols } | MatmulVariant::UnrolledVec4 { rows, cols } => {
+            MatmulVariant::Unrolled { rows, cols }
+            | MatmulVariant::UnrolledVec4 { rows, cols }
+            | MatmulVariant::UnrolledDot4 { rows, cols } => {
                 (rows as usize, UNROLLED_LANES * cols as usize)
             }
         }
@@ -315,6 +334,15 @@ impl MatmulVariant {
                     && spec.b.offset.is_multiple_of(4)
                     && spec.b.row_stride.is_multiple_of(4)
                     && spec.n.is_multiple_of(4)
+            }
+            MatmulVariant::UnrolledDot4 { .. } => {
+                spec.a.col_stride == 1
+                    && spec.b.row_stride == 1
+                    && spec.k.is_multiple_of(4)
+                    && spec.a.offset.is_multiple_of(4)
+                    && spec.a.row_stride.is_multiple_of(4)
+                    && spec.b.offset.is_multiple_of(4)
+                    && spec.b.col_stride.is_multiple_of(4)
             }
             _ => true,
         }
@@ -332,6 +360,7 @@ impl MatmulVariant {
             MatmulVariant::Tiled { wg_x, wg_y } => format!("tiled-{wg_x}x{wg_y}"),
             MatmulVariant::Unrolled { rows, cols } => format!("unrolled-{rows}x{cols}"),
             MatmulVariant::UnrolledVec4 { rows, cols } => format!("unrolled-vec4-{rows}x{cols}"),
+            MatmulVariant::UnrolledDot4 { rows, cols } => format!("unrolled-dot4-{rows}x{cols}"),
         }
     }
 
@@ -348,6 +377,10 @@ impl MatmulVariant {
             ),
             MatmulVariant::UnrolledVec4 { rows, cols } => (
                 generate_unrolled_vec4_matmul(rows as usize, cols as usize),
+                Vec::new(),
+            ),
+            MatmulVariant::UnrolledDot4 { rows, cols } => (
+                generate_unrolled_dot4_matmul(rows as usize, cols as usize),
                 Vec::new(),
             ),
         }
@@ -398,21 +431,28 @@ impl MatmulFamily {
                 let vec4 = UNROLLED_VEC4_CONFIGS
                     .iter()
                     .map(|&(rows, cols)| MatmulVariant::UnrolledVec4 { rows, cols });
+                let dot4 = UNROLLED_DOT4_CONFIGS
+                    .iter()
+                    .map(|&(rows, cols)| MatmulVariant::UnrolledDot4 { rows, cols });
                 let mut best = MatmulVariant::Unrolled { rows: 4, cols: 4 };
                 let mut best_cost = f64::INFINITY;
-                for variant in scalar.chain(vec4).filter(|v| v.supports(spec)) {
-                    let (rows, b_loads) = match variant {
+                for variant in scalar.chain(vec4).chain(dot4).filter(|v| v.supports(spec)) {
+                    // Loads per k and lane; a vec4 load counts as 1.5 scalar ones.
+                    let loads = match variant {
+                        MatmulVariant::Unrolled { rows, cols } => (rows + cols) as f64,
                         MatmulVariant::UnrolledVec4 { rows, cols } => {
-                            (rows, 1.5 * cols as f64 / 4.0)
+                            rows as f64 + 1.5 * cols as f64 / 4.0
                         }
-                        MatmulVariant::Unrolled { rows, cols } => (rows, cols as f64),
+                        MatmulVariant::UnrolledDot4 { rows, cols } => {
+                            1.5 * (rows + cols) as f64 / 4.0
+                        }
                         MatmulVariant::Tiled { .. } => continue,
                     };
                     let (x, y) = variant.workgroups(m, n);
                     let (tm, tn) = variant.workgroup_tile();
                     let padded = (x * tm * y * tn) as f64;
                     let fmas = (tm * tn / UNROLLED_LANES) as f64;
-                    let efficiency = fmas / (rows as f64 + b_loads);
+                    let efficiency = fmas / loads;
                     let occupancy = ((x * y) as f64 / min_workgroups as f64).min(1.0);
                     let cost = padded / (efficiency * occupancy);
                     if cost < best_cost {
@@ -525,6 +565,14 @@ fn generate_unrolled(rows: usize, cols: usize, width: usize) -> String {
     s.push_str(
         "        a_step += params.a_col_stride;\n        b_step += b_group_stride;\n    }\n",
     );
+    write_unrolled_epilogue(&mut s, rows, groups, width, ty);
+    s
+}
+
+/// Writes the epilogue of a generated kernel: accumulators `acc{r}_{g}` (of type `ty`, `width`
+/// columns each) go through an array so the bounds-checked stores stay one small loop.
+fn write_unrolled_epilogue(s: &mut String, rows: usize, groups: usize, width: usize, ty: &str) {
+    let lanes = UNROLLED_LANES;
     // Straight-line copies into an array keep the epilogue one small loop: unrolling the
     // bounds-checked stores as well multiplies LLVM compile time on llvmpipe.
     let _ = writeln!(s, "    var block: array<{ty}, {}>;", rows * groups);
@@ -552,5 +600,78 @@ fn generate_unrolled(rows: usize, cols: usize, width: usize) -> String {
     }
     s.push_str("                    c[params.c_offset + row * params.n + col + e] = apply_epilogue(row, col + e, x);\n");
     s.push_str("                }\n            }\n        }\n    }\n}\n");
+}
+
+/// Generates the vec4-along-K kernel: both operands contiguous in K (A rows and B columns, as
+/// in the forward `X·Wᵀ`), read as vec4 and combined with `dot`, so a lane issues
+/// `rows + cols` vec4 loads per four k. Needs the conditions of [`MatmulVariant::supports`].
+pub fn generate_unrolled_dot4_matmul(rows: usize, cols: usize) -> String {
+    let interface = MATMUL_TILED_WGSL
+        .split("// ---- end of the matmul interface")
+        .next()
+        .unwrap_or_default()
+        .replace(
+            "var<storage, read> a: array<f32>;",
+            "var<storage, read> a: array<vec4<f32>>;",
+        )
+        .replace(
+            "var<storage, read> b: array<f32>;",
+            "var<storage, read> b: array<vec4<f32>>;",
+        )
+        .replace(
+            "return a[params.a_offset + row * params.a_row_stride + kk * params.a_col_stride];",
+            "let i = params.a_offset + row * params.a_row_stride + kk * params.a_col_stride;\n    return a[i / 4u][i % 4u];",
+        )
+        .replace(
+            "return b[params.b_offset + kk * params.b_row_stride + col * params.b_col_stride];",
+            "let i = params.b_offset + kk * params.b_row_stride + col * params.b_col_stride;\n    return b[i / 4u][i % 4u];",
+        );
+    let lanes = UNROLLED_LANES;
+    let mut s = String::with_capacity(64 * rows * cols + 4096);
+    let _ = writeln!(
+        s,
+        "// Generated by distill_wgpu::matmul (rows {rows}, cols {cols}, A and B read as vec4 along K).\n\
+         // Barrier-free, fully unrolled block per invocation for CPU adapters.\n"
+    );
+    s.push_str(&interface);
+    let _ = writeln!(s, "@compute @workgroup_size({lanes}, 1, 1)");
+    s.push_str(
+        "fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {\n",
+    );
+    let _ = writeln!(s, "    let first_row = wg.y * {rows}u;");
+    let _ = writeln!(s, "    let first_col = wg.x * {}u + lid.x;", lanes * cols);
+    s.push_str("    let last_row = params.m - 1u;\n    let last_col = params.n - 1u;\n");
+    for r in 0..rows {
+        let _ = writeln!(
+            s,
+            "    let a_base{r} = (params.a_offset + min(first_row + {r}u, last_row) * params.a_row_stride) / 4u;"
+        );
+    }
+    for c in 0..cols {
+        let _ = writeln!(
+            s,
+            "    let b_base{c} = (params.b_offset + min(first_col + {}u, last_col) * params.b_col_stride) / 4u;",
+            lanes * c
+        );
+    }
+    for r in 0..rows {
+        for c in 0..cols {
+            let _ = writeln!(s, "    var acc{r}_{c} = 0.0;");
+        }
+    }
+    s.push_str("    for (var kq = 0u; kq < params.k / 4u; kq++) {\n");
+    for r in 0..rows {
+        let _ = writeln!(s, "        let a{r} = a[a_base{r} + kq];");
+    }
+    for c in 0..cols {
+        let _ = writeln!(s, "        let b{c} = b[b_base{c} + kq];");
+    }
+    for r in 0..rows {
+        for c in 0..cols {
+            let _ = writeln!(s, "        acc{r}_{c} += dot(a{r}, b{c});");
+        }
+    }
+    s.push_str("    }\n");
+    write_unrolled_epilogue(&mut s, rows, cols, 1, "f32");
     s
 }

@@ -183,8 +183,9 @@ pub fn matmul_cases(rng: &mut SplitMix64, m: usize, n: usize, k: usize) -> Vec<M
         mask_scale: 2.0,
         ..MatmulSpec::input_grad(m, n, k, 5, true)
     };
-    // Offset 8 keeps B vec4-aligned, so the vec4 variants run this product too.
+    // Offsets that keep B vec4-aligned, so the vec4 and dot4 variants run these products too.
     let dx_aligned = MatmulSpec::input_grad(m, n, k, 8, false);
+    let fwd_aligned = MatmulSpec::forward(m, k, n, 4, 4 + n * k, false);
     let dw = MatmulSpec {
         c_offset: 7,
         ..MatmulSpec::weight_grad(k, n, m, 7)
@@ -205,6 +206,7 @@ pub fn matmul_cases(rng: &mut SplitMix64, m: usize, n: usize, k: usize) -> Vec<M
         ("dY·W masked", dx),
         ("dYᵀ·X", dw),
         ("dY·W aligned", dx_aligned),
+        ("X·Wᵀ+b aligned", fwd_aligned),
         ("A·B+b", plain),
     ]
     .into_iter()
@@ -444,7 +446,7 @@ pub const MATMUL_EDGE_SHAPES: &[(&str, usize, usize, usize)] = &[
     ("2 classes", 17, 2, 29),
     ("10 classes", 33, 10, 64),
     ("wide output", 9, 130, 13),
-    ("columns a multiple of 4", 19, 36, 23),
+    ("N and K multiples of 4", 19, 36, 24),
     ("wide, multiple of 4", 5, 264, 40),
 ];
 

@@ -369,7 +369,11 @@ fn bench_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
         ("dYᵀ·X", MatmulSpec::weight_grad(128, 784, 800, 0)),
     ];
     if !quick {
-        shapes.push(("A·B", MatmulSpec::weight_grad(1024, 1024, 1024, 0)));
+        shapes.push(("dYᵀ·X", MatmulSpec::weight_grad(1024, 1024, 1024, 0)));
+        shapes.push((
+            "X·Wᵀ",
+            MatmulSpec::forward(1024, 1024, 1024, 0, 1024 * 1024, false),
+        ));
     }
     for (product, spec) in &shapes {
         let variant = ctx.choose_matmul(spec);
