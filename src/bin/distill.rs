@@ -341,12 +341,22 @@ fn validate_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
     })
 }
 
-/// Times `repeats` runs of a prepared kernel after one warm-up; seconds per run.
+/// Median of three timings (the machines this runs on share their cores).
+fn median_of_3(mut time: impl FnMut() -> Result<f64>) -> Result<f64> {
+    let mut t = [time()?, time()?, time()?];
+    t.sort_by(f64::total_cmp);
+    Ok(t[1])
+}
+
+/// Seconds per run of a prepared kernel: one warm-up, then the median of three rounds of
+/// `repeats` runs recorded into one submit each.
 fn time_kernel(ctx: &GpuContext, kernel: &kernels::PreparedKernel, repeats: usize) -> Result<f64> {
     kernel.run(ctx, 1)?;
-    let start = Instant::now();
-    kernel.run(ctx, repeats)?;
-    Ok(start.elapsed().as_secs_f64() / repeats as f64)
+    median_of_3(|| {
+        let start = Instant::now();
+        kernel.run(ctx, repeats)?;
+        Ok(start.elapsed().as_secs_f64() / repeats as f64)
+    })
 }
 
 fn bench_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
@@ -449,12 +459,14 @@ fn bench_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
             let steps = (samples / batch).clamp(2, if quick { 3 } else { 8 });
             trainer.step_on_dataset(&ctx, &dataset, 0, teacher_ref)?;
             ctx.wait()?;
-            let start = Instant::now();
-            for s in 0..steps {
-                trainer.step_on_dataset(&ctx, &dataset, s % (samples / batch), teacher_ref)?;
-            }
-            ctx.wait()?;
-            let secs = start.elapsed().as_secs_f64() / steps as f64;
+            let secs = median_of_3(|| {
+                let start = Instant::now();
+                for s in 0..steps {
+                    trainer.step_on_dataset(&ctx, &dataset, s % (samples / batch), teacher_ref)?;
+                }
+                ctx.wait()?;
+                Ok(start.elapsed().as_secs_f64() / steps as f64)
+            })?;
             let sps = batch as f64 / secs;
             let source = if with_teacher {
                 "teacher 784-1200-1200-10 forward in step"
