@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use distill_wgpu::data::{Dataset, DeviceDataset};
-use distill_wgpu::kernels::{self, PreparedKernel};
+use distill_wgpu::kernels::{self, KdBatch, PreparedKernel};
 use distill_wgpu::validate::random_vec;
 use distill_wgpu::{
     ContextOptions, GpuContext, KdConfig, MatmulSpec, Mlp, MlpSpec, Optimizer, SplitMix64, Trainer,
@@ -69,7 +69,21 @@ fn benches(c: &mut Criterion) {
         let z = random_vec(&mut rng, rows * cols, -5.0, 5.0);
         let t = random_vec(&mut rng, rows * cols, -5.0, 5.0);
         let labels: Vec<u32> = (0..rows).map(|r| (r % cols) as u32).collect();
-        let kd = kernels::prepare_kd_loss(&ctx, &z, &t, &labels, rows, cols, 4.0, 0.9).unwrap();
+        let kd = kernels::prepare_kd_loss(
+            &ctx,
+            &KdBatch {
+                student: &z,
+                teacher: &t,
+                labels: &labels,
+                rows,
+                cols,
+            },
+            KdConfig {
+                temperature: 4.0,
+                alpha: 0.9,
+            },
+        )
+        .unwrap();
         let softmax = kernels::prepare_softmax(&ctx, &z, rows, cols, 4.0).unwrap();
         group.throughput(Throughput::Bytes((3 * rows * cols * 4) as u64));
         group.bench_function(format!("kd_loss {rows}x{cols}"), |b| {

@@ -5,6 +5,7 @@
 use crate::context::{Dispatch, GpuContext};
 use crate::error::{check_kd, check_labels, check_len, Error, Result};
 use crate::matmul::{MatmulSpec, MatmulVariant};
+use crate::mlp::KdConfig;
 
 /// Workgroup size of the row kernels (softmax, KD loss); a power of two ≤ 256.
 pub const ROW_WORKGROUP: u32 = 64;
@@ -427,32 +428,56 @@ pub struct GpuKdOutput {
     pub grad: Vec<f32>,
 }
 
+/// One batch of KD-loss inputs: student and teacher logits `[rows, cols]`, hard labels `[rows]`.
+#[derive(Debug, Clone, Copy)]
+pub struct KdBatch<'a> {
+    /// Student logits z.
+    pub student: &'a [f32],
+    /// Teacher logits t.
+    pub teacher: &'a [f32],
+    /// Hard labels y.
+    pub labels: &'a [u32],
+    /// Rows B.
+    pub rows: usize,
+    /// Classes C.
+    pub cols: usize,
+}
+
+impl KdBatch<'_> {
+    /// Checks shapes and labels.
+    pub fn validate(&self) -> Result<()> {
+        if self.rows == 0 {
+            return Err(Error::EmptyBatch);
+        }
+        if self.cols == 0 {
+            return Err(Error::InvalidConfig(
+                "KD loss needs at least one class".into(),
+            ));
+        }
+        check_len("student logits", self.rows * self.cols, self.student.len())?;
+        check_len("teacher logits", self.rows * self.cols, self.teacher.len())?;
+        check_len("labels", self.rows, self.labels.len())?;
+        check_labels(self.labels, self.cols)
+    }
+}
+
 /// Uploads the KD-loss inputs and prepares the loss and reduction kernels; outputs: gradient,
 /// per-row terms `[ce, kl]` interleaved, loss slots ([`LOSS_SLOTS`]).
-#[allow(clippy::too_many_arguments)]
 pub fn prepare_kd_loss(
     ctx: &GpuContext,
-    student: &[f32],
-    teacher: &[f32],
-    labels: &[u32],
-    rows: usize,
-    cols: usize,
-    temperature: f32,
-    alpha: f32,
+    batch: &KdBatch<'_>,
+    kd: KdConfig,
 ) -> Result<PreparedKernel> {
-    check_kd(temperature, alpha)?;
-    if rows == 0 {
-        return Err(Error::EmptyBatch);
-    }
-    if cols == 0 {
-        return Err(Error::InvalidConfig(
-            "KD loss needs at least one class".into(),
-        ));
-    }
-    check_len("student logits", rows * cols, student.len())?;
-    check_len("teacher logits", rows * cols, teacher.len())?;
-    check_len("labels", rows, labels.len())?;
-    check_labels(labels, cols)?;
+    kd.validate()?;
+    batch.validate()?;
+    let KdBatch {
+        student,
+        teacher,
+        labels,
+        rows,
+        cols,
+    } = *batch;
+    let KdConfig { temperature, alpha } = kd;
     let z = upload(ctx, "student logits", student)?;
     let t = upload(ctx, "teacher logits", teacher)?;
     let y = upload_u32(ctx, "labels", labels)?;
@@ -487,27 +512,8 @@ pub fn prepare_kd_loss(
 }
 
 /// The fused KD loss and gradient on the GPU, followed by the deterministic reduction.
-#[allow(clippy::too_many_arguments)]
-pub fn kd_loss(
-    ctx: &GpuContext,
-    student: &[f32],
-    teacher: &[f32],
-    labels: &[u32],
-    rows: usize,
-    cols: usize,
-    temperature: f32,
-    alpha: f32,
-) -> Result<GpuKdOutput> {
-    let prepared = prepare_kd_loss(
-        ctx,
-        student,
-        teacher,
-        labels,
-        rows,
-        cols,
-        temperature,
-        alpha,
-    )?;
+pub fn kd_loss(ctx: &GpuContext, batch: &KdBatch<'_>, kd: KdConfig) -> Result<GpuKdOutput> {
+    let prepared = prepare_kd_loss(ctx, batch, kd)?;
     prepared.run(ctx, 1)?;
     let terms = prepared.output(ctx, 1)?;
     let totals = prepared.output(ctx, 2)?;

@@ -5,8 +5,9 @@
 use crate::context::GpuContext;
 use crate::cpu;
 use crate::error::Result;
-use crate::kernels::{self, Optimizer};
+use crate::kernels::{self, KdBatch, Optimizer};
 use crate::matmul::{Epilogue, MatmulSpec, MatmulVariant, Strided};
+use crate::mlp::KdConfig;
 use crate::model::SplitMix64;
 
 /// Per-element tolerance: `|got − expected| ≤ atol + rtol·|expected|`.
@@ -278,27 +279,20 @@ pub fn check_softmax(
 }
 
 /// Checks the KD loss (gradient, per-row terms, batch loss) at one shape and setting.
-#[allow(clippy::too_many_arguments)]
 pub fn check_kd_loss(
     ctx: &GpuContext,
-    student: &[f32],
-    teacher: &[f32],
-    labels: &[u32],
-    rows: usize,
-    cols: usize,
-    temperature: f32,
-    alpha: f32,
+    batch: &KdBatch<'_>,
+    kd: KdConfig,
 ) -> Result<Vec<Comparison>> {
-    let got = kernels::kd_loss(
-        ctx,
+    let got = kernels::kd_loss(ctx, batch, kd)?;
+    let KdBatch {
         student,
         teacher,
         labels,
         rows,
         cols,
-        temperature,
-        alpha,
-    )?;
+    } = *batch;
+    let KdConfig { temperature, alpha } = kd;
     let e = cpu::kd_loss(
         &cpu::to_f64(student),
         &cpu::to_f64(teacher),
@@ -482,14 +476,40 @@ pub fn run_suite(ctx: &GpuContext, quick: bool) -> Result<Vec<Comparison>> {
             let z = random_vec(&mut rng, rows * cols, -6.0, 6.0);
             let tl = random_vec(&mut rng, rows * cols, -6.0, 6.0);
             let labels: Vec<u32> = (0..rows).map(|_| rng.below(cols) as u32).collect();
-            out.extend(check_kd_loss(ctx, &z, &tl, &labels, rows, cols, t, alpha)?);
+            out.extend(check_kd_loss(
+                ctx,
+                &KdBatch {
+                    student: &z,
+                    teacher: &tl,
+                    labels: &labels,
+                    rows,
+                    cols,
+                },
+                KdConfig {
+                    temperature: t,
+                    alpha,
+                },
+            )?);
         }
     }
     // Extreme logits: ±1e4 and spreads of 1e4.
     let z = vec![1e4f32, -1e4, 0.0, 5e3, -1e4, 1e4, 1e4, 0.0];
     let tl = vec![-1e4f32, 1e4, 3.0, 0.0, 1e4, 1e4, -1e4, 2.0];
     for &t in &[0.5f32, 1.0, 4.0, 20.0, 100.0] {
-        out.extend(check_kd_loss(ctx, &z, &tl, &[1, 2], 2, 4, t, 0.5)?);
+        out.extend(check_kd_loss(
+            ctx,
+            &KdBatch {
+                student: &z,
+                teacher: &tl,
+                labels: &[1, 2],
+                rows: 2,
+                cols: 4,
+            },
+            KdConfig {
+                temperature: t,
+                alpha: 0.5,
+            },
+        )?);
         out.extend(check_softmax(ctx, &z, 2, 4, t)?);
     }
     for &(rows, cols) in &[(1, 1), (128, 10), (3, 200)] {

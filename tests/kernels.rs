@@ -3,10 +3,10 @@
 
 mod common;
 
-use distill_wgpu::kernels::{self, Optimizer};
+use distill_wgpu::kernels::{self, KdBatch, Optimizer};
 use distill_wgpu::model::SplitMix64;
 use distill_wgpu::validate::{self, random_vec, MATMUL_EDGE_SHAPES};
-use distill_wgpu::{cpu, Error, MatmulVariant};
+use distill_wgpu::{cpu, Error, KdConfig, MatmulVariant};
 
 fn check_all_matmul_cases(
     ctx: &distill_wgpu::GpuContext,
@@ -131,7 +131,7 @@ fn kd_loss_matches_reference_on_class_counts_and_settings() {
                 let z = random_vec(&mut rng, rows * cols, -8.0, 8.0);
                 let teacher = random_vec(&mut rng, rows * cols, -8.0, 8.0);
                 let labels: Vec<u32> = (0..rows).map(|_| rng.below(cols) as u32).collect();
-                for c in validate::check_kd_loss(ctx, &z, &teacher, &labels, rows, cols, t, alpha).unwrap() {
+                for c in validate::check_kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &labels, rows, cols }, KdConfig { temperature: t, alpha }).unwrap() {
                     c.assert_ok();
                 }
             }
@@ -146,9 +146,9 @@ fn kd_loss_is_finite_and_correct_at_extreme_logits() {
         let z = [1e4f32, -1e4, 0.0, 5e3, -1e4, 1e4, 1e4, 0.0, 3.0, 2.0, 1e4, -1e4];
         let teacher = [-1e4f32, 1e4, 3.0, 0.0, 1e4, 1e4, -1e4, 2.0, -1e4, 0.0, 1e4, 9.0];
         for &t in &[0.5f32, 1.0, 4.0, 20.0, 100.0] {
-            let got = kernels::kd_loss(ctx, &z, &teacher, &[1, 2, 0], 3, 4, t, 0.5).unwrap();
+            let got = kernels::kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &[1, 2, 0], rows: 3, cols: 4 }, KdConfig { temperature: t, alpha: 0.5 }).unwrap();
             assert!(got.loss.is_finite() && got.grad.iter().all(|g| g.is_finite()), "T={t}: {got:?}");
-            for c in validate::check_kd_loss(ctx, &z, &teacher, &[1, 2, 0], 3, 4, t, 0.5).unwrap() {
+            for c in validate::check_kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &[1, 2, 0], rows: 3, cols: 4 }, KdConfig { temperature: t, alpha: 0.5 }).unwrap() {
                 c.assert_ok();
             }
         }
@@ -163,7 +163,7 @@ fn kd_loss_alpha_zero_equals_plain_cross_entropy() {
         let z = random_vec(&mut rng, rows * cols, -5.0, 5.0);
         let teacher = random_vec(&mut rng, rows * cols, -5.0, 5.0);
         let labels: Vec<u32> = (0..rows as u32).collect();
-        let got = kernels::kd_loss(ctx, &z, &teacher, &labels, rows, cols, 4.0, 0.0).unwrap();
+        let got = kernels::kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &labels, rows, cols }, KdConfig { temperature: 4.0, alpha: 0.0 }).unwrap();
         let ce: f64 = (0..rows)
             .map(|r| {
                 let row = cpu::to_f64(&z[r * cols..(r + 1) * cols]);
@@ -189,7 +189,7 @@ fn kd_loss_alpha_one_gradient_is_t_times_q_minus_p_over_batch() {
         let (rows, cols, t) = (6, 10, 4.0f32);
         let z = random_vec(&mut rng, rows * cols, -5.0, 5.0);
         let teacher = random_vec(&mut rng, rows * cols, -5.0, 5.0);
-        let got = kernels::kd_loss(ctx, &z, &teacher, &[0; 6], rows, cols, t, 1.0).unwrap();
+        let got = kernels::kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &[0; 6], rows, cols }, KdConfig { temperature: t, alpha: 1.0 }).unwrap();
         let (q, _) = cpu::softmax(&cpu::to_f64(&z), rows, cols, t as f64);
         let (p, _) = cpu::softmax(&cpu::to_f64(&teacher), rows, cols, t as f64);
         for i in 0..rows * cols {
@@ -204,7 +204,7 @@ fn kd_loss_teacher_equal_to_student_has_zero_kl_and_soft_gradient() {
     with_gpu!(ctx => {
         let mut rng = SplitMix64::new(8);
         let z = random_vec(&mut rng, 40, -6.0, 6.0);
-        let got = kernels::kd_loss(ctx, &z, &z, &[0, 1, 2, 3], 4, 10, 3.0, 1.0).unwrap();
+        let got = kernels::kd_loss(ctx, &KdBatch { student: &z, teacher: &z, labels: &[0, 1, 2, 3], rows: 4, cols: 10 }, KdConfig { temperature: 3.0, alpha: 1.0 }).unwrap();
         assert!(got.kl.abs() < 1e-6, "kl = {}", got.kl);
         assert!(got.grad.iter().all(|g| g.abs() < 1e-7), "{:?}", got.grad);
     });
@@ -216,16 +216,16 @@ fn kd_loss_pins_t_squared_and_batch_mean() {
         let z = [0.3f32, -1.2, 2.0, 0.7];
         let teacher = [1.5f32, 0.2, -0.4, 0.9];
         for &t in &[2.0f32, 8.0] {
-            let one = kernels::kd_loss(ctx, &z, &teacher, &[0], 1, 4, t, 1.0).unwrap();
+            let one = kernels::kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &[0], rows: 1, cols: 4 }, KdConfig { temperature: t, alpha: 1.0 }).unwrap();
             let e = cpu::kd_loss(&cpu::to_f64(&z), &cpu::to_f64(&teacher), &[0], 1, 4, t as f64, 1.0);
             // The loss is T²·KL: dropping T² or using T would miss by ×4 or ×64.
             assert!((one.loss as f64 - (t * t) as f64 * e.kl).abs() < 1e-5 * (t * t) as f64, "T={t}: {} vs {}", one.loss, e.loss);
         }
         // Two identical rows: batch mean leaves the loss unchanged (÷B, not ÷(B·C), not Σ).
-        let one = kernels::kd_loss(ctx, &z, &teacher, &[2], 1, 4, 4.0, 0.5).unwrap();
+        let one = kernels::kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &[2], rows: 1, cols: 4 }, KdConfig { temperature: 4.0, alpha: 0.5 }).unwrap();
         let zz: Vec<f32> = z.iter().chain(&z).copied().collect();
         let tt: Vec<f32> = teacher.iter().chain(&teacher).copied().collect();
-        let two = kernels::kd_loss(ctx, &zz, &tt, &[2, 2], 2, 4, 4.0, 0.5).unwrap();
+        let two = kernels::kd_loss(ctx, &KdBatch { student: &zz, teacher: &tt, labels: &[2, 2], rows: 2, cols: 4 }, KdConfig { temperature: 4.0, alpha: 0.5 }).unwrap();
         assert!((one.loss - two.loss).abs() < 1e-6, "{} vs {}", one.loss, two.loss);
         assert!((one.grad[0] - 2.0 * two.grad[0]).abs() < 1e-7);
     });
@@ -235,7 +235,7 @@ fn kd_loss_pins_t_squared_and_batch_mean() {
 fn kd_loss_rejects_bad_settings() {
     with_gpu!(ctx => {
         let z = [0.0f32; 4];
-        let check = |t: f32, a: f32, labels: &[u32]| kernels::kd_loss(ctx, &z, &z, labels, 2, 2, t, a).unwrap_err();
+        let check = |t: f32, a: f32, labels: &[u32]| kernels::kd_loss(ctx, &KdBatch { student: &z, teacher: &z, labels, rows: 2, cols: 2 }, KdConfig { temperature: t, alpha: a }).unwrap_err();
         assert!(matches!(check(0.0, 0.5, &[0, 1]), Error::InvalidTemperature(_)));
         assert!(matches!(check(-1.0, 0.5, &[0, 1]), Error::InvalidTemperature(_)));
         assert!(matches!(check(f32::NAN, 0.5, &[0, 1]), Error::InvalidTemperature(_)));

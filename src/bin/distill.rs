@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
 use distill_wgpu::data::{self, DeviceDataset, TrainTest};
-use distill_wgpu::kernels::{self, Optimizer};
+use distill_wgpu::kernels::{self, KdBatch, Optimizer};
 use distill_wgpu::train::{fit, EpochLog, FitOptions};
 use distill_wgpu::{
     io, validate, ContextOptions, Dropout, Error, GpuContext, KdConfig, MatmulSpec, Mlp, MlpSpec,
@@ -412,7 +412,20 @@ fn bench_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
         let z = validate::random_vec(&mut rng, rows * cols, -5.0, 5.0);
         let t = validate::random_vec(&mut rng, rows * cols, -5.0, 5.0);
         let labels: Vec<u32> = (0..rows).map(|r| (r % cols) as u32).collect();
-        let kd = kernels::prepare_kd_loss(&ctx, &z, &t, &labels, rows, cols, 4.0, 0.9)?;
+        let kd = kernels::prepare_kd_loss(
+            &ctx,
+            &KdBatch {
+                student: &z,
+                teacher: &t,
+                labels: &labels,
+                rows,
+                cols,
+            },
+            KdConfig {
+                temperature: 4.0,
+                alpha: 0.9,
+            },
+        )?;
         let softmax = kernels::prepare_softmax(&ctx, &z, rows, cols, 4.0)?;
         for (name, prepared, bytes) in [
             ("kd_loss", &kd, 3 * rows * cols * 4),
