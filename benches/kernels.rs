@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use distill_wgpu::data::{Dataset, DeviceDataset};
-use distill_wgpu::kernels::{self, KdBatch, PreparedKernel};
-use distill_wgpu::validate::random_vec;
+use distill_wgpu::kernels::PreparedKernel;
 use distill_wgpu::{
-    ContextOptions, GpuContext, KdConfig, MatmulSpec, Mlp, MlpSpec, Optimizer, SplitMix64, Trainer,
+    workloads, ContextOptions, GpuContext, KdConfig, Mlp, MlpSpec, Optimizer, SplitMix64, Trainer,
 };
 
 fn context() -> GpuContext {
@@ -34,30 +33,20 @@ fn benches(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(4));
-    for (name, spec) in [
-        (
-            "forward 128x800x784",
-            MatmulSpec::forward(128, 784, 800, 0, 800 * 784, true),
-        ),
-        (
-            "input_grad 128x784x800",
-            MatmulSpec::input_grad(128, 784, 800, 0, true),
-        ),
-        (
-            "weight_grad 800x784x128",
-            MatmulSpec::weight_grad(128, 784, 800, 0),
-        ),
-    ] {
-        let variant = ctx.choose_matmul(&spec);
-        let a = random_vec(&mut rng, spec.a_len(), -1.0, 1.0);
-        let b = random_vec(&mut rng, spec.b_len(), -1.0, 1.0);
-        let aux = random_vec(&mut rng, spec.aux_len(), 0.0, 1.0);
-        let kernel = kernels::prepare_matmul(&ctx, variant, &spec, &a, &b, &aux).unwrap();
+    for (product, spec) in workloads::matmul_workloads(true) {
+        let (variant, kernel) = workloads::prepare_matmul_workload(&ctx, &mut rng, &spec).unwrap();
         // Elements = multiply-adds, so elements/s ÷ 1e9 × 2 is GFLOP/s.
         group.throughput(Throughput::Elements((spec.m * spec.n * spec.k) as u64));
-        group.bench_function(format!("{name} {}", variant.name()), |bench| {
-            bench.iter_custom(|iters| time(&ctx, &kernel, iters))
-        });
+        group.bench_function(
+            format!(
+                "{product} {}x{}x{} {}",
+                spec.m,
+                spec.n,
+                spec.k,
+                variant.name()
+            ),
+            |bench| bench.iter_custom(|iters| time(&ctx, &kernel, iters)),
+        );
     }
     group.finish();
 
@@ -65,33 +54,15 @@ fn benches(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(3));
-    for &(rows, cols) in &[(128usize, 10usize), (1024, 1000)] {
-        let z = random_vec(&mut rng, rows * cols, -5.0, 5.0);
-        let t = random_vec(&mut rng, rows * cols, -5.0, 5.0);
-        let labels: Vec<u32> = (0..rows).map(|r| (r % cols) as u32).collect();
-        let kd = kernels::prepare_kd_loss(
-            &ctx,
-            &KdBatch {
-                student: &z,
-                teacher: &t,
-                labels: &labels,
-                rows,
-                cols,
-            },
-            KdConfig {
-                temperature: 4.0,
-                alpha: 0.9,
-            },
-        )
-        .unwrap();
-        let softmax = kernels::prepare_softmax(&ctx, &z, rows, cols, 4.0).unwrap();
-        group.throughput(Throughput::Bytes((3 * rows * cols * 4) as u64));
-        group.bench_function(format!("kd_loss {rows}x{cols}"), |b| {
-            b.iter_custom(|i| time(&ctx, &kd, i))
-        });
-        group.bench_function(format!("softmax {rows}x{cols}"), |b| {
-            b.iter_custom(|i| time(&ctx, &softmax, i))
-        });
+    for &(rows, cols) in workloads::ROW_SHAPES {
+        for (name, kernel, bytes) in
+            workloads::prepare_row_workloads(&ctx, &mut rng, rows, cols).unwrap()
+        {
+            group.throughput(Throughput::Bytes(bytes as u64));
+            group.bench_function(format!("{name} {rows}x{cols}"), |b| {
+                b.iter_custom(|i| time(&ctx, &kernel, i))
+            });
+        }
     }
     group.finish();
 

@@ -20,6 +20,7 @@ pub mod model;
 pub mod shaders;
 pub mod train;
 pub mod validate;
+pub mod workloads;
 
 pub use context::{describe_adapter, list_adapters, ContextOptions, GpuContext};
 pub use data::{Dataset, DeviceDataset, Evaluation};

@@ -10,10 +10,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
 use distill_wgpu::data::{self, DeviceDataset, TrainTest};
-use distill_wgpu::kernels::{self, KdBatch, Optimizer};
+use distill_wgpu::kernels::{self, Optimizer};
 use distill_wgpu::train::{fit, EpochLog, FitOptions};
 use distill_wgpu::{
-    io, validate, ContextOptions, Dropout, Error, GpuContext, KdConfig, MatmulSpec, Mlp, MlpSpec,
+    io, validate, workloads, ContextOptions, Dropout, Error, GpuContext, KdConfig, Mlp, MlpSpec,
     Result, SplitMix64, Trainer,
 };
 
@@ -369,28 +369,9 @@ fn bench_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
         }
     };
     let repeats = if quick { 2 } else { 5 };
-    // The three MLP products at a 784-800-800-10 student's shapes, and a square problem.
-    let mut shapes: Vec<(&str, MatmulSpec)> = vec![
-        (
-            "X·Wᵀ",
-            MatmulSpec::forward(128, 784, 800, 0, 800 * 784, true),
-        ),
-        ("dY·W", MatmulSpec::input_grad(128, 784, 800, 0, true)),
-        ("dYᵀ·X", MatmulSpec::weight_grad(128, 784, 800, 0)),
-    ];
-    if !quick {
-        shapes.push(("dYᵀ·X", MatmulSpec::weight_grad(1024, 1024, 1024, 0)));
-        shapes.push((
-            "X·Wᵀ",
-            MatmulSpec::forward(1024, 1024, 1024, 0, 1024 * 1024, false),
-        ));
-    }
+    let shapes = workloads::matmul_workloads(quick);
     for (product, spec) in &shapes {
-        let variant = ctx.choose_matmul(spec);
-        let a = validate::random_vec(&mut rng, spec.a_len(), -1.0, 1.0);
-        let b = validate::random_vec(&mut rng, spec.b_len(), -1.0, 1.0);
-        let aux = validate::random_vec(&mut rng, spec.aux_len(), 0.0, 1.0);
-        let prepared = kernels::prepare_matmul(&ctx, variant, spec, &a, &b, &aux)?;
+        let (variant, prepared) = workloads::prepare_matmul_workload(&ctx, &mut rng, spec)?;
         let secs = time_kernel(&ctx, &prepared, repeats)?;
         let gflops = spec.flops() / secs / 1e9;
         say(format!(
@@ -407,32 +388,13 @@ fn bench_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
             "variant": variant.name(), "seconds": secs, "gflops": gflops,
         }));
     }
-    // Row kernels: bytes of z (and t) read plus outputs written, per second.
-    for &(rows, cols) in &[(128usize, 10usize), (1024, 1000)] {
-        let z = validate::random_vec(&mut rng, rows * cols, -5.0, 5.0);
-        let t = validate::random_vec(&mut rng, rows * cols, -5.0, 5.0);
-        let labels: Vec<u32> = (0..rows).map(|r| (r % cols) as u32).collect();
-        let kd = kernels::prepare_kd_loss(
-            &ctx,
-            &KdBatch {
-                student: &z,
-                teacher: &t,
-                labels: &labels,
-                rows,
-                cols,
-            },
-            KdConfig {
-                temperature: 4.0,
-                alpha: 0.9,
-            },
-        )?;
-        let softmax = kernels::prepare_softmax(&ctx, &z, rows, cols, 4.0)?;
-        for (name, prepared, bytes) in [
-            ("kd_loss", &kd, 3 * rows * cols * 4),
-            ("softmax", &softmax, 3 * rows * cols * 4),
-        ] {
+    // Row kernels: bytes of the logits read plus outputs written, per second.
+    for &(rows, cols) in workloads::ROW_SHAPES {
+        for (name, prepared, bytes) in
+            &workloads::prepare_row_workloads(&ctx, &mut rng, rows, cols)?
+        {
             let secs = time_kernel(&ctx, prepared, repeats)?;
-            let gbps = bytes as f64 / secs / 1e9;
+            let gbps = *bytes as f64 / secs / 1e9;
             say(format!(
                 "{name:<7} {rows:>4}x{cols:<5} workgroup-per-row {:>9.3} ms {:>8.3} GB/s",
                 secs * 1e3,
