@@ -513,7 +513,11 @@ pub(crate) struct Dispatch {
 }
 
 /// Records `dispatches` into one compute pass (wgpu orders them and inserts the barriers).
-pub(crate) fn record(encoder: &mut wgpu::CommandEncoder, label: &str, dispatches: &[Dispatch]) {
+pub(crate) fn record<'a>(
+    encoder: &mut wgpu::CommandEncoder,
+    label: &str,
+    dispatches: impl IntoIterator<Item = &'a Dispatch>,
+) {
     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
         label: Some(label),
         timestamp_writes: None,

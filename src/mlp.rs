@@ -696,12 +696,13 @@ impl Trainer {
                     (self.rows * classes * 4) as u64,
                 );
             }
-            let mut all: Vec<Dispatch> = Vec::with_capacity(self.dispatches_per_step());
-            all.extend(self.forward_steps.iter().cloned());
-            all.extend(self.kd_dispatches.iter().cloned());
-            all.extend(self.backward.iter().cloned());
-            all.push(self.optimizer.dispatch.clone());
-            record(&mut encoder, "training step", &all);
+            let all = self
+                .forward_steps
+                .iter()
+                .chain(&self.kd_dispatches)
+                .chain(&self.backward)
+                .chain(std::iter::once(&self.optimizer.dispatch));
+            record(&mut encoder, "training step", all);
             ctx.queue.submit([encoder.finish()]);
         })
     }
