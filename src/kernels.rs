@@ -319,13 +319,23 @@ pub fn prepare_matmul(
             variant.name()
         )));
     }
-    check_len("matmul A", spec.a_len(), a.len().min(spec.a_len()))?;
-    check_len("matmul B", spec.b_len(), b.len().min(spec.b_len()))?;
-    check_len(
-        "matmul aux",
-        spec.aux_len(),
-        aux.len().min(spec.aux_len()).max(1),
-    )?;
+    // Operands may be larger than the strided view reads (e.g. a whole parameter buffer).
+    let at_least = |what: &str, needed: usize, got: usize| {
+        if got < needed {
+            Err(Error::ShapeMismatch {
+                what: format!("{what} (at least)"),
+                expected: needed,
+                got,
+            })
+        } else {
+            Ok(())
+        }
+    };
+    at_least("matmul A", spec.a_len(), a.len())?;
+    at_least("matmul B", spec.b_len(), b.len())?;
+    if spec.epilogue != crate::matmul::Epilogue::Store {
+        at_least("matmul aux", spec.aux_len(), aux.len())?;
+    }
     let a_buf = upload(ctx, "matmul A", a)?;
     let b_buf = upload(ctx, "matmul B", b)?;
     let aux_buf = if aux.is_empty() {
