@@ -6,11 +6,8 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use distill_wgpu::data::{Dataset, DeviceDataset};
 use distill_wgpu::kernels::PreparedKernel;
-use distill_wgpu::{
-    workloads, ContextOptions, GpuContext, KdConfig, Mlp, MlpSpec, Optimizer, SplitMix64, Trainer,
-};
+use distill_wgpu::{workloads, ContextOptions, GpuContext, SplitMix64};
 
 fn context() -> GpuContext {
     GpuContext::new(&ContextOptions::default()).unwrap_or_else(|e| {
@@ -70,34 +67,16 @@ fn benches(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(8));
-    let samples = 1024;
-    let data = Dataset::random(&mut rng, samples, 28, 28, 10);
-    let mut dataset = DeviceDataset::new(&ctx, &data, 10).unwrap();
-    let teacher = Mlp::new(&ctx, &MlpSpec::relu(&[784, 1200, 1200, 10]).unwrap(), 2).unwrap();
-    dataset.cache_teacher_logits(&ctx, &teacher, 256).unwrap();
-    let student = Mlp::new(&ctx, &MlpSpec::relu(&[784, 800, 800, 10]).unwrap(), 1).unwrap();
+    let workload = workloads::KdStepWorkload::new(&ctx, &mut rng, 1024).unwrap();
     let batch = 128;
-    let mut trainer = Trainer::new(
-        &ctx,
-        student,
-        batch,
-        Optimizer::adam(1e-3),
-        KdConfig {
-            temperature: 4.0,
-            alpha: 0.9,
-        },
-    )
-    .unwrap();
-    trainer.attach_dataset(&ctx, &dataset, 0, 0).unwrap();
+    let mut trainer = workload.trainer(&ctx, batch).unwrap();
     group.throughput(Throughput::Elements(batch as u64));
     group.bench_function("784-800-800-10 batch 128 cached teacher", |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
-            for i in 0..iters as usize {
-                trainer
-                    .step_on_dataset(&ctx, &dataset, i % (samples / batch), None)
-                    .unwrap();
-            }
+            workload
+                .run_steps(&ctx, &mut trainer, iters as usize, false)
+                .unwrap();
             ctx.wait().unwrap();
             start.elapsed()
         })

@@ -407,38 +407,19 @@ fn bench_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
         }
     }
     // Whole KD step of a 784-800-800-10 student.
-    let student_spec = MlpSpec::relu(&[784, 800, 800, 10])?;
-    let teacher_spec = MlpSpec::relu(&[784, 1200, 1200, 10])?;
     let batches: &[usize] = if quick { &[128] } else { &[128, 1024] };
-    let samples = 2048;
-    let synthetic = data::Dataset::random(&mut rng, samples, 28, 28, 10);
-    let mut dataset = DeviceDataset::new(&ctx, &synthetic, 10)?;
-    let teacher = Mlp::new(&ctx, &teacher_spec, 2)?;
-    dataset.cache_teacher_logits(&ctx, &teacher, 256)?;
+    let workload = workloads::KdStepWorkload::new(&ctx, &mut rng, 2048)?;
+    let teacher_sizes = workload.teacher.spec().sizes.clone();
     let mut step_rows = Vec::new();
     for &batch in batches {
         for with_teacher in [false, true] {
-            let student = Mlp::new(&ctx, &student_spec, 1)?;
-            let mut trainer = Trainer::new(
-                &ctx,
-                student,
-                batch,
-                Optimizer::adam(1e-3),
-                KdConfig {
-                    temperature: 4.0,
-                    alpha: 0.9,
-                },
-            )?;
-            trainer.attach_dataset(&ctx, &dataset, 0, 0)?;
-            let teacher_ref = with_teacher.then_some(&teacher);
-            let steps = (samples / batch).clamp(2, if quick { 3 } else { 8 });
-            trainer.step_on_dataset(&ctx, &dataset, 0, teacher_ref)?;
+            let mut trainer = workload.trainer(&ctx, batch)?;
+            let steps = (2048 / batch).clamp(2, if quick { 3 } else { 8 });
+            workload.run_steps(&ctx, &mut trainer, 1, with_teacher)?;
             ctx.wait()?;
             let secs = median_of_3(|| {
                 let start = Instant::now();
-                for s in 0..steps {
-                    trainer.step_on_dataset(&ctx, &dataset, s % (samples / batch), teacher_ref)?;
-                }
+                workload.run_steps(&ctx, &mut trainer, steps, with_teacher)?;
                 ctx.wait()?;
                 Ok(start.elapsed().as_secs_f64() / steps as f64)
             })?;
@@ -450,8 +431,8 @@ fn bench_cmd(common: &Common, quick: bool) -> Result<ExitCode> {
             };
             say(format!("kd step 784-800-800-10 batch {batch:>4}, {source:<40} {:>9.1} ms/step {:>9.0} samples/s", secs * 1e3, sps));
             step_rows.push(json!({
-                "student": student_spec.sizes, "batch": batch,
-                "teacher": if with_teacher { json!(teacher_spec.sizes) } else { json!("cached") },
+                "student": workload.student_spec.sizes, "batch": batch,
+                "teacher": if with_teacher { json!(teacher_sizes) } else { json!("cached") },
                 "seconds_per_step": secs, "samples_per_second": sps,
                 "dispatches_per_step": trainer.dispatches_per_step(), "submits_per_step": 1,
             }));
