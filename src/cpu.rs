@@ -4,6 +4,7 @@
 //! Shapes: B = batch rows, C = classes; dense layers map `[B, in]` to `[B, out]` with weights
 //! `[out, in]`.
 
+use crate::kernels::Optimizer;
 use crate::matmul::{Epilogue, MatmulSpec};
 use crate::model::{Activation, MlpSpec};
 
@@ -247,6 +248,52 @@ pub fn adamw_step(
         v[i] = beta2 * v[i] + (1.0 - beta2) * g * g;
         let update = (m[i] / bc1) / ((v[i] / bc2).sqrt() + eps);
         params[i] = params[i] * (1.0 - lr * weight_decay) - lr * update;
+    }
+}
+
+/// One optimizer step in place, dispatching on the optimizer: `state` holds one tensor for
+/// SGD (velocity) and two for AdamW (moments); `step` counts from 1.
+pub fn optimizer_step(
+    optimizer: Optimizer,
+    step: u32,
+    params: &mut [f64],
+    grads: &[f64],
+    state: &mut [Vec<f64>],
+) {
+    match optimizer {
+        Optimizer::Sgd {
+            lr,
+            momentum,
+            weight_decay,
+        } => sgd_step(
+            params,
+            grads,
+            &mut state[0],
+            lr as f64,
+            momentum as f64,
+            weight_decay as f64,
+        ),
+        Optimizer::AdamW {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } => {
+            let (m, v) = state.split_at_mut(1);
+            adamw_step(
+                params,
+                grads,
+                &mut m[0],
+                &mut v[0],
+                step,
+                lr as f64,
+                beta1 as f64,
+                beta2 as f64,
+                eps as f64,
+                weight_decay as f64,
+            )
+        }
     }
 }
 

@@ -374,44 +374,10 @@ pub fn check_optimizer(
     let mut p = cpu::to_f64(params);
     let g = cpu::to_f64(grads);
     let mut s: Vec<Vec<f64>> = state.iter().map(|v| cpu::to_f64(v)).collect();
+    cpu::optimizer_step(optimizer, step, &mut p, &g, &mut s);
     let name = match optimizer {
-        Optimizer::Sgd {
-            lr,
-            momentum,
-            weight_decay,
-        } => {
-            cpu::sgd_step(
-                &mut p,
-                &g,
-                &mut s[0],
-                lr as f64,
-                momentum as f64,
-                weight_decay as f64,
-            );
-            "sgd"
-        }
-        Optimizer::AdamW {
-            lr,
-            beta1,
-            beta2,
-            eps,
-            weight_decay,
-        } => {
-            let (m, v) = s.split_at_mut(1);
-            cpu::adamw_step(
-                &mut p,
-                &g,
-                &mut m[0],
-                &mut v[0],
-                step,
-                lr as f64,
-                beta1 as f64,
-                beta2 as f64,
-                eps as f64,
-                weight_decay as f64,
-            );
-            "adamw"
-        }
+        Optimizer::Sgd { .. } => "sgd",
+        Optimizer::AdamW { .. } => "adamw",
     };
     let tol = Tolerance::new(1e-6, 1e-5);
     let mut out = vec![compare(

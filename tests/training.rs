@@ -18,6 +18,24 @@ struct Problem {
     rows: usize,
 }
 
+impl Problem {
+    /// Inputs, labels and teacher logits of the batch a trajectory uses at `step`.
+    fn batch(
+        &self,
+        step: usize,
+        batch: usize,
+        features: usize,
+        classes: usize,
+    ) -> (&[f32], &[u32], &[f32]) {
+        let start = (step * batch) % self.rows;
+        (
+            &self.inputs[start * features..(start + batch) * features],
+            &self.labels[start..start + batch],
+            &self.teacher[start * classes..(start + batch) * classes],
+        )
+    }
+}
+
 fn problem(rows: usize, classes: usize, features: usize, seed: u64) -> Problem {
     let mut rng = SplitMix64::new(seed);
     let centers = random_vec(&mut rng, classes * features, -1.0, 1.0);
@@ -103,16 +121,14 @@ fn cpu_trajectory(
         optimizer,
     } = schedule;
     let mut w = cpu::to_f64(params);
-    let mut s1 = vec![0.0; w.len()];
-    let mut s2 = vec![0.0; w.len()];
+    let mut state = vec![vec![0.0; w.len()]; 2];
     let mut losses = Vec::new();
     let features = spec.inputs();
     let classes = spec.classes();
     for step in 0..steps {
-        let start = (step * batch) % p.rows;
-        let x = cpu::to_f64(&p.inputs[start * features..(start + batch) * features]);
-        let t = cpu::to_f64(&p.teacher[start * classes..(start + batch) * classes]);
-        let y = &p.labels[start..start + batch];
+        let (inputs, y, teacher) = p.batch(step, batch, features, classes);
+        let x = cpu::to_f64(inputs);
+        let t = cpu::to_f64(teacher);
         let (out, g) = cpu::kd_step_gradients(
             spec,
             &w,
@@ -124,38 +140,7 @@ fn cpu_trajectory(
             kd.alpha as f64,
         );
         losses.push(out.loss);
-        match optimizer {
-            Optimizer::Sgd {
-                lr,
-                momentum,
-                weight_decay,
-            } => cpu::sgd_step(
-                &mut w,
-                &g,
-                &mut s1,
-                lr as f64,
-                momentum as f64,
-                weight_decay as f64,
-            ),
-            Optimizer::AdamW {
-                lr,
-                beta1,
-                beta2,
-                eps,
-                weight_decay,
-            } => cpu::adamw_step(
-                &mut w,
-                &g,
-                &mut s1,
-                &mut s2,
-                step as u32 + 1,
-                lr as f64,
-                beta1 as f64,
-                beta2 as f64,
-                eps as f64,
-                weight_decay as f64,
-            ),
-        }
+        cpu::optimizer_step(optimizer, step as u32 + 1, &mut w, &g, &mut state);
     }
     (w, losses)
 }
@@ -179,16 +164,14 @@ fn gpu_trajectory(
     let classes = spec.classes();
     let mut losses = Vec::new();
     for step in 0..steps {
-        let start = (step * batch) % p.rows;
+        let (inputs, labels, teacher) = p.batch(step, batch, features, classes);
         trainer
             .step(
                 ctx,
                 &StepBatch {
-                    inputs: &p.inputs[start * features..(start + batch) * features],
-                    labels: &p.labels[start..start + batch],
-                    teacher: TeacherSource::Logits(
-                        &p.teacher[start * classes..(start + batch) * classes],
-                    ),
+                    inputs,
+                    labels,
+                    teacher: TeacherSource::Logits(teacher),
                 },
             )
             .unwrap();
