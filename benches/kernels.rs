@@ -6,8 +6,9 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use distill_wgpu::kernels::PreparedKernel;
-use distill_wgpu::{workloads, ContextOptions, GpuContext, SplitMix64};
+use distill_wgpu::bench as workloads;
+use distill_wgpu::gpu::PreparedKernel;
+use distill_wgpu::{ContextOptions, GpuContext, SplitMix64};
 
 fn context() -> GpuContext {
     GpuContext::new(&ContextOptions::default()).unwrap_or_else(|e| {

@@ -3,7 +3,7 @@
 
 use distill_wgpu::{
     ContextOptions, GpuContext, KdConfig, Mlp, MlpSpec, Optimizer, StepBatch, TeacherSource,
-    Trainer,
+    Trainer, TrainerConfig,
 };
 
 fn main() -> distill_wgpu::Result<()> {
@@ -17,7 +17,11 @@ fn main() -> distill_wgpu::Result<()> {
         temperature: 4.0,
         alpha: 0.9,
     };
-    let mut trainer = Trainer::new(&ctx, student, 8, Optimizer::adam(1e-2), kd)?;
+    let mut trainer = Trainer::new(
+        &ctx,
+        student,
+        &TrainerConfig::new(8, Optimizer::adam(1e-2)).kd(kd),
+    )?;
 
     let inputs: Vec<f32> = (0..32).map(|i| (i % 7) as f32 / 7.0).collect();
     let labels: Vec<u32> = (0..8).map(|i| i % 3).collect();

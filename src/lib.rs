@@ -6,25 +6,33 @@
 //! The loss, batch-mean, with α weighting the teacher term:
 //!
 //! `L = (1 − α)·CE(y, softmax(z)) + α·T²·KL(softmax(t/T) ‖ softmax(z/T))`
+//!
+//! Layers, each depending only on those before it: [`gpu`] → [`ops`] → [`model`] / [`data`] →
+//! [`eval`] / [`distill`] / [`train`] → [`validate`] / [`bench`] (and the `distill` binary).
 #![doc = include_str!("../README.md")]
 
-pub mod context;
+pub mod bench;
 pub mod cpu;
 pub mod data;
+pub mod distill;
 pub mod error;
-pub mod io;
-pub mod kernels;
-pub mod matmul;
-pub mod mlp;
+pub mod eval;
+pub mod gpu;
 pub mod model;
-pub mod shaders;
+pub mod ops;
+pub mod rng;
 pub mod train;
+pub mod util;
 pub mod validate;
-pub mod workloads;
 
-pub use context::{describe_adapter, list_adapters, ContextOptions, GpuContext};
-pub use data::{Dataset, DeviceDataset, Evaluation};
+pub use data::{Dataset, DeviceDataset};
+pub use distill::{KdConfig, LossReport, TeacherLogits, TeacherSource};
 pub use error::{Error, Result};
-pub use matmul::{Epilogue, MatmulFamily, MatmulSpec, MatmulVariant, Strided};
-pub use mlp::{Dropout, KdConfig, LossReport, Mlp, Optimizer, StepBatch, TeacherSource, Trainer};
-pub use model::{Activation, LayerLayout, MlpSpec, SplitMix64};
+pub use eval::Evaluation;
+pub use gpu::{describe_adapter, list_adapters, ContextOptions, GpuContext, MatmulFamily};
+pub use model::{Activation, LayerLayout, Mlp, MlpSpec};
+pub use ops::dropout::Dropout;
+pub use ops::matmul::{Epilogue, MatmulSpec, MatmulVariant, Strided};
+pub use ops::optim::Optimizer;
+pub use rng::SplitMix64;
+pub use train::{StepBatch, Trainer, TrainerConfig};

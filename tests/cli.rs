@@ -130,7 +130,7 @@ fn eval_of_a_saved_model_reports_errors() {
         let dir = temp_dir("eval");
         let spec = distill_wgpu::MlpSpec::relu(&[784, 8, 10]).unwrap();
         let path = dir.join("m.safetensors");
-        distill_wgpu::io::save(&path, &spec, &spec.init_parameters(1), &[]).unwrap();
+        distill_wgpu::model::io::save(&path, &spec, &spec.init_parameters(1), &[]).unwrap();
         let out = distill(&["eval", "--model", path.to_str().unwrap(), "--json"]);
         assert!(out.status.success(), "{}", stderr(&out));
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -2,7 +2,7 @@
 //! conventions (T², batch mean, α) pinned on it.
 
 use distill_wgpu::cpu;
-use distill_wgpu::model::{MlpSpec, SplitMix64};
+use distill_wgpu::{MlpSpec, SplitMix64};
 
 fn random(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f64> {
     (0..n)

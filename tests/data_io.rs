@@ -7,7 +7,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use distill_wgpu::data::{self, parse_idx, read_dir};
-use distill_wgpu::{cpu, io, Error, Mlp, MlpSpec};
+use distill_wgpu::model::io;
+use distill_wgpu::{cpu, Error, Mlp, MlpSpec};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("distill-wgpu-test-{}-{name}", std::process::id()));

@@ -3,9 +3,12 @@
 
 mod common;
 
-use distill_wgpu::kernels::{self, KdBatch, Optimizer};
-use distill_wgpu::model::SplitMix64;
-use distill_wgpu::validate::{self, random_vec, MATMUL_EDGE_SHAPES};
+use distill_wgpu::ops::check::random_vec;
+use distill_wgpu::ops::kd_loss::{self, KdBatch};
+use distill_wgpu::ops::matmul::check::MATMUL_EDGE_SHAPES;
+use distill_wgpu::ops::{bias_grad, matmul, optim, softmax};
+use distill_wgpu::Optimizer;
+use distill_wgpu::SplitMix64;
 use distill_wgpu::{cpu, Error, KdConfig, MatmulVariant};
 
 fn check_all_matmul_cases(
@@ -17,7 +20,7 @@ fn check_all_matmul_cases(
     n: usize,
     k: usize,
 ) {
-    for case in validate::matmul_cases(rng, m, n, k) {
+    for case in matmul::check::matmul_cases(rng, m, n, k) {
         if variant.supports(&case.spec) {
             case.check(ctx, variant, label).unwrap().assert_ok();
         }
@@ -30,7 +33,7 @@ fn every_variant_is_exercised_by_the_edge_shapes() {
     for variant in MatmulVariant::all() {
         let supported = MATMUL_EDGE_SHAPES
             .iter()
-            .flat_map(|&(_, m, n, k)| validate::matmul_cases(&mut rng, m, n, k))
+            .flat_map(|&(_, m, n, k)| matmul::check::matmul_cases(&mut rng, m, n, k))
             .filter(|case| variant.supports(&case.spec))
             .count();
         assert!(
@@ -74,8 +77,8 @@ fn matmul_chosen_variants_at_mlp_shapes() {
         let mut rng = SplitMix64::new(3);
         // Student 784-800-800-10 at batch 64: forward, input and weight gradients.
         for &(m, n, k) in &[(64, 800, 784), (64, 10, 800), (64, 784, 800)] {
-            for case in validate::matmul_cases(&mut rng, m, n, k) {
-                let variant = ctx.choose_matmul(&case.spec);
+            for case in matmul::check::matmul_cases(&mut rng, m, n, k) {
+                let variant = matmul::choose(ctx, &case.spec);
                 case.check(ctx, variant, "mlp").unwrap().assert_ok();
             }
         }
@@ -86,11 +89,11 @@ fn matmul_chosen_variants_at_mlp_shapes() {
 fn matmul_rejects_short_operands() {
     with_gpu!(ctx => {
         let spec = distill_wgpu::MatmulSpec::forward(4, 3, 2, 0, 6, false);
-        let err = kernels::matmul(ctx, ctx.choose_matmul(&spec), &spec, &[0.0; 5], &[0.0; 8], &[0.0; 8]).unwrap_err();
+        let err = matmul::matmul(ctx, matmul::choose(ctx, &spec), &spec, &[0.0; 5], &[0.0; 8], &[0.0; 8]).unwrap_err();
         assert!(matches!(err, Error::ShapeMismatch { .. }), "{err}");
         let vec4 = MatmulVariant::UnrolledVec4 { rows: 16, cols: 16 };
         assert!(!vec4.supports(&spec), "X·Wᵀ reads B with a column stride");
-        let err = kernels::matmul(ctx, vec4, &spec, &[0.0; 12], &[0.0; 14], &[0.0; 14]).unwrap_err();
+        let err = matmul::matmul(ctx, vec4, &spec, &[0.0; 12], &[0.0; 14], &[0.0; 14]).unwrap_err();
         assert!(matches!(err, Error::InvalidConfig(_)), "{err}");
     });
 }
@@ -102,7 +105,7 @@ fn softmax_matches_reference_on_edge_shapes_and_temperatures() {
         for &(rows, cols) in &[(1, 1), (1, 2), (3, 10), (17, 1000), (5, 63), (2, 65)] {
             for &t in &[0.5f32, 1.0, 4.0, 20.0, 100.0] {
                 let x = random_vec(&mut rng, rows * cols, -10.0, 10.0);
-                for c in validate::check_softmax(ctx, &x, rows, cols, t).unwrap() {
+                for c in softmax::check::check_softmax(ctx, &x, rows, cols, t).unwrap() {
                     c.assert_ok();
                 }
             }
@@ -114,7 +117,7 @@ fn softmax_matches_reference_on_edge_shapes_and_temperatures() {
 fn softmax_is_stable_at_extreme_logits() {
     with_gpu!(ctx => {
         let x = [1234.0f32, 0.0, -1e4, 1e4, 1e4, 1e4, -1e4, -1e4];
-        let (p, lp) = kernels::softmax(ctx, &x, 4, 2, 1.0).unwrap();
+        let (p, lp) = softmax::softmax(ctx, &x, 4, 2, 1.0).unwrap();
         assert_eq!(&p[..4], &[1.0, 0.0, 0.0, 1.0]);
         assert_eq!(&p[4..], &[0.5, 0.5, 0.5, 0.5]);
         assert!(lp.iter().all(|v| v.is_finite()), "{lp:?}");
@@ -131,7 +134,7 @@ fn kd_loss_matches_reference_on_class_counts_and_settings() {
                 let z = random_vec(&mut rng, rows * cols, -8.0, 8.0);
                 let teacher = random_vec(&mut rng, rows * cols, -8.0, 8.0);
                 let labels: Vec<u32> = (0..rows).map(|_| rng.below(cols) as u32).collect();
-                for c in validate::check_kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &labels, rows, cols }, KdConfig { temperature: t, alpha }).unwrap() {
+                for c in kd_loss::check::check_kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &labels, rows, cols }, KdConfig { temperature: t, alpha }).unwrap() {
                     c.assert_ok();
                 }
             }
@@ -146,9 +149,9 @@ fn kd_loss_is_finite_and_correct_at_extreme_logits() {
         let z = [1e4f32, -1e4, 0.0, 5e3, -1e4, 1e4, 1e4, 0.0, 3.0, 2.0, 1e4, -1e4];
         let teacher = [-1e4f32, 1e4, 3.0, 0.0, 1e4, 1e4, -1e4, 2.0, -1e4, 0.0, 1e4, 9.0];
         for &t in &[0.5f32, 1.0, 4.0, 20.0, 100.0] {
-            let got = kernels::kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &[1, 2, 0], rows: 3, cols: 4 }, KdConfig { temperature: t, alpha: 0.5 }).unwrap();
+            let got = kd_loss::kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &[1, 2, 0], rows: 3, cols: 4 }, KdConfig { temperature: t, alpha: 0.5 }).unwrap();
             assert!(got.loss.is_finite() && got.grad.iter().all(|g| g.is_finite()), "T={t}: {got:?}");
-            for c in validate::check_kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &[1, 2, 0], rows: 3, cols: 4 }, KdConfig { temperature: t, alpha: 0.5 }).unwrap() {
+            for c in kd_loss::check::check_kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &[1, 2, 0], rows: 3, cols: 4 }, KdConfig { temperature: t, alpha: 0.5 }).unwrap() {
                 c.assert_ok();
             }
         }
@@ -163,7 +166,7 @@ fn kd_loss_alpha_zero_equals_plain_cross_entropy() {
         let z = random_vec(&mut rng, rows * cols, -5.0, 5.0);
         let teacher = random_vec(&mut rng, rows * cols, -5.0, 5.0);
         let labels: Vec<u32> = (0..rows as u32).collect();
-        let got = kernels::kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &labels, rows, cols }, KdConfig { temperature: 4.0, alpha: 0.0 }).unwrap();
+        let got = kd_loss::kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &labels, rows, cols }, KdConfig { temperature: 4.0, alpha: 0.0 }).unwrap();
         let ce: f64 = (0..rows)
             .map(|r| {
                 let row = cpu::to_f64(&z[r * cols..(r + 1) * cols]);
@@ -189,7 +192,7 @@ fn kd_loss_alpha_one_gradient_is_t_times_q_minus_p_over_batch() {
         let (rows, cols, t) = (6, 10, 4.0f32);
         let z = random_vec(&mut rng, rows * cols, -5.0, 5.0);
         let teacher = random_vec(&mut rng, rows * cols, -5.0, 5.0);
-        let got = kernels::kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &[0; 6], rows, cols }, KdConfig { temperature: t, alpha: 1.0 }).unwrap();
+        let got = kd_loss::kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &[0; 6], rows, cols }, KdConfig { temperature: t, alpha: 1.0 }).unwrap();
         let (q, _) = cpu::softmax(&cpu::to_f64(&z), rows, cols, t as f64);
         let (p, _) = cpu::softmax(&cpu::to_f64(&teacher), rows, cols, t as f64);
         for i in 0..rows * cols {
@@ -204,7 +207,7 @@ fn kd_loss_teacher_equal_to_student_has_zero_kl_and_soft_gradient() {
     with_gpu!(ctx => {
         let mut rng = SplitMix64::new(8);
         let z = random_vec(&mut rng, 40, -6.0, 6.0);
-        let got = kernels::kd_loss(ctx, &KdBatch { student: &z, teacher: &z, labels: &[0, 1, 2, 3], rows: 4, cols: 10 }, KdConfig { temperature: 3.0, alpha: 1.0 }).unwrap();
+        let got = kd_loss::kd_loss(ctx, &KdBatch { student: &z, teacher: &z, labels: &[0, 1, 2, 3], rows: 4, cols: 10 }, KdConfig { temperature: 3.0, alpha: 1.0 }).unwrap();
         assert!(got.kl.abs() < 1e-6, "kl = {}", got.kl);
         assert!(got.grad.iter().all(|g| g.abs() < 1e-7), "{:?}", got.grad);
     });
@@ -216,16 +219,16 @@ fn kd_loss_pins_t_squared_and_batch_mean() {
         let z = [0.3f32, -1.2, 2.0, 0.7];
         let teacher = [1.5f32, 0.2, -0.4, 0.9];
         for &t in &[2.0f32, 8.0] {
-            let one = kernels::kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &[0], rows: 1, cols: 4 }, KdConfig { temperature: t, alpha: 1.0 }).unwrap();
+            let one = kd_loss::kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &[0], rows: 1, cols: 4 }, KdConfig { temperature: t, alpha: 1.0 }).unwrap();
             let e = cpu::kd_loss(&cpu::to_f64(&z), &cpu::to_f64(&teacher), &[0], 1, 4, t as f64, 1.0);
             // The loss is T²·KL: dropping T² or using T would miss by ×4 or ×64.
             assert!((one.loss as f64 - (t * t) as f64 * e.kl).abs() < 1e-5 * (t * t) as f64, "T={t}: {} vs {}", one.loss, e.loss);
         }
         // Two identical rows: batch mean leaves the loss unchanged (÷B, not ÷(B·C), not Σ).
-        let one = kernels::kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &[2], rows: 1, cols: 4 }, KdConfig { temperature: 4.0, alpha: 0.5 }).unwrap();
+        let one = kd_loss::kd_loss(ctx, &KdBatch { student: &z, teacher: &teacher, labels: &[2], rows: 1, cols: 4 }, KdConfig { temperature: 4.0, alpha: 0.5 }).unwrap();
         let zz: Vec<f32> = z.iter().chain(&z).copied().collect();
         let tt: Vec<f32> = teacher.iter().chain(&teacher).copied().collect();
-        let two = kernels::kd_loss(ctx, &KdBatch { student: &zz, teacher: &tt, labels: &[2, 2], rows: 2, cols: 4 }, KdConfig { temperature: 4.0, alpha: 0.5 }).unwrap();
+        let two = kd_loss::kd_loss(ctx, &KdBatch { student: &zz, teacher: &tt, labels: &[2, 2], rows: 2, cols: 4 }, KdConfig { temperature: 4.0, alpha: 0.5 }).unwrap();
         assert!((one.loss - two.loss).abs() < 1e-6, "{} vs {}", one.loss, two.loss);
         assert!((one.grad[0] - 2.0 * two.grad[0]).abs() < 1e-7);
     });
@@ -235,7 +238,7 @@ fn kd_loss_pins_t_squared_and_batch_mean() {
 fn kd_loss_rejects_bad_settings() {
     with_gpu!(ctx => {
         let z = [0.0f32; 4];
-        let check = |t: f32, a: f32, labels: &[u32]| kernels::kd_loss(ctx, &KdBatch { student: &z, teacher: &z, labels, rows: 2, cols: 2 }, KdConfig { temperature: t, alpha: a }).unwrap_err();
+        let check = |t: f32, a: f32, labels: &[u32]| kd_loss::kd_loss(ctx, &KdBatch { student: &z, teacher: &z, labels, rows: 2, cols: 2 }, KdConfig { temperature: t, alpha: a }).unwrap_err();
         assert!(matches!(check(0.0, 0.5, &[0, 1]), Error::InvalidTemperature(_)));
         assert!(matches!(check(-1.0, 0.5, &[0, 1]), Error::InvalidTemperature(_)));
         assert!(matches!(check(f32::NAN, 0.5, &[0, 1]), Error::InvalidTemperature(_)));
@@ -253,7 +256,7 @@ fn bias_grad_matches_reference() {
         let mut rng = SplitMix64::new(9);
         for &(rows, cols) in &[(1, 1), (1, 10), (128, 800), (33, 65), (1024, 10)] {
             let dy = random_vec(&mut rng, rows * cols, -1.0, 1.0);
-            validate::check_bias_grad(ctx, &dy, rows, cols).unwrap().assert_ok();
+            bias_grad::check::check_bias_grad(ctx, &dy, rows, cols).unwrap().assert_ok();
         }
     });
 }
@@ -267,14 +270,14 @@ fn optimizers_match_reference_over_several_steps() {
             let grads = random_vec(&mut rng, n, -1.0, 1.0);
             let sgd = Optimizer::Sgd { lr: 0.1, momentum: 0.9, weight_decay: 5e-4 };
             let velocity = random_vec(&mut rng, n, -0.5, 0.5);
-            for c in validate::check_optimizer(ctx, sgd, 1, &params, &grads, &[velocity]).unwrap() {
+            for c in optim::check::check_optimizer(ctx, sgd, 1, &params, &grads, &[velocity]).unwrap() {
                 c.assert_ok();
             }
             let adamw = Optimizer::AdamW { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01 };
             for step in [1, 2, 100] {
                 let m = random_vec(&mut rng, n, -0.1, 0.1);
                 let v = random_vec(&mut rng, n, 0.0, 0.01);
-                for c in validate::check_optimizer(ctx, adamw, step, &params, &grads, &[m, v]).unwrap() {
+                for c in optim::check::check_optimizer(ctx, adamw, step, &params, &grads, &[m, v]).unwrap() {
                     c.assert_ok();
                 }
             }

@@ -4,9 +4,13 @@
 mod common;
 
 use distill_wgpu::data::{self, DeviceDataset};
+use distill_wgpu::eval;
 use distill_wgpu::train::{fit, FitOptions};
 use distill_wgpu::validate::{compare, Tolerance};
-use distill_wgpu::{cpu, Dropout, GpuContext, KdConfig, Mlp, MlpSpec, Optimizer, Trainer};
+use distill_wgpu::{
+    cpu, Dropout, GpuContext, KdConfig, Mlp, MlpSpec, Optimizer, TeacherLogits, Trainer,
+    TrainerConfig,
+};
 
 fn slice(count: usize) -> (data::Dataset, usize) {
     let d = data::read_dir(&data::bundled_dir()).unwrap();
@@ -19,17 +23,12 @@ fn device_dataset_logits_equal_host_inputs_logits() {
         let (train, classes) = slice(300);
         let dataset = DeviceDataset::new(ctx, &train, classes).unwrap();
         let model = Mlp::new(ctx, &MlpSpec::relu(&[784, 32, 10]).unwrap(), 3).unwrap();
-        let buffer_logits = {
-            let b = dataset.logits_buffer(ctx, &model, 128).unwrap();
-            let mut d2 = DeviceDataset::new(ctx, &train, classes).unwrap();
-            d2.cache_teacher_logits(ctx, &model, 128).unwrap();
-            let cached = d2.read_teacher_logits(ctx).unwrap().unwrap();
-            drop(b);
-            cached
-        };
+        let gathered = eval::logits(ctx, &model, &dataset, 128).unwrap();
+        let cached = TeacherLogits::compute(ctx, &model, &dataset, 128).unwrap().read(ctx).unwrap();
         let host = model.logits(ctx, &train.inputs_f32(0..300), 300).unwrap();
         let expected = cpu::to_f64(&host);
-        compare("gathered vs host logits", &buffer_logits, &expected, Tolerance::new(1e-6, 1e-6)).assert_ok();
+        compare("gathered vs host logits", &gathered, &expected, Tolerance::new(1e-6, 1e-6)).assert_ok();
+        compare("cached teacher vs host logits", &cached, &expected, Tolerance::new(1e-6, 1e-6)).assert_ok();
     });
 }
 
@@ -37,6 +36,7 @@ fn device_dataset_logits_equal_host_inputs_logits() {
 fn train_student(
     ctx: &GpuContext,
     data: &DeviceDataset,
+    teacher: Option<&TeacherLogits>,
     spec: &MlpSpec,
     kd: KdConfig,
     dropout: Dropout,
@@ -45,10 +45,16 @@ fn train_student(
     epochs: usize,
 ) -> (Mlp, f32) {
     let model = Mlp::new(ctx, spec, seed).unwrap();
-    let mut trainer =
-        Trainer::with_dropout(ctx, model, 50, Optimizer::adam(2e-3), kd, dropout).unwrap();
+    let mut trainer = Trainer::new(
+        ctx,
+        model,
+        &TrainerConfig::new(50, Optimizer::adam(2e-3))
+            .kd(kd)
+            .dropout(dropout),
+    )
+    .unwrap();
     trainer
-        .attach_dataset(ctx, data, jitter, seed as u32)
+        .attach_dataset(ctx, data, teacher, jitter, seed as u32)
         .unwrap();
     let logs = fit(
         ctx,
@@ -74,7 +80,7 @@ fn training_with_dropout_and_jitter_is_deterministic_per_seed() {
         let spec = MlpSpec::relu(&[784, 48, 10]).unwrap();
         let dropout = Dropout { p: 0.5, seed: 9 };
         let run = |seed| {
-            let (m, loss) = train_student(ctx, &data, &spec, KdConfig::cross_entropy(), dropout, 2, seed, 2);
+            let (m, loss) = train_student(ctx, &data, None, &spec, KdConfig::cross_entropy(), dropout, 2, seed, 2);
             (m.parameters(ctx).unwrap(), loss)
         };
         let (a, la) = run(5);
@@ -92,9 +98,9 @@ fn dropout_training_still_learns() {
         let (train, classes) = slice(1000);
         let data = DeviceDataset::new(ctx, &train, classes).unwrap();
         let spec = MlpSpec::relu(&[784, 64, 64, 10]).unwrap();
-        let (model, loss) = train_student(ctx, &data, &spec, KdConfig::cross_entropy(), Dropout { p: 0.3, seed: 1 }, 1, 1, 8);
+        let (model, loss) = train_student(ctx, &data, None, &spec, KdConfig::cross_entropy(), Dropout { p: 0.3, seed: 1 }, 1, 1, 8);
         assert!(loss < 0.8, "training loss {loss}");
-        let eval = data.evaluate(ctx, &model, 256).unwrap();
+        let eval = eval::evaluate(ctx, &model, &data, 256).unwrap();
         assert!(eval.accuracy() > 0.85, "train accuracy {}", eval.accuracy());
         assert!(Dropout { p: 1.0, seed: 0 }.validate().is_err());
     });
@@ -108,11 +114,7 @@ fn kl_to_teacher(
     student: &Mlp,
     t: f32,
 ) -> f64 {
-    let buffer = data.logits_buffer(ctx, student, 256).unwrap();
-    drop(buffer);
-    let mut d = DeviceDataset::new(ctx, &slice(data.len()).0, data.classes()).unwrap();
-    d.cache_teacher_logits(ctx, student, 256).unwrap();
-    let student_logits = d.read_teacher_logits(ctx).unwrap().unwrap();
+    let student_logits = eval::logits(ctx, student, data, 256).unwrap();
     let labels = vec![0u32; data.len()];
     cpu::kd_loss(
         &cpu::to_f64(&student_logits),
@@ -130,15 +132,15 @@ fn kl_to_teacher(
 fn short_distillation_transfers_the_teachers_signal() {
     with_gpu!(ctx => {
         let (train, classes) = slice(1500);
-        let mut data = DeviceDataset::new(ctx, &train, classes).unwrap();
+        let data = DeviceDataset::new(ctx, &train, classes).unwrap();
         let teacher_spec = MlpSpec::relu(&[784, 128, 10]).unwrap();
-        let (teacher, _) = train_student(ctx, &data, &teacher_spec, KdConfig::cross_entropy(), Dropout::none(), 0, 11, 4);
-        data.cache_teacher_logits(ctx, &teacher, 256).unwrap();
-        let teacher_logits = data.read_teacher_logits(ctx).unwrap().unwrap();
+        let (teacher, _) = train_student(ctx, &data, None, &teacher_spec, KdConfig::cross_entropy(), Dropout::none(), 0, 11, 4);
+        let cache = TeacherLogits::compute(ctx, &teacher, &data, 256).unwrap();
+        let teacher_logits = cache.read(ctx).unwrap();
         let student_spec = MlpSpec::relu(&[784, 16, 10]).unwrap();
         let kd = KdConfig { temperature: 4.0, alpha: 0.9 };
-        let (scratch, _) = train_student(ctx, &data, &student_spec, KdConfig::cross_entropy(), Dropout::none(), 0, 12, 3);
-        let (distilled, _) = train_student(ctx, &data, &student_spec, kd, Dropout::none(), 0, 12, 3);
+        let (scratch, _) = train_student(ctx, &data, None, &student_spec, KdConfig::cross_entropy(), Dropout::none(), 0, 12, 3);
+        let (distilled, _) = train_student(ctx, &data, Some(&cache), &student_spec, kd, Dropout::none(), 0, 12, 3);
         let kl_scratch = kl_to_teacher(ctx, &data, &teacher_logits, &scratch, kd.temperature);
         let kl_distilled = kl_to_teacher(ctx, &data, &teacher_logits, &distilled, kd.temperature);
         eprintln!("KL(teacher ‖ student) at T=4: scratch {kl_scratch:.5}, distilled {kl_distilled:.5}");
@@ -152,14 +154,28 @@ fn trainer_rejects_mismatched_data_and_missing_teacher() {
         let (train, classes) = slice(100);
         let data = DeviceDataset::new(ctx, &train, classes).unwrap();
         let wrong = Mlp::new(ctx, &MlpSpec::relu(&[100, 8, 10]).unwrap(), 1).unwrap();
-        let mut t = Trainer::new(ctx, wrong, 10, Optimizer::adam(1e-3), KdConfig::cross_entropy()).unwrap();
-        assert!(t.attach_dataset(ctx, &data, 0, 0).is_err());
+        let mut t = Trainer::new(ctx, wrong, &TrainerConfig::new(10, Optimizer::adam(1e-3))).unwrap();
+        assert!(t.attach_dataset(ctx, &data, None, 0, 0).is_err());
         let ok = Mlp::new(ctx, &MlpSpec::relu(&[784, 8, 10]).unwrap(), 1).unwrap();
-        let mut t = Trainer::new(ctx, ok, 10, Optimizer::adam(1e-3), KdConfig { temperature: 2.0, alpha: 0.5 }).unwrap();
-        assert!(t.step_on_dataset(ctx, &data, 0, None).is_err(), "step before attach");
-        t.attach_dataset(ctx, &data, 0, 0).unwrap();
-        let err = t.step_on_dataset(ctx, &data, 0, None).unwrap_err();
+        let kd = KdConfig { temperature: 2.0, alpha: 0.5 };
+        let mut t = Trainer::new(ctx, ok, &TrainerConfig::new(10, Optimizer::adam(1e-3)).kd(kd)).unwrap();
+        assert!(t.step_on_dataset(ctx, 0, None).is_err(), "step before attach");
+        t.attach_dataset(ctx, &data, None, 0, 0).unwrap();
+        let err = t.step_on_dataset(ctx, 0, None).unwrap_err();
         assert!(err.to_string().contains("teacher"), "{err}");
+        assert!(t.step_on_dataset(ctx, 10, None).is_err(), "batch past the data set");
+        // Teacher logits are tied to the data set they were computed for, even at equal length.
+        let teacher = Mlp::new(ctx, &MlpSpec::relu(&[784, 8, 10]).unwrap(), 2).unwrap();
+        let other = DeviceDataset::new(ctx, &train, classes).unwrap();
+        let other_logits = TeacherLogits::compute(ctx, &teacher, &other, 64).unwrap();
+        let err = t.attach_dataset(ctx, &data, Some(&other_logits), 0, 0).unwrap_err();
+        assert!(err.to_string().contains("another data set"), "{err}");
+        let own_logits = TeacherLogits::compute(ctx, &teacher, &data, 64).unwrap();
+        t.attach_dataset(ctx, &data, Some(&own_logits), 0, 0).unwrap();
+        t.step_on_dataset(ctx, 0, None).unwrap();
+        // fit refuses a data set other than the attached one.
+        let err = fit(ctx, &mut t, &other, FitOptions { epochs: 1, seed: 1 }, None, || {}, |_| {}).unwrap_err();
+        assert!(err.to_string().contains("attached"), "{err}");
         let mut bad = train.clone();
         bad.labels[3] = 10;
         assert!(matches!(DeviceDataset::new(ctx, &bad, 10), Err(distill_wgpu::Error::LabelOutOfRange { row: 3, .. })));
@@ -171,14 +187,14 @@ fn gpu_error_count_matches_host_argmax() {
     with_gpu!(ctx => {
         let (train, classes) = slice(700);
         let data = DeviceDataset::new(ctx, &train, classes).unwrap();
-        let (model, _) = train_student(ctx, &data, &MlpSpec::relu(&[784, 16, 10]).unwrap(), KdConfig::cross_entropy(), Dropout::none(), 0, 3, 1);
+        let (model, _) = train_student(ctx, &data, None, &MlpSpec::relu(&[784, 16, 10]).unwrap(), KdConfig::cross_entropy(), Dropout::none(), 0, 3, 1);
         let logits = model.logits(ctx, &train.inputs_f32(0..700), 700).unwrap();
         let host_errors = logits
             .chunks(10)
             .zip(data.labels())
-            .filter(|(row, &y)| data::argmax(row) != y as usize)
+            .filter(|(row, &y)| cpu::argmax(row) != y as usize)
             .count();
-        let eval = data.evaluate(ctx, &model, 128).unwrap();
+        let eval = eval::evaluate(ctx, &model, &data, 128).unwrap();
         assert_eq!(eval.errors, host_errors);
         assert!(host_errors > 0 && host_errors < 700);
         assert_eq!(eval.count, 700);

@@ -2,8 +2,9 @@
 //! validates with naga and translates to SPIR-V, MSL, HLSL and GLSL: portability to Vulkan,
 //! Metal, DX12 and GL without that hardware.
 
-use distill_wgpu::matmul::{generate_unrolled_matmul, MatmulVariant, UNROLLED_CONFIGS};
-use distill_wgpu::shaders::{translate_all, SHADERS};
+use distill_wgpu::gpu::portability::{translate_all, uniform_block_size};
+use distill_wgpu::ops::matmul::{self, generate_unrolled_matmul, MatmulVariant, UNROLLED_CONFIGS};
+use distill_wgpu::ops::SHADERS;
 
 fn assert_translates(name: &str, source: &str, entry: &str, overrides: &[(&str, f64)]) {
     match translate_all(name, source, entry, overrides) {
@@ -58,6 +59,52 @@ fn generated_matmul_is_plain_wgsl_with_unrolled_block() {
     assert!(
         !source.contains("{{"),
         "template syntax left in generated WGSL"
+    );
+}
+
+#[test]
+fn uniform_structs_match_their_wgsl_blocks() {
+    for shader in SHADERS {
+        let size = uniform_block_size(shader.name, shader.source).unwrap();
+        assert_eq!(
+            size.map(|s| s as usize),
+            Some(shader.uniform_size),
+            "{}: WGSL uniform block vs Rust struct size",
+            shader.name
+        );
+    }
+    for variant in MatmulVariant::all() {
+        let (source, _) = variant.source();
+        let size = uniform_block_size(&variant.name(), &source).unwrap();
+        assert_eq!(
+            size.map(|s| s as usize),
+            Some(matmul::UNIFORM_SIZE),
+            "{}",
+            variant.name()
+        );
+    }
+}
+
+#[test]
+fn a_uniform_size_mismatch_would_be_caught() {
+    // A block one field longer than its Rust twin must not look the same size.
+    let source = "struct P { a: u32, b: u32, c: u32, d: u32, e: u32 }\n\
+                  @group(0) @binding(0) var<uniform> params: P;\n\
+                  @compute @workgroup_size(1) fn main() { _ = params.a; }";
+    assert_eq!(uniform_block_size("probe", source).unwrap(), Some(20));
+    let none = "@compute @workgroup_size(1) fn main() {}";
+    assert_eq!(uniform_block_size("probe", none).unwrap(), None);
+}
+
+#[test]
+fn shader_names_are_unique_cache_keys() {
+    let mut names: Vec<&str> = SHADERS.iter().map(|s| s.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(
+        names.len(),
+        SHADERS.len(),
+        "two shaders share a pipeline-cache name"
     );
 }
 

@@ -4,10 +4,11 @@
 
 mod common;
 
-use distill_wgpu::model::SplitMix64;
 use distill_wgpu::validate::{compare, random_vec, Tolerance};
+use distill_wgpu::SplitMix64;
 use distill_wgpu::{
     cpu, Error, GpuContext, KdConfig, Mlp, MlpSpec, Optimizer, StepBatch, TeacherSource, Trainer,
+    TrainerConfig,
 };
 
 /// A small synthetic problem: 3 Gaussian-ish clusters in 12 dimensions.
@@ -82,7 +83,7 @@ fn gpu_step_gradients_match_cpu_reference() {
             let params = spec.init_parameters(42);
             let student = Mlp::from_parameters(ctx, &spec, &params).unwrap();
             let kd = KdConfig { temperature: 3.0, alpha: 0.6 };
-            let mut trainer = Trainer::new(ctx, student, p.rows, Optimizer::Sgd { lr: 0.1, momentum: 0.0, weight_decay: 0.0 }, kd).unwrap();
+            let mut trainer = Trainer::new(ctx, student, &TrainerConfig::new(p.rows, Optimizer::Sgd { lr: 0.1, momentum: 0.0, weight_decay: 0.0 }).kd(kd)).unwrap();
             trainer.step(ctx, &StepBatch { inputs: &p.inputs, labels: &p.labels, teacher: TeacherSource::Logits(&p.teacher) }).unwrap();
             let got = trainer.read_gradients(ctx).unwrap();
             let (out, expected) = cpu::kd_step_gradients(&spec, &cpu::to_f64(&params), &cpu::to_f64(&p.inputs), &p.labels, &cpu::to_f64(&p.teacher), p.rows, 3.0, 0.6);
@@ -159,7 +160,8 @@ fn gpu_trajectory(
         optimizer,
     } = schedule;
     let student = Mlp::from_parameters(ctx, spec, params).unwrap();
-    let mut trainer = Trainer::new(ctx, student, batch, optimizer, kd).unwrap();
+    let mut trainer =
+        Trainer::new(ctx, student, &TrainerConfig::new(batch, optimizer).kd(kd)).unwrap();
     let features = spec.inputs();
     let classes = spec.classes();
     let mut losses = Vec::new();
@@ -255,7 +257,7 @@ fn teacher_mlp_source_equals_precomputed_logits() {
         let kd = KdConfig { temperature: 4.0, alpha: 0.9 };
         let opt = Optimizer::adam(1e-2);
         let run = |source: TeacherSource<'_>| {
-            let mut t = Trainer::new(ctx, Mlp::new(ctx, &student_spec, 1).unwrap(), p.rows, opt, kd).unwrap();
+            let mut t = Trainer::new(ctx, Mlp::new(ctx, &student_spec, 1).unwrap(), &TrainerConfig::new(p.rows, opt).kd(kd)).unwrap();
             for _ in 0..3 {
                 t.step(ctx, &StepBatch { inputs: &p.inputs, labels: &p.labels, teacher: source }).unwrap();
             }
@@ -273,7 +275,7 @@ fn same_seed_gives_identical_bits() {
         let spec = MlpSpec::relu(&[12, 16, 3]).unwrap();
         let p = problem(32, 3, 12, 4);
         let run = || {
-            let mut t = Trainer::new(ctx, Mlp::new(ctx, &spec, 9).unwrap(), 32, Optimizer::adam(1e-2), KdConfig { temperature: 2.0, alpha: 0.5 }).unwrap();
+            let mut t = Trainer::new(ctx, Mlp::new(ctx, &spec, 9).unwrap(), &TrainerConfig::new(32, Optimizer::adam(1e-2)).kd(KdConfig { temperature: 2.0, alpha: 0.5 })).unwrap();
             for _ in 0..5 {
                 t.step(ctx, &StepBatch { inputs: &p.inputs, labels: &p.labels, teacher: TeacherSource::Logits(&p.teacher) }).unwrap();
             }
@@ -291,7 +293,7 @@ fn epoch_mean_loss_is_accumulated_on_the_gpu() {
     with_gpu!(ctx => {
         let spec = MlpSpec::relu(&[12, 8, 3]).unwrap();
         let p = problem(8, 3, 12, 5);
-        let mut t = Trainer::new(ctx, Mlp::new(ctx, &spec, 1).unwrap(), 8, Optimizer::adam(1e-2), KdConfig::cross_entropy()).unwrap();
+        let mut t = Trainer::new(ctx, Mlp::new(ctx, &spec, 1).unwrap(), &TrainerConfig::new(8, Optimizer::adam(1e-2)).kd(KdConfig::cross_entropy())).unwrap();
         let mut sum = 0.0;
         for _ in 0..4 {
             t.step(ctx, &StepBatch { inputs: &p.inputs, labels: &p.labels, teacher: TeacherSource::None }).unwrap();
@@ -309,7 +311,7 @@ fn epoch_mean_loss_is_accumulated_on_the_gpu() {
 fn bad_batches_get_typed_errors() {
     with_gpu!(ctx => {
         let spec = MlpSpec::relu(&[4, 5, 3]).unwrap();
-        let mut t = Trainer::new(ctx, Mlp::new(ctx, &spec, 1).unwrap(), 2, Optimizer::adam(1e-3), KdConfig { temperature: 2.0, alpha: 0.5 }).unwrap();
+        let mut t = Trainer::new(ctx, Mlp::new(ctx, &spec, 1).unwrap(), &TrainerConfig::new(2, Optimizer::adam(1e-3)).kd(KdConfig { temperature: 2.0, alpha: 0.5 })).unwrap();
         let x = [0.5f32; 8];
         let teacher = [0.0f32; 6];
         let step = |t: &mut Trainer, x: &[f32], y: &[u32], te: TeacherSource<'_>| t.step(ctx, &StepBatch { inputs: x, labels: y, teacher: te }).unwrap_err();
@@ -328,7 +330,7 @@ fn bad_batches_get_typed_errors() {
         assert!(matches!(t.set_kd_config(ctx, KdConfig { temperature: 1.0, alpha: 2.0 }), Err(Error::InvalidAlpha(_))));
         // None of the rejected steps ran.
         assert_eq!(t.steps_taken(), 0);
-        assert!(matches!(Trainer::new(ctx, Mlp::new(ctx, &spec, 1).unwrap(), 0, Optimizer::adam(1e-3), KdConfig::cross_entropy()), Err(Error::EmptyBatch)));
+        assert!(matches!(Trainer::new(ctx, Mlp::new(ctx, &spec, 1).unwrap(), &TrainerConfig::new(0, Optimizer::adam(1e-3)).kd(KdConfig::cross_entropy())), Err(Error::EmptyBatch)));
         assert!(matches!(MlpSpec::relu(&[4, 0, 3]), Err(Error::InvalidConfig(_))));
         assert!(matches!(Mlp::from_parameters(ctx, &spec, &[0.0; 3]), Err(Error::ShapeMismatch { .. })));
     });
@@ -342,7 +344,7 @@ fn sizes_past_device_limits_are_reported() {
         let err = Trainer::new(ctx, match Mlp::new(ctx, &spec, 0) { Ok(m) => m, Err(e) => {
             assert!(matches!(e, Error::ExceedsLimit { .. }), "{e}");
             return;
-        }}, 1, Optimizer::adam(1e-3), KdConfig::cross_entropy()).unwrap_err();
+        }}, &TrainerConfig::new(1, Optimizer::adam(1e-3)).kd(KdConfig::cross_entropy())).unwrap_err();
         assert!(matches!(err, Error::ExceedsLimit { .. }), "{err}");
     });
 }
@@ -357,7 +359,7 @@ fn dropout_step_gradients_match_cpu_reference_with_the_same_mask() {
             let dropout = distill_wgpu::Dropout { p: 0.4, seed: 77 };
             let student = Mlp::from_parameters(ctx, &spec, &params).unwrap();
             let kd = KdConfig { temperature: 2.0, alpha: 0.5 };
-            let mut trainer = Trainer::with_dropout(ctx, student, p.rows, Optimizer::Sgd { lr: 0.1, momentum: 0.0, weight_decay: 0.0 }, kd, dropout).unwrap();
+            let mut trainer = Trainer::new(ctx, student, &TrainerConfig::new(p.rows, Optimizer::Sgd { lr: 0.1, momentum: 0.0, weight_decay: 0.0 }).kd(kd).dropout(dropout)).unwrap();
             trainer.step(ctx, &StepBatch { inputs: &p.inputs, labels: &p.labels, teacher: TeacherSource::Logits(&p.teacher) }).unwrap();
             let got = trainer.read_gradients(ctx).unwrap();
             let w = cpu::to_f64(&params);

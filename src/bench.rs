@@ -1,0 +1,324 @@
+//! The benchmarks: workloads that `distill bench` and the criterion benches share (so both
+//! measure the same problems), honest GPU timing (submit, wait, elapsed; median of three
+//! rounds), and the rows of the `distill-wgpu-bench/1` report.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::data::{Dataset, DeviceDataset};
+use crate::distill::{KdConfig, TeacherLogits};
+use crate::error::Result;
+use crate::gpu::{GpuContext, PreparedKernel};
+use crate::model::{Mlp, MlpSpec};
+use crate::ops::kd_loss::{prepare_kd_loss, KdBatch};
+use crate::ops::matmul::{self, prepare_matmul, MatmulSpec, MatmulVariant};
+use crate::ops::optim::Optimizer;
+use crate::ops::softmax::prepare_softmax;
+use crate::rng::SplitMix64;
+use crate::train::{Trainer, TrainerConfig};
+
+/// Row-kernel shapes `(rows, classes)`: an MNIST batch and a wide classifier.
+pub const ROW_SHAPES: &[(usize, usize)] = &[(128, 10), (1024, 1000)];
+
+/// The three products of a 784-800-800-10 layer at batch 128, named, plus (unless `quick`)
+/// both 1024³ forms.
+pub fn matmul_workloads(quick: bool) -> Vec<(&'static str, MatmulSpec)> {
+    let mut shapes = vec![
+        (
+            "X·Wᵀ",
+            MatmulSpec::forward(128, 784, 800, 0, 800 * 784, true),
+        ),
+        ("dY·W", MatmulSpec::input_grad(128, 784, 800, 0, true)),
+        ("dYᵀ·X", MatmulSpec::weight_grad(128, 784, 800, 0)),
+    ];
+    if !quick {
+        shapes.push(("dYᵀ·X", MatmulSpec::weight_grad(1024, 1024, 1024, 0)));
+        shapes.push((
+            "X·Wᵀ",
+            MatmulSpec::forward(1024, 1024, 1024, 0, 1024 * 1024, false),
+        ));
+    }
+    shapes
+}
+
+/// A matmul with random operands, ready to time, and the variant the context chose.
+pub fn prepare_matmul_workload(
+    ctx: &GpuContext,
+    rng: &mut SplitMix64,
+    spec: &MatmulSpec,
+) -> Result<(MatmulVariant, PreparedKernel)> {
+    let variant = matmul::choose(ctx, spec);
+    let a = rng.uniform_vec(spec.a_len(), -1.0, 1.0);
+    let b = rng.uniform_vec(spec.b_len(), -1.0, 1.0);
+    let aux = rng.uniform_vec(spec.aux_len(), 0.0, 1.0);
+    Ok((variant, prepare_matmul(ctx, variant, spec, &a, &b, &aux)?))
+}
+
+/// KD loss and softmax over random logits at `rows × cols`: `(name, kernel, bytes moved)`,
+/// counting the logits read and the outputs written once each.
+pub fn prepare_row_workloads(
+    ctx: &GpuContext,
+    rng: &mut SplitMix64,
+    rows: usize,
+    cols: usize,
+) -> Result<Vec<(&'static str, PreparedKernel, usize)>> {
+    let z = rng.uniform_vec(rows * cols, -5.0, 5.0);
+    let t = rng.uniform_vec(rows * cols, -5.0, 5.0);
+    let labels: Vec<u32> = (0..rows).map(|r| (r % cols) as u32).collect();
+    let batch = KdBatch {
+        student: &z,
+        teacher: &t,
+        labels: &labels,
+        rows,
+        cols,
+    };
+    let kd = prepare_kd_loss(
+        ctx,
+        &batch,
+        KdConfig {
+            temperature: 4.0,
+            alpha: 0.9,
+        },
+    )?;
+    let softmax = prepare_softmax(ctx, &z, rows, cols, 4.0)?;
+    let bytes = 3 * rows * cols * 4;
+    Ok(vec![("kd_loss", kd, bytes), ("softmax", softmax, bytes)])
+}
+
+/// The KD-step benchmark: random 28×28 images in 10 classes on the GPU with a
+/// 784-1200-1200-10 teacher's logits cached, and 784-800-800-10 students trained with
+/// Adam at T = 4, α = 0.9.
+#[derive(Debug)]
+pub struct KdStepWorkload {
+    /// The device data set.
+    pub dataset: DeviceDataset,
+    /// The teacher's cached logits for it.
+    pub teacher_logits: TeacherLogits,
+    /// The teacher, for steps that run its forward pass.
+    pub teacher: Mlp,
+    /// Student architecture.
+    pub student_spec: MlpSpec,
+}
+
+impl KdStepWorkload {
+    /// Uploads `samples` random images and caches the teacher's logits.
+    pub fn new(ctx: &GpuContext, rng: &mut SplitMix64, samples: usize) -> Result<Self> {
+        let data = Dataset::random(rng, samples, 28, 28, 10);
+        let dataset = DeviceDataset::new(ctx, &data, 10)?;
+        let teacher = Mlp::new(ctx, &MlpSpec::relu(&[784, 1200, 1200, 10])?, 2)?;
+        let teacher_logits = TeacherLogits::compute(ctx, &teacher, &dataset, 256)?;
+        Ok(Self {
+            dataset,
+            teacher_logits,
+            teacher,
+            student_spec: MlpSpec::relu(&[784, 800, 800, 10])?,
+        })
+    }
+
+    /// A trainer for a fresh student at `batch`, attached to the data set.
+    pub fn trainer(&self, ctx: &GpuContext, batch: usize) -> Result<Trainer> {
+        let student = Mlp::new(ctx, &self.student_spec, 1)?;
+        let kd = KdConfig {
+            temperature: 4.0,
+            alpha: 0.9,
+        };
+        let config = TrainerConfig::new(batch, Optimizer::adam(1e-3)).kd(kd);
+        let mut trainer = Trainer::new(ctx, student, &config)?;
+        trainer.attach_dataset(ctx, &self.dataset, Some(&self.teacher_logits), 0, 0)?;
+        Ok(trainer)
+    }
+
+    /// Submits `steps` steps (cycling through the data set's batches), with the teacher's
+    /// forward pass inside each step when `with_teacher`; does not wait for the GPU.
+    pub fn run_steps(
+        &self,
+        ctx: &GpuContext,
+        trainer: &mut Trainer,
+        steps: usize,
+        with_teacher: bool,
+    ) -> Result<()> {
+        let batches = trainer.batches_per_epoch().max(1);
+        let teacher = with_teacher.then_some(&self.teacher);
+        for s in 0..steps {
+            trainer.step_on_dataset(ctx, s % batches, teacher)?;
+        }
+        Ok(())
+    }
+}
+
+/// Median of three timings (the machines this runs on share their cores).
+pub fn median_of_3(mut time: impl FnMut() -> Result<f64>) -> Result<f64> {
+    let mut t = [time()?, time()?, time()?];
+    t.sort_by(f64::total_cmp);
+    Ok(t[1])
+}
+
+/// Seconds per run of a prepared kernel: one warm-up, then the median of three rounds of
+/// `repeats` runs recorded into one submit each.
+pub fn time_kernel(ctx: &GpuContext, kernel: &PreparedKernel, repeats: usize) -> Result<f64> {
+    kernel.run(ctx, 1)?;
+    median_of_3(|| {
+        let start = Instant::now();
+        kernel.run(ctx, repeats)?;
+        Ok(start.elapsed().as_secs_f64() / repeats as f64)
+    })
+}
+
+/// One timed kernel: a matmul (with `product` and `gflops`) or a row kernel (with `gbps`).
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelBench {
+    /// `matmul`, `kd_loss` or `softmax`.
+    pub kernel: String,
+    /// Which product a matmul computes, e.g. `X·Wᵀ`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// `[M, N, K]` of a matmul, `[rows, cols]` of a row kernel.
+    pub shape: Vec<usize>,
+    /// The variant that ran.
+    pub variant: String,
+    /// Seconds per run.
+    pub seconds: f64,
+    /// Floating-point throughput of a matmul.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gflops: Option<f64>,
+    /// Bytes of logits read plus outputs written, per second, of a row kernel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gbps: Option<f64>,
+}
+
+/// Where a timed step's teacher logits came from: `"cached"` or the teacher's sizes.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum StepTeacher {
+    /// `"cached"`.
+    Cached(&'static str),
+    /// The teacher run inside the step.
+    Forward(Vec<usize>),
+}
+
+/// One timed KD training step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepBench {
+    /// Student sizes.
+    pub student: Vec<usize>,
+    /// Batch size.
+    pub batch: usize,
+    /// Teacher source.
+    pub teacher: StepTeacher,
+    /// Seconds per step.
+    pub seconds_per_step: f64,
+    /// Samples per second.
+    pub samples_per_second: f64,
+    /// Kernel launches per step.
+    pub dispatches_per_step: usize,
+    /// Submits per step (1).
+    pub submits_per_step: usize,
+}
+
+/// Times every matmul workload and row kernel (`say` gets a line per result).
+pub fn bench_kernels(
+    ctx: &GpuContext,
+    rng: &mut SplitMix64,
+    quick: bool,
+    mut say: impl FnMut(String),
+) -> Result<Vec<KernelBench>> {
+    let repeats = if quick { 2 } else { 5 };
+    let mut rows_out = Vec::new();
+    for (product, spec) in matmul_workloads(quick) {
+        let (variant, prepared) = prepare_matmul_workload(ctx, rng, &spec)?;
+        let secs = time_kernel(ctx, &prepared, repeats)?;
+        let gflops = spec.flops() / secs / 1e9;
+        say(format!(
+            "matmul {product:<6} {:>4}x{:<4}x{:<4} {:<16} {:>9.3} ms {:>8.2} GFLOP/s",
+            spec.m,
+            spec.n,
+            spec.k,
+            variant.name(),
+            secs * 1e3,
+            gflops
+        ));
+        rows_out.push(KernelBench {
+            kernel: "matmul".into(),
+            product: Some(product.into()),
+            shape: vec![spec.m, spec.n, spec.k],
+            variant: variant.name(),
+            seconds: secs,
+            gflops: Some(gflops),
+            gbps: None,
+        });
+    }
+    for &(rows, cols) in ROW_SHAPES {
+        for (name, prepared, bytes) in &prepare_row_workloads(ctx, rng, rows, cols)? {
+            let secs = time_kernel(ctx, prepared, repeats)?;
+            let gbps = *bytes as f64 / secs / 1e9;
+            say(format!(
+                "{name:<7} {rows:>4}x{cols:<5} workgroup-per-row {:>9.3} ms {:>8.3} GB/s",
+                secs * 1e3,
+                gbps
+            ));
+            rows_out.push(KernelBench {
+                kernel: (*name).into(),
+                product: None,
+                shape: vec![rows, cols],
+                variant: "workgroup-per-row".into(),
+                seconds: secs,
+                gflops: None,
+                gbps: Some(gbps),
+            });
+        }
+    }
+    Ok(rows_out)
+}
+
+/// Times the whole KD step of a 784-800-800-10 student at batch 128 (and 1024 unless
+/// `quick`), with cached teacher logits and with the teacher's forward pass in the step.
+pub fn bench_kd_step(
+    ctx: &GpuContext,
+    rng: &mut SplitMix64,
+    quick: bool,
+    mut say: impl FnMut(String),
+) -> Result<Vec<StepBench>> {
+    let batches: &[usize] = if quick { &[128] } else { &[128, 1024] };
+    let workload = KdStepWorkload::new(ctx, rng, 2048)?;
+    let mut out = Vec::new();
+    for &batch in batches {
+        for with_teacher in [false, true] {
+            let mut trainer = workload.trainer(ctx, batch)?;
+            let steps = (2048 / batch).clamp(2, if quick { 3 } else { 8 });
+            workload.run_steps(ctx, &mut trainer, 1, with_teacher)?;
+            ctx.wait()?;
+            let secs = median_of_3(|| {
+                let start = Instant::now();
+                workload.run_steps(ctx, &mut trainer, steps, with_teacher)?;
+                ctx.wait()?;
+                Ok(start.elapsed().as_secs_f64() / steps as f64)
+            })?;
+            let sps = batch as f64 / secs;
+            let source = if with_teacher {
+                "teacher 784-1200-1200-10 forward in step"
+            } else {
+                "cached teacher logits"
+            };
+            say(format!(
+                "kd step 784-800-800-10 batch {batch:>4}, {source:<40} {:>9.1} ms/step {:>9.0} samples/s",
+                secs * 1e3,
+                sps
+            ));
+            out.push(StepBench {
+                student: workload.student_spec.sizes.clone(),
+                batch,
+                teacher: if with_teacher {
+                    StepTeacher::Forward(workload.teacher.spec().sizes.clone())
+                } else {
+                    StepTeacher::Cached("cached")
+                },
+                seconds_per_step: secs,
+                samples_per_second: sps,
+                dispatches_per_step: trainer.dispatches_per_step(),
+                submits_per_step: 1,
+            });
+        }
+    }
+    Ok(out)
+}

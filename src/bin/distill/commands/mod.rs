@@ -1,0 +1,8 @@
+//! One file per subcommand.
+
+pub mod bench;
+pub mod distill;
+pub mod eval;
+pub mod run;
+pub mod train;
+pub mod validate;

@@ -1,0 +1,215 @@
+//! `distill`: train a teacher, distill a student on real data, validate kernels against the CPU
+//! reference and benchmark the adapter.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use distill_wgpu::{ContextOptions, Error, GpuContext, Result};
+
+mod commands;
+mod jobs;
+mod report;
+
+#[derive(Parser)]
+#[command(
+    name = "distill",
+    version,
+    about = "Knowledge distillation on any GPU wgpu reaches (Vulkan, Metal, DX12, GL)",
+    long_about = "With no subcommand, runs the full pipeline on the bundled MNIST subset: \
+                  teacher, scratch student, distilled student, and a results table."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args, Clone, Debug)]
+struct Common {
+    /// Adapter name (case-insensitive substring); default: WGPU_ADAPTER_NAME or wgpu's choice.
+    #[arg(long, global = true)]
+    adapter: Option<String>,
+    /// Folder with MNIST-layout IDX files (train-images-idx3-ubyte[.gz], …); default: bundled subset.
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+    /// Training epochs (students; the teacher has --teacher-epochs in `run`).
+    #[arg(long, global = true)]
+    epochs: Option<usize>,
+    /// Mini-batch size.
+    #[arg(long, global = true)]
+    batch_size: Option<usize>,
+    /// Adam learning rate.
+    #[arg(long, global = true)]
+    lr: Option<f32>,
+    /// Distillation temperature T > 0.
+    #[arg(long, global = true)]
+    temperature: Option<f32>,
+    /// Weight α ∈ [0, 1] of the teacher term.
+    #[arg(long, global = true)]
+    alpha: Option<f32>,
+    /// Hidden layer widths, e.g. 800,800.
+    #[arg(long, global = true, value_delimiter = ',')]
+    hidden: Option<Vec<usize>>,
+    /// Seed for initialisation, shuffling, dropout and jitter.
+    #[arg(long, global = true)]
+    seed: Option<u64>,
+    /// Output folder for weights and the JSON report.
+    #[arg(long, global = true)]
+    out: Option<PathBuf>,
+    /// No progress bars or per-epoch lines.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// Machine-readable JSON on stdout (bench, validate, eval).
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Full pipeline (default): teacher, scratch student, distilled student, table.
+    Run(RunArgs),
+    /// Train a model with cross-entropy (a teacher, or a scratch baseline).
+    Train(TrainArgs),
+    /// Distill a student from a saved teacher.
+    Distill {
+        /// Teacher weights (.safetensors).
+        #[arg(long)]
+        teacher: PathBuf,
+    },
+    /// Evaluate a saved model on the test set.
+    Eval {
+        /// Model weights (.safetensors).
+        #[arg(long)]
+        model: PathBuf,
+    },
+    /// List the adapters wgpu finds.
+    Adapters,
+    /// Check every kernel and variant against the CPU reference on this adapter.
+    Validate {
+        /// Skip the larger MLP-shaped matmuls.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Benchmark kernels and the KD training step on this adapter.
+    Bench {
+        /// Fewer shapes and repetitions.
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+#[derive(Args, Debug, Default)]
+struct RunArgs {
+    /// Use this saved teacher instead of the bundled one.
+    #[arg(long)]
+    teacher: Option<PathBuf>,
+    /// Train the teacher live (default when --data points elsewhere or no bundled teacher).
+    #[arg(long)]
+    train_teacher: bool,
+    /// Teacher hidden widths.
+    #[arg(long, value_delimiter = ',')]
+    teacher_hidden: Option<Vec<usize>>,
+    /// Teacher epochs.
+    #[arg(long)]
+    teacher_epochs: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// Dropout on hidden layers (0 disables).
+    #[arg(long, default_value_t = 0.0)]
+    dropout: f32,
+    /// Random ±pixels input shift (0 disables).
+    #[arg(long, default_value_t = 0)]
+    jitter: u32,
+}
+
+/// Pipeline defaults. The teacher recipe is the one that produced the bundled teacher
+/// (`models/teacher-mnist10k.safetensors`): training it live takes about half an hour on a
+/// 2-core CPU with lavapipe, so `run` loads the bundled file unless told otherwise. The
+/// students' defaults finish in a few minutes there.
+mod defaults {
+    pub const TEACHER_HIDDEN: &[usize] = &[1200, 1200];
+    pub const TEACHER_EPOCHS: usize = 60;
+    pub const TEACHER_DROPOUT: f32 = 0.5;
+    pub const TEACHER_JITTER: u32 = 2;
+    pub const STUDENT_HIDDEN: &[usize] = &[300, 300];
+    pub const EPOCHS: usize = 20;
+    pub const BATCH: usize = 128;
+    pub const LR: f32 = 1e-3;
+    pub const TEMPERATURE: f32 = 20.0;
+    pub const ALPHA: f32 = 0.9;
+    pub const SEED: u64 = 1;
+    pub const OUT: &str = "distill-output";
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Rejects nonsensical common flags before any data is read or file written.
+fn check_common(common: &Common) -> Result<()> {
+    let bad = |m: String| Err(Error::InvalidConfig(m));
+    if common.batch_size == Some(0) {
+        return bad("--batch-size must be at least 1".into());
+    }
+    if common.epochs == Some(0) {
+        return bad("--epochs must be at least 1".into());
+    }
+    if let Some(lr) = common.lr {
+        if !(lr.is_finite() && lr > 0.0) {
+            return bad(format!("--lr must be finite and > 0, got {lr}"));
+        }
+    }
+    if let Some(h) = &common.hidden {
+        if h.contains(&0) {
+            return bad(format!("--hidden has a zero width: {h:?}"));
+        }
+    }
+    jobs::kd_from(common)?;
+    Ok(())
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let common = cli.common;
+    check_common(&common)?;
+    match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
+        Command::Adapters => {
+            let adapters = distill_wgpu::list_adapters();
+            if adapters.is_empty() {
+                return Err(Error::NoAdapter);
+            }
+            for info in adapters {
+                println!("{}", distill_wgpu::describe_adapter(&info));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { quick } => commands::validate::run(&common, quick),
+        Command::Bench { quick } => commands::bench::run(&common, quick),
+        Command::Run(args) => commands::run::run(&common, &args),
+        Command::Train(args) => commands::train::run(&common, &args),
+        Command::Distill { teacher } => commands::distill::run(&common, &teacher),
+        Command::Eval { model } => commands::eval::run(&common, &model),
+    }
+}
+
+fn open_context(common: &Common) -> Result<GpuContext> {
+    let ctx = GpuContext::new(&ContextOptions {
+        adapter_name: common.adapter.clone(),
+        ..ContextOptions::default()
+    })?;
+    if !common.json {
+        eprintln!("adapter: {}", ctx.describe());
+    }
+    Ok(ctx)
+}

@@ -1,0 +1,194 @@
+//! The JSON reports, as serde structs: `distill-wgpu-run/1` (report.json),
+//! `distill-wgpu-validate/1` and `distill-wgpu-bench/1`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use distill_wgpu::bench::{KernelBench, StepBench};
+use distill_wgpu::model::io;
+use distill_wgpu::train::EpochLog;
+use distill_wgpu::validate::KernelSummary;
+use distill_wgpu::{GpuContext, Result};
+
+/// Today's UTC date as YYYY-MM-DD.
+pub fn today() -> String {
+    chrono::Utc::now().format("%Y-%m-%d").to_string()
+}
+
+/// The limits that decide which sizes an adapter can train.
+#[derive(Debug, Serialize)]
+pub struct LimitsReport {
+    max_storage_buffer_binding_size: u64,
+    max_buffer_size: u64,
+    max_compute_workgroups_per_dimension: u32,
+    max_compute_invocations_per_workgroup: u32,
+    max_compute_workgroup_storage_size: u32,
+}
+
+/// The adapter a report was made on.
+#[derive(Debug, Serialize)]
+pub struct AdapterReport {
+    name: String,
+    vendor: u32,
+    device: u32,
+    backend: String,
+    device_type: String,
+    driver: String,
+    driver_info: String,
+    matmul_family: String,
+    limits: LimitsReport,
+}
+
+impl AdapterReport {
+    pub fn new(ctx: &GpuContext) -> Self {
+        let info = ctx.adapter_info();
+        let limits = ctx.limits();
+        Self {
+            name: info.name.clone(),
+            vendor: info.vendor,
+            device: info.device,
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: info.driver.clone(),
+            driver_info: info.driver_info.clone(),
+            matmul_family: format!("{:?}", ctx.matmul_family()),
+            limits: LimitsReport {
+                max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
+                max_buffer_size: limits.max_buffer_size,
+                max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
+                max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
+                max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,
+            },
+        }
+    }
+}
+
+/// `distill validate --json`.
+#[derive(Debug, Serialize)]
+pub struct ValidateReport {
+    pub schema: &'static str,
+    pub date: String,
+    pub crate_version: &'static str,
+    pub adapter: AdapterReport,
+    pub passed: bool,
+    pub checks: usize,
+    pub seconds: f64,
+    pub kernels: Vec<KernelSummary>,
+}
+
+/// `distill bench --json`.
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    pub schema: &'static str,
+    pub date: String,
+    pub crate_version: &'static str,
+    pub adapter: AdapterReport,
+    pub kernels: Vec<KernelBench>,
+    pub kd_step: Vec<StepBench>,
+}
+
+/// One epoch in report.json.
+#[derive(Debug, Serialize)]
+pub struct EpochReport {
+    epoch: usize,
+    loss: f32,
+    ce: f32,
+    kl: f32,
+    seconds: f64,
+}
+
+impl From<&EpochLog> for EpochReport {
+    fn from(l: &EpochLog) -> Self {
+        Self {
+            epoch: l.epoch,
+            loss: l.loss.total,
+            ce: l.loss.ce,
+            kl: l.loss.kl,
+            seconds: l.seconds,
+        }
+    }
+}
+
+/// A trained or loaded model's test result, as printed in the table and kept in report.json.
+#[derive(Debug, Serialize)]
+pub struct ModelReport {
+    #[serde(rename = "model")]
+    pub name: String,
+    pub sizes: Vec<usize>,
+    pub parameters: usize,
+    pub test_errors: usize,
+    pub test_count: usize,
+    pub test_accuracy: f64,
+    pub train_seconds: f64,
+    pub weights: PathBuf,
+    pub epochs: Vec<EpochReport>,
+}
+
+/// Settings of a run, as given or defaulted (fields a command does not use are left out).
+#[derive(Debug, Default, Serialize)]
+pub struct Settings {
+    pub seed: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropout: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub teacher_dropout: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub teacher_jitter: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_samples: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_samples: Option<usize>,
+}
+
+/// report.json.
+#[derive(Debug, Serialize)]
+pub struct RunReport<'a> {
+    schema: &'static str,
+    date: String,
+    crate_version: &'static str,
+    adapter: AdapterReport,
+    settings: Settings,
+    models: &'a [ModelReport],
+}
+
+/// Pretty JSON of a report (serialising these structs cannot fail).
+pub fn to_json(report: &impl Serialize) -> String {
+    serde_json::to_string_pretty(report).unwrap_or_default()
+}
+
+/// Writes report.json into `out` atomically and returns its path.
+pub fn write_run_report(
+    out: &Path,
+    ctx: &GpuContext,
+    settings: Settings,
+    models: &[ModelReport],
+) -> Result<PathBuf> {
+    let report = RunReport {
+        schema: "distill-wgpu-run/1",
+        date: today(),
+        crate_version: env!("CARGO_PKG_VERSION"),
+        adapter: AdapterReport::new(ctx),
+        settings,
+        models,
+    };
+    let path = out.join("report.json");
+    io::write_atomic(&path, to_json(&report).as_bytes())?;
+    Ok(path)
+}

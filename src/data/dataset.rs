@@ -1,0 +1,80 @@
+//! A host data set of u8 images and labels.
+
+use crate::rng::SplitMix64;
+
+/// An image classification data set in memory: u8 pixels `[count, height·width]`, labels.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Pixels, row-major per image.
+    pub pixels: Vec<u8>,
+    /// Class of each image.
+    pub labels: Vec<u8>,
+    /// Image height.
+    pub height: usize,
+    /// Image width.
+    pub width: usize,
+}
+
+impl Dataset {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Features per sample (`height·width`).
+    pub fn features(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// One more than the largest label.
+    pub fn classes(&self) -> usize {
+        self.labels
+            .iter()
+            .copied()
+            .max()
+            .map_or(0, |m| m as usize + 1)
+    }
+
+    /// Inputs scaled to [0, 1] for samples `range`, as f32 (for host-side use and tests).
+    pub fn inputs_f32(&self, range: std::ops::Range<usize>) -> Vec<f32> {
+        let f = self.features();
+        self.pixels[range.start * f..range.end * f]
+            .iter()
+            .map(|&p| p as f32 / 255.0)
+            .collect()
+    }
+
+    /// `count` random `height × width` images with random labels below `classes` (benchmarks).
+    pub fn random(
+        rng: &mut SplitMix64,
+        count: usize,
+        height: usize,
+        width: usize,
+        classes: usize,
+    ) -> Dataset {
+        Dataset {
+            pixels: (0..count * height * width)
+                .map(|_| rng.below(256) as u8)
+                .collect(),
+            labels: (0..count).map(|_| rng.below(classes) as u8).collect(),
+            height,
+            width,
+        }
+    }
+
+    /// The first `count` samples.
+    pub fn head(&self, count: usize) -> Dataset {
+        let count = count.min(self.len());
+        Dataset {
+            pixels: self.pixels[..count * self.features()].to_vec(),
+            labels: self.labels[..count].to_vec(),
+            height: self.height,
+            width: self.width,
+        }
+    }
+}

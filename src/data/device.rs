@@ -1,0 +1,148 @@
+//! A data set uploaded to the GPU once, from which mini-batches are gathered on the GPU. It
+//! knows nothing of models: per-sample teacher logits, when a trainer gathers them, come from
+//! a buffer the caller owns.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::data::dataset::Dataset;
+use crate::error::{Error, Result};
+use crate::gpu::dispatch::Dispatch;
+use crate::gpu::GpuContext;
+use crate::ops::gather::{gather_dispatch, pack_pixels, GatherBatch, GatherBuffers, ImageShape};
+use crate::rng::SplitMix64;
+
+/// The per-step batch buffers a gather writes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchBuffers<'a> {
+    pub inputs: &'a wgpu::Buffer,
+    pub labels: &'a wgpu::Buffer,
+    pub teacher: &'a wgpu::Buffer,
+}
+
+/// Packed u8 pixels, labels and a shuffled sample order on the GPU.
+#[derive(Debug)]
+pub struct DeviceDataset {
+    pixels: wgpu::Buffer,
+    pub(crate) labels: wgpu::Buffer,
+    order: wgpu::Buffer,
+    identity_order: wgpu::Buffer,
+    /// Bound where a gather takes no teacher logits (a binding cannot be absent).
+    no_teacher: wgpu::Buffer,
+    host_labels: Vec<u8>,
+    count: usize,
+    shape: ImageShape,
+    id: u64,
+}
+
+/// Source of [`DeviceDataset::id`]s.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl DeviceDataset {
+    /// Uploads `data` (with `classes` classes) once.
+    pub fn new(ctx: &GpuContext, data: &Dataset, classes: usize) -> Result<Self> {
+        if data.is_empty() {
+            return Err(Error::EmptyBatch);
+        }
+        if let Some(row) = data.labels.iter().position(|&l| l as usize >= classes) {
+            return Err(Error::LabelOutOfRange {
+                row,
+                label: data.labels[row] as u32,
+                classes,
+            });
+        }
+        let labels: Vec<u32> = data.labels.iter().map(|&l| l as u32).collect();
+        let identity: Vec<u32> = (0..data.len() as u32).collect();
+        Ok(Self {
+            pixels: ctx.upload("dataset pixels", &pack_pixels(&data.pixels))?,
+            labels: ctx.upload("dataset labels", &labels)?,
+            order: ctx.upload("dataset order", &identity)?,
+            identity_order: ctx.upload("dataset identity order", &identity)?,
+            no_teacher: ctx.storage_buffer("no teacher logits", 1, None)?,
+            host_labels: data.labels.clone(),
+            count: data.len(),
+            shape: ImageShape {
+                width: data.width,
+                height: data.height,
+                classes,
+            },
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    /// A number unique to this upload in the process, so per-sample data computed for it
+    /// (cached teacher logits) cannot be paired with another data set.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Samples.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when empty (never, once constructed).
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Features per sample.
+    pub fn features(&self) -> usize {
+        self.shape.features()
+    }
+
+    /// Classes.
+    pub fn classes(&self) -> usize {
+        self.shape.classes
+    }
+
+    /// Image shape and classes.
+    pub fn shape(&self) -> ImageShape {
+        self.shape
+    }
+
+    /// Labels as uploaded (host copy).
+    pub fn labels(&self) -> &[u8] {
+        &self.host_labels
+    }
+
+    /// Reshuffles the sample order (seeded) and uploads it; called once per epoch.
+    pub fn shuffle(&self, ctx: &GpuContext, seed: u64) {
+        let mut order: Vec<u32> = (0..self.count as u32).collect();
+        SplitMix64::new(seed).shuffle(&mut order);
+        ctx.write(&self.order, 0, &order);
+    }
+
+    /// The uniform of a gather of `batch` from this data set.
+    pub(crate) fn gather_params(&self, batch: GatherBatch) -> crate::ops::gather::GatherParams {
+        batch.params(self.shape)
+    }
+
+    /// A gather dispatch of up to `rows` rows into `out`, driven by `uniform`; `identity`
+    /// takes samples in stored order (evaluation) instead of the shuffled one, and `teacher`
+    /// is the per-sample teacher-logit buffer `[len, classes]` when one is gathered.
+    pub(crate) fn gather_dispatch(
+        &self,
+        ctx: &GpuContext,
+        rows: usize,
+        identity: bool,
+        uniform: &wgpu::Buffer,
+        teacher: Option<&wgpu::Buffer>,
+        out: BatchBuffers<'_>,
+    ) -> Result<Dispatch> {
+        let order = if identity {
+            &self.identity_order
+        } else {
+            &self.order
+        };
+        let buffers = GatherBuffers {
+            pixels: &self.pixels,
+            labels: &self.labels,
+            teacher: teacher.unwrap_or(&self.no_teacher),
+            order,
+            batch_inputs: out.inputs,
+            batch_labels: out.labels,
+            batch_teacher: out.teacher,
+        };
+        gather_dispatch(ctx, self.shape, rows, uniform, buffers)
+    }
+}

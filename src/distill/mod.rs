@@ -1,0 +1,19 @@
+//! Distillation: the objective (CE + KD now; [`KdConfig`] is its configuration), where a
+//! step's teacher logits come from, and the cache of a frozen teacher's logits for a data set.
+
+pub mod reference;
+pub mod teacher;
+
+pub use crate::ops::kd_loss::KdConfig;
+pub use teacher::{TeacherLogits, TeacherSource};
+
+/// Loss values of a step (or means over steps).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossReport {
+    /// `(1 − α)·CE + α·T²·KL`.
+    pub total: f32,
+    /// Batch-mean cross-entropy with the labels.
+    pub ce: f32,
+    /// Batch-mean KL(teacher ‖ student) at temperature T.
+    pub kl: f32,
+}

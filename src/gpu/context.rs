@@ -1,0 +1,249 @@
+//! The GPU context: instance, adapter, device, queue, health checks and error scopes.
+
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::gpu::pipelines::{PipelineCache, ShaderSource};
+use crate::gpu::scope::scoped;
+
+/// Which kernel design an adapter gets for its matmuls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatmulFamily {
+    /// CPU adapters (lavapipe, SwiftShader, WARP): generated barrier-free unrolled kernels.
+    Unrolled,
+    /// GPUs: workgroup-memory tiles.
+    Tiled,
+}
+
+impl MatmulFamily {
+    /// The family for a device type: unrolled for `Cpu`, tiled otherwise.
+    pub fn for_device(device_type: wgpu::DeviceType) -> Self {
+        match device_type {
+            wgpu::DeviceType::Cpu => MatmulFamily::Unrolled,
+            _ => MatmulFamily::Tiled,
+        }
+    }
+}
+
+/// How to pick the adapter.
+#[derive(Debug, Clone, Default)]
+pub struct ContextOptions {
+    /// Case-insensitive substring of the adapter name. When `None`, `WGPU_ADAPTER_NAME` is used
+    /// if set, else wgpu's default adapter (honouring `WGPU_POWER_PREF`). `WGPU_BACKEND` limits
+    /// the backends searched either way.
+    pub adapter_name: Option<String>,
+    /// Force a matmul family instead of choosing it from the device type (tests use this to run
+    /// the GPU variants on CPU adapters and vice versa).
+    pub matmul_family: Option<MatmulFamily>,
+}
+
+/// Names of all adapters wgpu finds on the backends `WGPU_BACKEND` allows.
+pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
+    let instance = new_instance();
+    pollster::block_on(instance.enumerate_adapters(backends_from_env()))
+        .iter()
+        .map(wgpu::Adapter::get_info)
+        .collect()
+}
+
+fn backends_from_env() -> wgpu::Backends {
+    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
+}
+
+fn new_instance() -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = backends_from_env();
+    wgpu::Instance::new(desc)
+}
+
+/// Owns the wgpu device and the crate's compiled pipelines. Create one and share it.
+#[derive(Debug)]
+pub struct GpuContext {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    family: MatmulFamily,
+    pub(crate) pipelines: PipelineCache,
+    lost: Arc<Mutex<Option<String>>>,
+    uncaptured: Arc<Mutex<Option<String>>>,
+}
+
+fn request_adapter(instance: &wgpu::Instance, requested: Option<String>) -> Result<wgpu::Adapter> {
+    match requested {
+        Some(name) => {
+            let adapters = pollster::block_on(instance.enumerate_adapters(backends_from_env()));
+            let wanted = name.to_lowercase();
+            let available: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+            adapters
+                .into_iter()
+                .find(|a| a.get_info().name.to_lowercase().contains(&wanted))
+                .ok_or(Error::AdapterNotFound {
+                    requested: name,
+                    available,
+                })
+        }
+        None => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::from_env().unwrap_or_default(),
+            ..Default::default()
+        }))
+        .map_err(|_| Error::NoAdapter),
+    }
+}
+
+impl GpuContext {
+    /// Opens the adapter chosen by `options`. Pipelines are compiled on first use and cached.
+    pub fn new(options: &ContextOptions) -> Result<Self> {
+        let instance = new_instance();
+        let requested = options
+            .adapter_name
+            .clone()
+            .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
+            .filter(|s| !s.is_empty());
+        let adapter = request_adapter(&instance, requested)?;
+        let info = adapter.get_info();
+        // Ask for everything the adapter offers: MLP activations and data sets pass the
+        // conservative defaults quickly.
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("distill-wgpu device"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::RequestDevice {
+            adapter: info.name.clone(),
+            message: e.to_string(),
+        })?;
+
+        let lost = Arc::new(Mutex::new(None));
+        let lost_slot = Arc::clone(&lost);
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut slot) = lost_slot.lock() {
+                *slot = Some(format!("{reason:?}: {message}"));
+            }
+        });
+        // Errors outside any scope must not panic the process; keep the first and report it
+        // from the next checked call.
+        let uncaptured = Arc::new(Mutex::new(None));
+        let uncaptured_slot = Arc::clone(&uncaptured);
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut slot) = uncaptured_slot.lock() {
+                slot.get_or_insert_with(|| e.to_string());
+            }
+        }));
+
+        let family = options
+            .matmul_family
+            .unwrap_or_else(|| MatmulFamily::for_device(info.device_type));
+        let ctx = Self {
+            device,
+            queue,
+            info,
+            limits,
+            family,
+            pipelines: PipelineCache::default(),
+            lost,
+            uncaptured,
+        };
+        ctx.check_health()?;
+        Ok(ctx)
+    }
+
+    /// The adapter in use.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// The device limits in force.
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.limits
+    }
+
+    /// The matmul family used for this adapter.
+    pub fn matmul_family(&self) -> MatmulFamily {
+        self.family
+    }
+
+    /// Workgroups a matmul should at least have to keep the adapter busy.
+    pub fn min_matmul_workgroups(&self) -> usize {
+        match self.family {
+            // llvmpipe runs one workgroup per thread; leave room for uneven tiles.
+            MatmulFamily::Unrolled => {
+                2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+            }
+            MatmulFamily::Tiled => 64,
+        }
+    }
+
+    /// A one-line description: name, backend, device type, driver.
+    pub fn describe(&self) -> String {
+        describe_adapter(&self.info)
+    }
+
+    /// Fails if the device was lost or an error escaped every scope.
+    pub(crate) fn check_health(&self) -> Result<()> {
+        if let Some(reason) = self.lost.lock().ok().and_then(|s| s.clone()) {
+            return Err(Error::DeviceLost(reason));
+        }
+        if let Some(message) = self.uncaptured.lock().ok().and_then(|mut s| s.take()) {
+            return Err(Error::Gpu {
+                operation: "an earlier operation".into(),
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes and turns what they catch
+    /// into an [`Error`] naming `operation`.
+    pub(crate) fn scoped<T>(&self, operation: &str, f: impl FnOnce() -> T) -> Result<T> {
+        let value = scoped(&self.device, operation, f)?;
+        self.check_health()?;
+        Ok(value)
+    }
+
+    /// The pipeline of a shader file, compiled on first use.
+    pub(crate) fn pipeline(&self, shader: &ShaderSource) -> Result<wgpu::ComputePipeline> {
+        self.pipeline_with(shader.name, shader.entry_point, &[], || {
+            shader.source.to_string()
+        })
+    }
+
+    /// The pipeline cached under `name`, compiled from `source()` with override `constants`
+    /// on first use (generated shaders: the source is only built when needed).
+    pub(crate) fn pipeline_with(
+        &self,
+        name: &str,
+        entry_point: &str,
+        constants: &[(&str, f64)],
+        source: impl FnOnce() -> String,
+    ) -> Result<wgpu::ComputePipeline> {
+        let pipeline =
+            self.pipelines
+                .get_or_build(&self.device, name, entry_point, constants, source)?;
+        self.check_health()?;
+        Ok(pipeline)
+    }
+
+    /// Blocks until the queue is idle.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu {
+                operation: "waiting for the device".into(),
+                message: e.to_string(),
+            })?;
+        self.check_health()
+    }
+}
+
+/// Name, backend, device type and driver of an adapter, on one line.
+pub fn describe_adapter(info: &wgpu::AdapterInfo) -> String {
+    format!(
+        "{} ({:?}, {:?}, driver {} {})",
+        info.name, info.backend, info.device_type, info.driver, info.driver_info
+    )
+}

@@ -1,0 +1,255 @@
+//! Mini-batch gather from a device-resident data set: u8 pixels packed four per u32, labels,
+//! optional per-sample teacher logits and a shuffled order, with an optional ±J pixel jitter
+//! drawn from a counter-based hash of (seed, step, row).
+
+pub mod check;
+pub mod reference;
+
+use crate::error::{check_len, Error, Result};
+use crate::gpu::dispatch::Dispatch;
+use crate::gpu::prepared::Output;
+use crate::gpu::{GpuContext, PreparedKernel, ShaderSource, ELEMENT_WORKGROUP};
+
+/// Uniform block of `kernel.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct GatherParams {
+    pub rows: u32,
+    pub features: u32,
+    pub classes: u32,
+    pub start: u32,
+    pub width: u32,
+    pub height: u32,
+    pub jitter: u32,
+    pub seed: u32,
+    pub step: u32,
+    pub gather_teacher: u32,
+    pub pad: [u32; 2],
+}
+
+/// The shader: the shared hash, then the kernel.
+pub const SHADER: ShaderSource = ShaderSource {
+    name: "gather",
+    entry_point: "gather_batch",
+    source: concat!(
+        include_str!("../wgsl/hash.wgsl"),
+        include_str!("kernel.wgsl")
+    ),
+    uniform_size: std::mem::size_of::<GatherParams>(),
+};
+
+/// Shape of the images a gather reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageShape {
+    /// Image width.
+    pub width: usize,
+    /// Image height.
+    pub height: usize,
+    /// Classes (columns of the teacher logits).
+    pub classes: usize,
+}
+
+impl ImageShape {
+    /// Features per sample.
+    pub fn features(&self) -> usize {
+        self.width * self.height
+    }
+}
+
+/// Which rows one gather takes, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatherBatch {
+    /// Rows to gather.
+    pub rows: usize,
+    /// Position in the order of the first row.
+    pub start: usize,
+    /// Maximum shift in pixels (0: none).
+    pub jitter: u32,
+    /// Seed of the jitter hash.
+    pub seed: u32,
+    /// Optimizer step (part of the jitter hash key).
+    pub step: u32,
+    /// Whether teacher logits are gathered too.
+    pub teacher: bool,
+}
+
+impl GatherBatch {
+    pub(crate) fn params(&self, shape: ImageShape) -> GatherParams {
+        GatherParams {
+            rows: self.rows as u32,
+            features: shape.features() as u32,
+            classes: shape.classes as u32,
+            start: self.start as u32,
+            width: shape.width as u32,
+            height: shape.height as u32,
+            jitter: self.jitter,
+            seed: self.seed,
+            step: self.step,
+            gather_teacher: self.teacher as u32,
+            pad: [0; 2],
+        }
+    }
+}
+
+/// u8 pixels packed four per u32, little-endian, as the kernel reads them.
+pub fn pack_pixels(pixels: &[u8]) -> Vec<u32> {
+    let mut packed = vec![0u32; pixels.len().div_ceil(4)];
+    for (i, &p) in pixels.iter().enumerate() {
+        packed[i / 4] |= (p as u32) << (8 * (i % 4));
+    }
+    packed
+}
+
+/// The device buffers a gather reads (the whole data set) and writes (one batch).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GatherBuffers<'a> {
+    pub pixels: &'a wgpu::Buffer,
+    pub labels: &'a wgpu::Buffer,
+    pub teacher: &'a wgpu::Buffer,
+    pub order: &'a wgpu::Buffer,
+    pub batch_inputs: &'a wgpu::Buffer,
+    pub batch_labels: &'a wgpu::Buffer,
+    pub batch_teacher: &'a wgpu::Buffer,
+}
+
+/// A gather dispatch of up to `rows` rows driven by `uniform` (a [`GatherParams`] the caller
+/// rewrites per batch).
+pub(crate) fn gather_dispatch(
+    ctx: &GpuContext,
+    shape: ImageShape,
+    rows: usize,
+    uniform: &wgpu::Buffer,
+    b: GatherBuffers<'_>,
+) -> Result<Dispatch> {
+    let x = shape
+        .features()
+        .max(shape.classes)
+        .div_ceil(ELEMENT_WORKGROUP);
+    Dispatch::new(
+        ctx,
+        "gather batch",
+        ctx.pipeline(&SHADER)?,
+        &[
+            uniform,
+            b.pixels,
+            b.labels,
+            b.teacher,
+            b.order,
+            b.batch_inputs,
+            b.batch_labels,
+            b.batch_teacher,
+        ],
+        ctx.check_grid("gather batch", x, rows)?,
+    )
+}
+
+/// A host data set for a one-shot gather: pixels `[count, features]`, labels, optional teacher
+/// logits `[count, classes]`, and the order rows are taken in.
+#[derive(Debug, Clone, Copy)]
+pub struct GatherSource<'a> {
+    /// u8 pixels.
+    pub pixels: &'a [u8],
+    /// Labels.
+    pub labels: &'a [u32],
+    /// Teacher logits, when gathered.
+    pub teacher: Option<&'a [f32]>,
+    /// Sample order.
+    pub order: &'a [u32],
+    /// Image shape and classes.
+    pub shape: ImageShape,
+}
+
+/// One gathered batch: inputs `[rows, features]`, labels, teacher logits `[rows, classes]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gathered<F> {
+    /// Scaled, possibly shifted, pixels.
+    pub inputs: Vec<F>,
+    /// Labels of the rows.
+    pub labels: Vec<u32>,
+    /// Teacher logits of the rows (empty when not gathered).
+    pub teacher: Vec<F>,
+}
+
+impl GatherSource<'_> {
+    /// Checks lengths and that the batch stays inside the order.
+    pub fn validate(&self, batch: &GatherBatch) -> Result<usize> {
+        let count = self.labels.len();
+        if count == 0 || batch.rows == 0 {
+            return Err(Error::EmptyBatch);
+        }
+        check_len(
+            "gather pixels",
+            count * self.shape.features(),
+            self.pixels.len(),
+        )?;
+        check_len("gather order", count, self.order.len())?;
+        if let Some(t) = self.teacher {
+            check_len("gather teacher logits", count * self.shape.classes, t.len())?;
+        }
+        if batch.start + batch.rows > count {
+            return Err(Error::InvalidConfig(format!(
+                "gather of rows {}..{} runs past {count} samples",
+                batch.start,
+                batch.start + batch.rows
+            )));
+        }
+        if let Some(&bad) = self.order.iter().find(|&&i| i as usize >= count) {
+            return Err(Error::InvalidConfig(format!(
+                "gather order names sample {bad} of {count}"
+            )));
+        }
+        Ok(count)
+    }
+}
+
+/// Uploads `source` and gathers `batch` on the GPU (outputs pre-filled with NaN).
+pub fn gather(
+    ctx: &GpuContext,
+    source: &GatherSource<'_>,
+    batch: GatherBatch,
+) -> Result<Gathered<f32>> {
+    source.validate(&batch)?;
+    let shape = source.shape;
+    let batch = GatherBatch {
+        teacher: source.teacher.is_some(),
+        ..batch
+    };
+    let pixels = ctx.upload("gather pixels", &pack_pixels(source.pixels))?;
+    let labels = ctx.upload("gather labels", source.labels)?;
+    let teacher = ctx.upload("gather teacher", source.teacher.unwrap_or(&[0.0]))?;
+    let order = ctx.upload("gather order", source.order)?;
+    let inputs = ctx.nan_buffer("batch inputs", batch.rows * shape.features())?;
+    let batch_labels = ctx.upload("batch labels", &vec![u32::MAX; batch.rows])?;
+    let batch_teacher = ctx.nan_buffer("batch teacher", batch.rows * shape.classes)?;
+    let uniform = ctx.uniform_buffer("gather params", &batch.params(shape))?;
+    let buffers = GatherBuffers {
+        pixels: &pixels,
+        labels: &labels,
+        teacher: &teacher,
+        order: &order,
+        batch_inputs: &inputs,
+        batch_labels: &batch_labels,
+        batch_teacher: &batch_teacher,
+    };
+    let dispatch = gather_dispatch(ctx, shape, batch.rows, &uniform, buffers)?;
+    let teacher_len = if batch.teacher {
+        batch.rows * shape.classes
+    } else {
+        0
+    };
+    let prepared = PreparedKernel::new(
+        vec![dispatch],
+        vec![
+            Output::new("batch inputs", inputs, batch.rows * shape.features()),
+            Output::new("batch labels", batch_labels, batch.rows),
+            Output::new("batch teacher", batch_teacher, teacher_len),
+        ],
+        vec![pixels, labels, teacher, order, uniform],
+    );
+    prepared.run(ctx, 1)?;
+    Ok(Gathered {
+        inputs: prepared.output(ctx, 0)?,
+        labels: prepared.output(ctx, 1)?,
+        teacher: prepared.output(ctx, 2)?,
+    })
+}

@@ -1,0 +1,255 @@
+//! The fused KD loss: per-row cross-entropy, KL at temperature T and `dL/dz` in one workgroup
+//! per row, followed by the deterministic batch reduction ([`crate::ops::reduce`]).
+//!
+//! `L = (1 − α)·CE(y, softmax(z)) + α·T²·KL(softmax(t/T) ‖ softmax(z/T))`, batch-mean.
+
+pub mod check;
+pub mod reference;
+
+use crate::error::{check_kd, check_labels, check_len, Error, Result};
+use crate::gpu::dispatch::Dispatch;
+use crate::gpu::prepared::Output;
+use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
+use crate::ops::reduce::{reduce_dispatch, ReduceParams, LOSS_SLOTS};
+
+/// Temperature and mixing weight of the KD loss.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KdConfig {
+    /// Temperature T > 0.
+    pub temperature: f32,
+    /// Weight α ∈ [0, 1] of the teacher (KL) term; 0 is plain cross-entropy.
+    pub alpha: f32,
+}
+
+impl KdConfig {
+    /// Plain cross-entropy training (α = 0).
+    pub fn cross_entropy() -> Self {
+        Self {
+            temperature: 1.0,
+            alpha: 0.0,
+        }
+    }
+
+    /// Checks T > 0 finite and α ∈ [0, 1].
+    pub fn validate(&self) -> Result<()> {
+        check_kd(self.temperature, self.alpha)
+    }
+}
+
+/// What the KD loss produces, in f32 from the GPU or f64 from the reference.
+#[derive(Debug, Clone)]
+pub struct KdOutput<F> {
+    /// `(1 − α)·ce + α·T²·kl`.
+    pub loss: F,
+    /// Batch-mean cross-entropy with the hard labels.
+    pub ce: F,
+    /// Batch-mean KL(p ‖ q).
+    pub kl: F,
+    /// Per-row cross-entropy.
+    pub row_ce: Vec<F>,
+    /// Per-row KL.
+    pub row_kl: Vec<F>,
+    /// `dL/dz`, `[B, C]`.
+    pub grad: Vec<F>,
+}
+
+/// One batch of KD-loss inputs: student and teacher logits `[rows, cols]`, hard labels `[rows]`.
+#[derive(Debug, Clone, Copy)]
+pub struct KdBatch<'a> {
+    /// Student logits z.
+    pub student: &'a [f32],
+    /// Teacher logits t.
+    pub teacher: &'a [f32],
+    /// Hard labels y.
+    pub labels: &'a [u32],
+    /// Rows B.
+    pub rows: usize,
+    /// Classes C.
+    pub cols: usize,
+}
+
+impl KdBatch<'_> {
+    /// Checks shapes and labels.
+    pub fn validate(&self) -> Result<()> {
+        if self.rows == 0 {
+            return Err(Error::EmptyBatch);
+        }
+        if self.cols == 0 {
+            return Err(Error::InvalidConfig(
+                "KD loss needs at least one class".into(),
+            ));
+        }
+        check_len("student logits", self.rows * self.cols, self.student.len())?;
+        check_len("teacher logits", self.rows * self.cols, self.teacher.len())?;
+        check_len("labels", self.rows, self.labels.len())?;
+        check_labels(self.labels, self.cols)
+    }
+}
+
+/// Uniform block of `kernel.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct KdParams {
+    pub rows: u32,
+    pub cols: u32,
+    pub temperature: f32,
+    pub inv_temperature: f32,
+    pub alpha: f32,
+    pub inv_batch: f32,
+    pub pad: [u32; 2],
+}
+
+impl KdParams {
+    pub fn new(rows: usize, cols: usize, kd: KdConfig) -> Self {
+        Self {
+            rows: rows as u32,
+            cols: cols as u32,
+            temperature: kd.temperature,
+            inv_temperature: 1.0 / kd.temperature,
+            alpha: kd.alpha,
+            inv_batch: 1.0 / rows as f32,
+            pad: [0; 2],
+        }
+    }
+}
+
+/// The shader: the shared online-softmax merge, then the kernel.
+pub const SHADER: ShaderSource = ShaderSource {
+    name: "kd_loss",
+    entry_point: "kd_loss_rows",
+    source: concat!(
+        include_str!("../wgsl/online_softmax.wgsl"),
+        include_str!("kernel.wgsl")
+    ),
+    uniform_size: std::mem::size_of::<KdParams>(),
+};
+
+/// Buffers the KD loss reads and writes.
+pub(crate) struct KdBuffers<'a> {
+    pub student: &'a wgpu::Buffer,
+    pub teacher: &'a wgpu::Buffer,
+    pub labels: &'a wgpu::Buffer,
+    pub grad: &'a wgpu::Buffer,
+    pub row_terms: &'a wgpu::Buffer,
+    pub loss: &'a wgpu::Buffer,
+}
+
+/// The KD-loss rows dispatch and the batch reduction, with their uniforms so a trainer can
+/// change T and α without rebuilding ([`KdDispatches::set_config`]).
+#[derive(Debug)]
+pub(crate) struct KdDispatches {
+    pub dispatches: [Dispatch; 2],
+    uniforms: [wgpu::Buffer; 2],
+    rows: usize,
+    cols: usize,
+}
+
+impl KdDispatches {
+    pub fn new(
+        ctx: &GpuContext,
+        rows: usize,
+        cols: usize,
+        kd: KdConfig,
+        buffers: &KdBuffers<'_>,
+    ) -> Result<Self> {
+        let kd_uniform = ctx.uniform_buffer("kd params", &KdParams::new(rows, cols, kd))?;
+        let kd_dispatch = Dispatch::new(
+            ctx,
+            "kd loss",
+            ctx.pipeline(&SHADER)?,
+            &[
+                &kd_uniform,
+                buffers.student,
+                buffers.teacher,
+                buffers.labels,
+                buffers.grad,
+                buffers.row_terms,
+            ],
+            ctx.grid("kd loss rows", rows)?,
+        )?;
+        let (reduce, reduce_uniform) = reduce_dispatch(
+            ctx,
+            ReduceParams::new(rows, kd.temperature, kd.alpha),
+            buffers.row_terms,
+            buffers.loss,
+        )?;
+        Ok(Self {
+            dispatches: [kd_dispatch, reduce],
+            uniforms: [kd_uniform, reduce_uniform],
+            rows,
+            cols,
+        })
+    }
+
+    /// Stages new T and α for the next submit.
+    pub fn set_config(&self, ctx: &GpuContext, kd: KdConfig) {
+        ctx.write(
+            &self.uniforms[0],
+            0,
+            &[KdParams::new(self.rows, self.cols, kd)],
+        );
+        ctx.write(
+            &self.uniforms[1],
+            0,
+            &[ReduceParams::new(self.rows, kd.temperature, kd.alpha)],
+        );
+    }
+}
+
+/// Uploads the KD-loss inputs and prepares the loss and reduction kernels; outputs: gradient,
+/// per-row terms `[ce, kl]` interleaved, loss slots ([`LOSS_SLOTS`]).
+pub fn prepare_kd_loss(
+    ctx: &GpuContext,
+    batch: &KdBatch<'_>,
+    kd: KdConfig,
+) -> Result<PreparedKernel> {
+    kd.validate()?;
+    batch.validate()?;
+    let (rows, cols) = (batch.rows, batch.cols);
+    let z = ctx.upload("student logits", batch.student)?;
+    let t = ctx.upload("teacher logits", batch.teacher)?;
+    let y = ctx.upload("labels", batch.labels)?;
+    let grad = ctx.nan_buffer("kd grad", rows * cols)?;
+    let row_terms = ctx.nan_buffer("kd row terms", 2 * rows)?;
+    let loss = ctx.upload("kd loss", &[0.0f32; LOSS_SLOTS])?;
+    let built = KdDispatches::new(
+        ctx,
+        rows,
+        cols,
+        kd,
+        &KdBuffers {
+            student: &z,
+            teacher: &t,
+            labels: &y,
+            grad: &grad,
+            row_terms: &row_terms,
+            loss: &loss,
+        },
+    )?;
+    let [kd_uniform, reduce_uniform] = built.uniforms;
+    Ok(PreparedKernel::new(
+        built.dispatches.to_vec(),
+        vec![
+            Output::new("kd grad", grad, rows * cols),
+            Output::new("kd row terms", row_terms, 2 * rows),
+            Output::new("kd loss", loss, LOSS_SLOTS),
+        ],
+        vec![z, t, y, kd_uniform, reduce_uniform],
+    ))
+}
+
+/// The fused KD loss and gradient on the GPU, followed by the deterministic reduction.
+pub fn kd_loss(ctx: &GpuContext, batch: &KdBatch<'_>, kd: KdConfig) -> Result<KdOutput<f32>> {
+    let prepared = prepare_kd_loss(ctx, batch, kd)?;
+    prepared.run(ctx, 1)?;
+    let terms: Vec<f32> = prepared.output(ctx, 1)?;
+    let totals: Vec<f32> = prepared.output(ctx, 2)?;
+    Ok(KdOutput {
+        loss: totals[0],
+        ce: totals[1],
+        kl: totals[2],
+        row_ce: terms.iter().step_by(2).copied().collect(),
+        row_kl: terms.iter().skip(1).step_by(2).copied().collect(),
+        grad: prepared.output(ctx, 0)?,
+    })
+}

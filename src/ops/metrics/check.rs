@@ -1,0 +1,51 @@
+//! Validation of the error count against the reference: ties (first index wins), one class,
+//! and random logits where about half the labels are right.
+
+use crate::error::Result;
+use crate::gpu::GpuContext;
+use crate::ops::check::{compare, random_vec, Comparison, Tolerance};
+use crate::ops::metrics::{count_errors, reference};
+use crate::rng::SplitMix64;
+
+/// Compares the GPU error count with the reference on one set of logits.
+pub fn check_count_errors(
+    ctx: &GpuContext,
+    what: &str,
+    logits: &[f32],
+    labels: &[u32],
+    cols: usize,
+) -> Result<Comparison> {
+    let got = count_errors(ctx, logits, labels, labels.len(), cols)?;
+    let expected = reference::count_errors(logits, labels, cols);
+    Ok(compare(
+        &format!("count errors {}x{cols} ({what})", labels.len()),
+        &[got as f32],
+        &[expected as f64],
+        Tolerance::new(0.0, 0.0),
+    ))
+}
+
+/// Named edge cases, then random logits with labels right about half the time.
+pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
+    // Ties go to the first index: rows 0 and 2 are right, row 1 is wrong.
+    let ties = [1.0f32, 1.0, 0.0, 2.0, 2.0, 0.0, 0.5, 0.5, 0.5];
+    let mut out = vec![
+        check_count_errors(ctx, "ties", &ties, &[0, 1, 0], 3)?,
+        check_count_errors(ctx, "one class", &[3.0, -1.0], &[0, 0], 1)?,
+    ];
+    for &(rows, cols) in &[(7, 2), (1000, 10), (65, 1000)] {
+        let logits = random_vec(rng, rows * cols, -4.0, 4.0);
+        let labels: Vec<u32> = logits
+            .chunks_exact(cols)
+            .map(|row| {
+                if rng.below(2) == 0 {
+                    reference::argmax(row) as u32
+                } else {
+                    rng.below(cols) as u32
+                }
+            })
+            .collect();
+        out.push(check_count_errors(ctx, "random", &logits, &labels, cols)?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,75 @@
+//! Classification metrics on the GPU: errors counted as argmax-vs-label misses with an integer
+//! atomic (exact and order-independent), so evaluation reads back 4 bytes.
+
+pub mod check;
+pub mod reference;
+
+use crate::error::{check_labels, check_len, Error, Result};
+use crate::gpu::dispatch::Dispatch;
+use crate::gpu::{GpuContext, ShaderSource, ELEMENT_WORKGROUP};
+
+/// Uniform block of `count_errors.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct CountParams {
+    pub rows: u32,
+    pub cols: u32,
+    pub pad: [u32; 2],
+}
+
+/// The error-count shader.
+pub const COUNT_ERRORS: ShaderSource = ShaderSource {
+    name: "count_errors",
+    entry_point: "count_errors",
+    source: include_str!("count_errors.wgsl"),
+    uniform_size: std::mem::size_of::<CountParams>(),
+};
+
+/// A dispatch adding the misclassified rows of `logits` `[rows, cols]` to `errors` (one u32).
+pub(crate) fn count_errors_dispatch(
+    ctx: &GpuContext,
+    rows: usize,
+    cols: usize,
+    logits: &wgpu::Buffer,
+    labels: &wgpu::Buffer,
+    errors: &wgpu::Buffer,
+) -> Result<(Dispatch, wgpu::Buffer)> {
+    let params = CountParams {
+        rows: rows as u32,
+        cols: cols as u32,
+        pad: [0; 2],
+    };
+    let uniform = ctx.uniform_buffer("count errors params", &params)?;
+    let x = rows.div_ceil(ELEMENT_WORKGROUP);
+    let dispatch = Dispatch::new(
+        ctx,
+        "count errors",
+        ctx.pipeline(&COUNT_ERRORS)?,
+        &[&uniform, logits, labels, errors],
+        ctx.check_grid("count errors", x, 1)?,
+    )?;
+    Ok((dispatch, uniform))
+}
+
+/// Counts the rows of `logits` `[rows, cols]` whose argmax (first on ties) is not the label.
+pub fn count_errors(
+    ctx: &GpuContext,
+    logits: &[f32],
+    labels: &[u32],
+    rows: usize,
+    cols: usize,
+) -> Result<u32> {
+    if rows == 0 || cols == 0 {
+        return Err(Error::EmptyBatch);
+    }
+    check_len("count errors logits", rows * cols, logits.len())?;
+    check_len("count errors labels", rows, labels.len())?;
+    check_labels(labels, cols)?;
+    let logits = ctx.upload("count errors logits", logits)?;
+    let labels = ctx.upload("count errors labels", labels)?;
+    let errors = ctx.upload("error count", &[0u32])?;
+    let (dispatch, _uniform) = count_errors_dispatch(ctx, rows, cols, &logits, &labels, &errors)?;
+    ctx.run("count errors", &[dispatch])?;
+    let count: Vec<u32> = ctx.read_back("error count", &errors, 0, 1)?;
+    Ok(count[0])
+}

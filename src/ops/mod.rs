@@ -1,0 +1,32 @@
+//! One folder per op: its WGSL, its launcher (uniform struct, dispatch builder, one-shot
+//! function), its f64 reference (`reference.rs`) and its validation cases (`check.rs`).
+//! Snippets several kernels share live in `wgsl/` and are prepended to each kernel's source.
+
+pub mod bias_grad;
+pub mod check;
+pub mod dropout;
+pub mod gather;
+pub mod kd_loss;
+pub mod matmul;
+pub mod metrics;
+pub mod optim;
+pub mod reduce;
+pub mod shared;
+pub mod softmax;
+
+use crate::gpu::ShaderSource;
+
+/// Every shader file of the crate (generated matmul variants come from
+/// [`matmul::MatmulVariant::source`]): the list the portability and uniform-layout tests walk.
+pub const SHADERS: &[ShaderSource] = &[
+    matmul::TILED,
+    softmax::SHADER,
+    kd_loss::SHADER,
+    reduce::SHADER,
+    bias_grad::SHADER,
+    optim::SGD,
+    optim::ADAMW,
+    dropout::SHADER,
+    metrics::COUNT_ERRORS,
+    gather::SHADER,
+];

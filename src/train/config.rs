@@ -1,0 +1,60 @@
+//! What a trainer is built with.
+
+use crate::error::{Error, Result};
+use crate::ops::dropout::Dropout;
+use crate::ops::kd_loss::KdConfig;
+use crate::ops::optim::Optimizer;
+
+/// Batch size, optimizer, objective and regularisation of a [`crate::train::Trainer`].
+///
+/// ```
+/// use distill_wgpu::{Dropout, KdConfig, Optimizer, TrainerConfig};
+/// let config = TrainerConfig::new(128, Optimizer::adam(1e-3))
+///     .kd(KdConfig { temperature: 4.0, alpha: 0.9 })
+///     .dropout(Dropout { p: 0.2, seed: 1 });
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainerConfig {
+    /// Rows per step.
+    pub batch_size: usize,
+    /// The optimizer and its hyper-parameters.
+    pub optimizer: Optimizer,
+    /// T and α of the loss (α = 0: plain cross-entropy, the default).
+    pub kd: KdConfig,
+    /// Dropout on every hidden layer's output (none by default).
+    pub dropout: Dropout,
+}
+
+impl TrainerConfig {
+    /// Cross-entropy training at `batch_size` with `optimizer`, no dropout.
+    pub fn new(batch_size: usize, optimizer: Optimizer) -> Self {
+        Self {
+            batch_size,
+            optimizer,
+            kd: KdConfig::cross_entropy(),
+            dropout: Dropout::none(),
+        }
+    }
+
+    /// The same with the KD loss at `kd`.
+    pub fn kd(self, kd: KdConfig) -> Self {
+        Self { kd, ..self }
+    }
+
+    /// The same with `dropout` on every hidden layer.
+    pub fn dropout(self, dropout: Dropout) -> Self {
+        Self { dropout, ..self }
+    }
+
+    /// Checks every part.
+    pub fn validate(&self) -> Result<()> {
+        self.dropout.validate()?;
+        self.kd.validate()?;
+        self.optimizer.validate()?;
+        if self.batch_size == 0 {
+            return Err(Error::EmptyBatch);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,11 @@
+//! Training: the trainer's configuration, the dispatches of one step, the trainer itself and
+//! the epoch loop.
+
+pub mod config;
+pub mod fit;
+mod plan;
+pub mod trainer;
+
+pub use config::TrainerConfig;
+pub use fit::{fit, EpochLog, FitOptions};
+pub use trainer::{StepBatch, Trainer};

@@ -1,0 +1,176 @@
+//! The dispatches of one training step, built once per trainer: (dropout-interleaved) forward,
+//! KD loss and reduction, backward (weight, bias and masked input gradients per layer).
+
+use crate::error::{Error, Result};
+use crate::gpu::dispatch::Dispatch;
+use crate::gpu::GpuContext;
+use crate::model::{Activation, ForwardPlan, MlpSpec};
+use crate::ops::bias_grad::bias_grad_dispatch;
+use crate::ops::dropout::{dropout_dispatch, Dropout, DropoutParams};
+use crate::ops::kd_loss::{KdBuffers, KdConfig, KdDispatches};
+use crate::ops::matmul::{self, matmul_dispatch, MatmulSpec};
+use crate::ops::reduce::LOSS_SLOTS;
+
+/// Buffers and dispatches of a step over a student's parameters at a fixed batch size.
+#[derive(Debug)]
+pub(crate) struct StepPlan {
+    pub inputs: wgpu::Buffer,
+    pub labels: wgpu::Buffer,
+    pub teacher_logits: wgpu::Buffer,
+    pub grads: wgpu::Buffer,
+    pub loss: wgpu::Buffer,
+    pub forward: ForwardPlan,
+    /// Forward dispatches with dropout after each hidden layer when enabled.
+    pub forward_steps: Vec<Dispatch>,
+    /// Uniform and parameters of each dropout dispatch (the step is rewritten per step).
+    pub dropout_uniforms: Vec<(wgpu::Buffer, DropoutParams)>,
+    pub kd: KdDispatches,
+    pub backward: Vec<Dispatch>,
+    _layer_grads: Vec<wgpu::Buffer>,
+    _row_terms: wgpu::Buffer,
+    _dummy: wgpu::Buffer,
+}
+
+impl StepPlan {
+    pub fn new(
+        ctx: &GpuContext,
+        spec: &MlpSpec,
+        params: &wgpu::Buffer,
+        rows: usize,
+        kd: KdConfig,
+        dropout: Dropout,
+    ) -> Result<Self> {
+        let classes = spec.classes();
+        let inputs = ctx.storage_buffer("batch inputs", rows * spec.inputs(), None)?;
+        let labels = ctx.storage_buffer("batch labels", rows, None)?;
+        let teacher_logits = ctx.storage_buffer("batch teacher logits", rows * classes, None)?;
+        let forward = ForwardPlan::new(ctx, spec, params, &inputs, rows, "student")?;
+        let grads = ctx.storage_buffer("parameter gradients", spec.parameter_count(), None)?;
+        let layers = spec.layers();
+        let layer_grads: Vec<wgpu::Buffer> = layers
+            .iter()
+            .enumerate()
+            .map(|(l, layer)| {
+                ctx.storage_buffer(
+                    &format!("layer {l} output gradient"),
+                    rows * layer.outputs,
+                    None,
+                )
+            })
+            .collect::<Result<_>>()?;
+        let row_terms = ctx.storage_buffer("kd row terms", 2 * rows, None)?;
+        let loss = ctx.upload("loss", &[0.0f32; LOSS_SLOTS])?;
+        let last = layers.len() - 1;
+        let kd = KdDispatches::new(
+            ctx,
+            rows,
+            classes,
+            kd,
+            &KdBuffers {
+                student: forward.logits(),
+                teacher: &teacher_logits,
+                labels: &labels,
+                grad: &layer_grads[last],
+                row_terms: &row_terms,
+                loss: &loss,
+            },
+        )?;
+        let dummy = ctx.storage_buffer("unused aux", 1, None)?;
+        let mut forward_steps = Vec::new();
+        let mut dropout_uniforms = Vec::new();
+        for (l, d) in forward.dispatches.iter().enumerate() {
+            forward_steps.push(d.clone());
+            if dropout.p > 0.0 && l + 1 < layers.len() {
+                let params = DropoutParams::new(dropout, rows * layers[l].outputs, 0, l);
+                let (dispatch, uniform) = dropout_dispatch(ctx, params, &forward.outputs[l])?;
+                forward_steps.push(dispatch);
+                dropout_uniforms.push((uniform, params));
+            }
+        }
+        let mut backward = Vec::new();
+        for l in (0..layers.len()).rev() {
+            let layer = layers[l];
+            let x = if l == 0 {
+                &inputs
+            } else {
+                &forward.outputs[l - 1]
+            };
+            let dw =
+                MatmulSpec::weight_grad(rows, layer.inputs, layer.outputs, layer.weight_offset);
+            let variant = matmul::choose(ctx, &dw);
+            backward.push(matmul_dispatch(
+                ctx,
+                &format!("layer {l} dW ({})", variant.name()),
+                variant,
+                &dw,
+                &layer_grads[l],
+                x,
+                &dummy,
+                &grads,
+            )?);
+            backward.push(bias_grad_dispatch(
+                ctx,
+                rows,
+                layer.outputs,
+                layer.bias_offset,
+                &layer_grads[l],
+                &grads,
+            )?);
+            if l > 0 {
+                let relu = spec.activation_after(l - 1) == Activation::Relu;
+                if dropout.p > 0.0 && !relu {
+                    return Err(Error::InvalidConfig(
+                        "dropout needs ReLU hidden layers (backward reads its mask from the zeros of the output)".into(),
+                    ));
+                }
+                let dx = MatmulSpec {
+                    mask_scale: if dropout.p > 0.0 {
+                        dropout.scale()
+                    } else {
+                        1.0
+                    },
+                    ..MatmulSpec::input_grad(
+                        rows,
+                        layer.inputs,
+                        layer.outputs,
+                        layer.weight_offset,
+                        relu,
+                    )
+                };
+                let variant = matmul::choose(ctx, &dx);
+                backward.push(matmul_dispatch(
+                    ctx,
+                    &format!("layer {l} dX ({})", variant.name()),
+                    variant,
+                    &dx,
+                    &layer_grads[l],
+                    params,
+                    &forward.outputs[l - 1],
+                    &layer_grads[l - 1],
+                )?);
+            }
+        }
+        Ok(Self {
+            inputs,
+            labels,
+            teacher_logits,
+            grads,
+            loss,
+            forward,
+            forward_steps,
+            dropout_uniforms,
+            kd,
+            backward,
+            _layer_grads: layer_grads,
+            _row_terms: row_terms,
+            _dummy: dummy,
+        })
+    }
+
+    /// Stages the per-step part of the dropout uniforms (the hash key includes the step).
+    pub fn stage_dropout(&self, ctx: &GpuContext, step: u32) {
+        for (uniform, params) in &self.dropout_uniforms {
+            ctx.write(uniform, 0, &[DropoutParams { step, ..*params }]);
+        }
+    }
+}
