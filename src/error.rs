@@ -130,6 +130,28 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// Training produced a NaN or infinity; nothing after the last good epoch was saved.
+    #[error("{what} became non-finite at epoch {epoch}, step {step} of the epoch; stopped (lower --lr, or check the inputs)")]
+    NonFiniteTraining {
+        /// What went non-finite (the loss, the parameters).
+        what: String,
+        /// Epoch, from 1.
+        epoch: usize,
+        /// Step within the epoch, from 1.
+        step: usize,
+    },
+    /// An output would replace a file the user already has.
+    #[error("{path} already holds results; pass --force to overwrite them or --resume to continue that run")]
+    OutputExists {
+        /// The folder or file.
+        path: PathBuf,
+    },
+    /// An output path is also one of the run's inputs.
+    #[error("{path} is an input of this run and would be overwritten by its output; choose another --out")]
+    InputIsOutput {
+        /// The path.
+        path: PathBuf,
+    },
 }
 
 /// Result alias for this crate.

@@ -17,6 +17,7 @@ pub mod data;
 pub mod distill;
 pub mod error;
 pub mod eval;
+pub mod files;
 pub mod gpu;
 pub mod model;
 pub mod ops;

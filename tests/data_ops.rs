@@ -39,17 +39,41 @@ fn gather_jitter_shifts_within_bounds_and_blanks_uncovered_pixels() {
     // pixels that stay inside.
     for row in 0..200 {
         let (dx, dy) = cpu::jitter_shift(2, 7, 3, row);
-        assert!(dx.abs() <= 2 && dy.abs() <= 2, "row {row}: shift ({dx}, {dy})");
+        assert!(
+            dx.abs() <= 2 && dy.abs() <= 2,
+            "row {row}: shift ({dx}, {dy})"
+        );
     }
-    let shape = ImageShape { width: 3, height: 3, classes: 2 };
+    let shape = ImageShape {
+        width: 3,
+        height: 3,
+        classes: 2,
+    };
     let pixels: Vec<u8> = (1..=9).collect();
-    let source = GatherSource { pixels: &pixels, labels: &[1], teacher: None, order: &[0], shape };
-    let batch = GatherBatch { rows: 1, start: 0, jitter: 1, seed: 0, step: 0, teacher: false };
+    let source = GatherSource {
+        pixels: &pixels,
+        labels: &[1],
+        teacher: None,
+        order: &[0],
+        shape,
+    };
+    let batch = GatherBatch {
+        rows: 1,
+        start: 0,
+        jitter: 1,
+        seed: 0,
+        step: 0,
+        teacher: false,
+    };
     let out = cpu::gather(&source, &batch);
     let (dx, dy) = cpu::jitter_shift(1, 0, 0, 0);
     for f in 0..9 {
         let (x, y) = ((f % 3) as i64 - dx, (f / 3) as i64 - dy);
-        let expected = if (0..3).contains(&x) && (0..3).contains(&y) { pixels[(y * 3 + x) as usize] as f64 / 255.0 } else { 0.0 };
+        let expected = if (0..3).contains(&x) && (0..3).contains(&y) {
+            pixels[(y * 3 + x) as usize] as f64 / 255.0
+        } else {
+            0.0
+        };
         assert_eq!(out.inputs[f], expected, "pixel {f} with shift ({dx}, {dy})");
     }
 }

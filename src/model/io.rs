@@ -75,23 +75,7 @@ pub fn to_safetensors(spec: &MlpSpec, params: &[f32], extra: &[(&str, String)]) 
 /// leaves a partial file under the final name or destroys an earlier one.
 pub fn save(path: &Path, spec: &MlpSpec, params: &[f32], extra: &[(&str, String)]) -> Result<()> {
     let bytes = to_safetensors(spec, params, extra)?;
-    write_atomic(path, &bytes)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".partial");
-    let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
-    })
+    crate::files::write_atomic(path, &bytes)
 }
 
 /// Reads a model file: its architecture and flat parameters.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use distill_wgpu::bench::{KernelBench, StepBench};
-use distill_wgpu::model::io;
+use distill_wgpu::files;
 use distill_wgpu::train::EpochLog;
 use distill_wgpu::validate::KernelSummary;
 use distill_wgpu::{GpuContext, Result};
@@ -189,6 +189,6 @@ pub fn write_run_report(
         models,
     };
     let path = out.join("report.json");
-    io::write_atomic(&path, to_json(&report).as_bytes())?;
+    files::write_atomic(&path, to_json(&report).as_bytes())?;
     Ok(path)
 }
