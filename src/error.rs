@@ -72,8 +72,8 @@ pub enum Error {
         /// Number of classes.
         classes: usize,
     },
-    /// Temperature must be finite and > 0.
-    #[error("temperature must be finite and > 0, got {0}")]
+    /// Temperature must be > 0 with T² and 1/T finite in f32.
+    #[error("temperature must be > 0 with T² and 1/T finite in f32 (about 1e-19 to 1e19), got {0}")]
     InvalidTemperature(f32),
     /// α must lie in [0, 1].
     #[error("alpha must lie in [0, 1], got {0}")]
@@ -140,6 +140,26 @@ pub enum Error {
         /// Step within the epoch, from 1.
         step: usize,
     },
+    /// A model's outputs hold NaN or infinity (e.g. weights so large that logits overflow).
+    #[error("{what} gives non-finite logits on {rows} of {count} samples")]
+    NonFiniteOutput {
+        /// The model.
+        what: String,
+        /// Samples with a non-finite logit.
+        rows: usize,
+        /// Samples evaluated.
+        count: usize,
+    },
+    /// Training was interrupted (Ctrl-C) after saving a checkpoint.
+    #[error("interrupted at epoch {epoch}, batch {batch}; checkpoint saved to {checkpoint}; continue with --resume")]
+    Interrupted {
+        /// The epoch to resume, from 1.
+        epoch: usize,
+        /// The batch of that epoch to resume, from 0.
+        batch: usize,
+        /// The checkpoint file.
+        checkpoint: PathBuf,
+    },
     /// An output would replace a file the user already has.
     #[error("{path} already holds results; pass --force to overwrite them or --resume to continue that run")]
     OutputExists {
@@ -182,9 +202,12 @@ pub(crate) fn check_finite(what: &str, values: &[f32]) -> Result<()> {
     }
 }
 
-/// Checks T and α of a KD loss.
+/// Checks T and α of a KD loss: T finite and > 0 with T² a finite, normal f32 (the loss scales
+/// by T², the kernels by 1/T), i.e. T in about [1.1e-19, 1.8e19].
 pub(crate) fn check_kd(temperature: f32, alpha: f32) -> Result<()> {
-    if !(temperature.is_finite() && temperature > 0.0) {
+    let t = temperature;
+    let t2 = t * t;
+    if !(t.is_finite() && t > 0.0 && t2.is_finite() && t2 >= f32::MIN_POSITIVE) {
         return Err(Error::InvalidTemperature(temperature));
     }
     if !(0.0..=1.0).contains(&alpha) {

@@ -124,7 +124,7 @@ fn error_count_matches_reference_including_ties() {
             c.assert_ok();
         }
         // All-equal rows predict class 0.
-        assert_eq!(metrics::count_errors(ctx, &[2.0; 6], &[0, 1], 2, 3).unwrap(), 1);
+        assert_eq!(metrics::count_errors(ctx, &[2.0; 6], &[0, 1], 2, 3).unwrap().errors, 1);
         let err = metrics::count_errors(ctx, &[0.0; 4], &[0, 2], 2, 2).unwrap_err();
         assert!(matches!(err, Error::LabelOutOfRange { row: 1, .. }), "{err}");
     });

@@ -56,14 +56,14 @@ fn train_student(
     trainer
         .attach_dataset(ctx, data, teacher, jitter, seed as u32)
         .unwrap();
-    let logs = fit(
+    let (logs, _) = fit(
         ctx,
         &mut trainer,
         data,
-        FitOptions { epochs, seed },
+        FitOptions::new(epochs, seed),
         None,
         || {},
-        |_| {},
+        |_, _| Ok(()),
     )
     .unwrap();
     assert_eq!(logs.len(), epochs);
@@ -174,7 +174,7 @@ fn trainer_rejects_mismatched_data_and_missing_teacher() {
         t.attach_dataset(ctx, &data, Some(&own_logits), 0, 0).unwrap();
         t.step_on_dataset(ctx, 0, None).unwrap();
         // fit refuses a data set other than the attached one.
-        let err = fit(ctx, &mut t, &other, FitOptions { epochs: 1, seed: 1 }, None, || {}, |_| {}).unwrap_err();
+        let err = fit(ctx, &mut t, &other, FitOptions::new(1, 1), None, || {}, |_, _| Ok(())).unwrap_err();
         assert!(err.to_string().contains("attached"), "{err}");
         let mut bad = train.clone();
         bad.labels[3] = 10;

@@ -8,7 +8,7 @@ pub use crate::ops::kd_loss::KdConfig;
 pub use teacher::{TeacherLogits, TeacherSource};
 
 /// Loss values of a step (or means over steps).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LossReport {
     /// `(1 − α)·CE + α·T²·KL`.
     pub total: f32,

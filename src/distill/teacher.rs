@@ -2,7 +2,7 @@
 //! logits of a frozen teacher for every sample of a device data set.
 
 use crate::data::DeviceDataset;
-use crate::error::{check_finite, check_len, Result};
+use crate::error::{check_finite, check_len, Error, Result};
 use crate::eval::logits_buffer;
 use crate::gpu::GpuContext;
 use crate::model::Mlp;
@@ -29,19 +29,34 @@ pub struct TeacherLogits {
 }
 
 impl TeacherLogits {
-    /// Runs `teacher` over every sample of `data` in chunks of `batch`.
+    /// Runs `teacher` over every sample of `data` in chunks of `batch`; a teacher whose logits
+    /// are NaN or infinite on any sample gets [`Error::NonFiniteOutput`].
     pub fn compute(
         ctx: &GpuContext,
         teacher: &Mlp,
         data: &DeviceDataset,
         batch: usize,
     ) -> Result<Self> {
-        Ok(Self {
+        let cache = Self {
             buffer: logits_buffer(ctx, teacher, data, batch)?,
             dataset_id: data.id(),
             len: data.len(),
             classes: data.classes(),
-        })
+        };
+        // One read-back of [len, classes] floats, once per distillation run.
+        let logits = cache.read(ctx)?;
+        let rows = logits
+            .chunks_exact(cache.classes.max(1))
+            .filter(|row| row.iter().any(|v| !v.is_finite()))
+            .count();
+        if rows > 0 {
+            return Err(Error::NonFiniteOutput {
+                what: format!("teacher {:?}", teacher.spec().sizes),
+                rows,
+                count: cache.len,
+            });
+        }
+        Ok(cache)
     }
 
     /// Uploads logits `[len, classes]` computed elsewhere (any model, any framework), in the

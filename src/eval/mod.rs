@@ -116,7 +116,8 @@ pub fn logits(
 }
 
 /// Errors and accuracy of `model` on `data`, counted on the GPU: logits in chunks of `batch`,
-/// argmax against the labels, one 4-byte read-back.
+/// argmax against the labels, one 8-byte read-back. A model with a NaN or infinite logit on
+/// any sample gets [`Error::NonFiniteOutput`], not a score.
 pub fn evaluate(
     ctx: &GpuContext,
     model: &Mlp,
@@ -124,19 +125,26 @@ pub fn evaluate(
     batch: usize,
 ) -> Result<Evaluation> {
     let logits = logits_buffer(ctx, model, data, batch)?;
-    let errors = ctx.upload("error count", &[0u32])?;
+    let counts = ctx.upload("error counts", &[0u32; 2])?;
     let (dispatch, _uniform) = count_errors_dispatch(
         ctx,
         data.len(),
         data.classes(),
         &logits,
         &data.labels,
-        &errors,
+        &counts,
     )?;
     ctx.run("count errors", &[dispatch])?;
-    let count: Vec<u32> = ctx.read_back("error count", &errors, 0, 1)?;
+    let c: Vec<u32> = ctx.read_back("error counts", &counts, 0, 2)?;
+    if c[1] > 0 {
+        return Err(Error::NonFiniteOutput {
+            what: format!("model {:?}", model.spec().sizes),
+            rows: c[1] as usize,
+            count: data.len(),
+        });
+    }
     Ok(Evaluation {
-        errors: count[0] as usize,
+        errors: c[0] as usize,
         count: data.len(),
     })
 }

@@ -10,6 +10,7 @@ use crate::model::{ForwardPlan, Mlp};
 use crate::ops::dropout::Dropout;
 use crate::ops::gather::{GatherBatch, GatherParams};
 use crate::ops::optim::OptimizerState;
+use crate::ops::reduce::LOSS_SLOTS;
 use crate::train::config::TrainerConfig;
 use crate::train::plan::StepPlan;
 
@@ -22,6 +23,30 @@ pub struct StepBatch<'a> {
     pub labels: &'a [u32],
     /// Teacher logits or teacher model.
     pub teacher: TeacherSource<'a>,
+}
+
+/// Mean loss over a window of steps (an epoch), read once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowLoss {
+    /// Mean loss over the window.
+    pub loss: LossReport,
+    /// Steps in the window.
+    pub steps: u32,
+    /// The first step of the window (from 1) whose loss was NaN or infinite.
+    pub first_non_finite_step: Option<u32>,
+}
+
+/// Everything a training step changes, on the host: what a checkpoint holds of a trainer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainerState {
+    /// Flat student parameters.
+    pub parameters: Vec<f32>,
+    /// Optimizer state tensors (SGD: velocity; AdamW: two moments).
+    pub optimizer: Vec<Vec<f32>>,
+    /// Optimizer steps taken.
+    pub step: u32,
+    /// The loss slots (last step's loss, the window's sums and counts).
+    pub loss_slots: Vec<f32>,
 }
 
 /// A device data set bound to a trainer for GPU-side batch gathering.
@@ -52,6 +77,17 @@ impl Trainer {
     pub fn new(ctx: &GpuContext, student: Mlp, config: &TrainerConfig) -> Result<Self> {
         config.validate()?;
         let rows = config.batch_size;
+        // Every per-step buffer is rows × (a layer width); check the widest before any is sized.
+        let widest = student.spec().sizes.iter().copied().max().unwrap_or(1);
+        let bytes = rows
+            .checked_mul(widest)
+            .and_then(|n| n.checked_mul(4))
+            .ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "batch size {rows} × layer width {widest} overflows a buffer size"
+                ))
+            })?;
+        ctx.check_buffer_size("batch activations", bytes as u64)?;
         let params = student.params_buffer();
         let plan = StepPlan::new(ctx, student.spec(), params, rows, config.kd, config.dropout)?;
         let count = student.spec().parameter_count();
@@ -135,6 +171,14 @@ impl Trainer {
             return Err(Error::InvalidConfig(format!(
                 "batch size {rows} is larger than the data set ({} samples)",
                 data.len()
+            )));
+        }
+        let shape = data.shape();
+        if jitter as usize >= shape.width.min(shape.height) {
+            return Err(Error::InvalidConfig(format!(
+                "jitter {jitter} px would shift {}x{} images off themselves; it must be below the \
+                 smaller side",
+                shape.width, shape.height
             )));
         }
         if let Some(t) = teacher {
@@ -275,7 +319,7 @@ impl Trainer {
         gather: Option<&Dispatch>,
         teacher_forward: bool,
     ) -> Result<()> {
-        self.optimizer.stage_step(ctx);
+        self.optimizer.stage_step(ctx)?;
         self.plan.stage_dropout(ctx, self.optimizer.step);
         let teacher = if teacher_forward {
             self.teacher_plan.as_ref().map(|(_, plan)| plan)
@@ -350,17 +394,49 @@ impl Trainer {
     /// Mean loss over the steps since the last call (accumulated on the GPU, read once), and
     /// the number of steps it covers; resets the accumulator.
     pub fn take_mean_loss(&self, ctx: &GpuContext) -> Result<(LossReport, u32)> {
-        let v: Vec<f32> = ctx.read_back("loss sums", &self.plan.loss, 4, 4)?;
-        ctx.write(&self.plan.loss, 4, &[0.0f32; 4]);
-        let steps = v[3].max(1.0);
-        Ok((
-            LossReport {
-                total: v[0] / steps,
-                ce: v[1] / steps,
-                kl: v[2] / steps,
+        let mean = self.take_window_loss(ctx)?;
+        Ok((mean.loss, mean.steps))
+    }
+
+    /// Like [`Trainer::take_mean_loss`], and also which step of the window first had a
+    /// non-finite loss (recorded on the GPU, so finding it costs no per-step read).
+    pub fn take_window_loss(&self, ctx: &GpuContext) -> Result<WindowLoss> {
+        let v: Vec<f32> = ctx.read_back("loss sums", &self.plan.loss, 3, 5)?;
+        ctx.write(&self.plan.loss, 3, &[0.0f32; 5]);
+        let steps = v[4].max(1.0);
+        Ok(WindowLoss {
+            loss: LossReport {
+                total: v[1] / steps,
+                ce: v[2] / steps,
+                kl: v[3] / steps,
             },
-            v[3] as u32,
-        ))
+            steps: v[4] as u32,
+            first_non_finite_step: (v[0] > 0.0).then_some(v[0] as u32),
+        })
+    }
+
+    /// A snapshot of everything a step changes: parameters, optimizer state and step, and the
+    /// loss slots (so an interrupted epoch's mean resumes too).
+    pub fn state(&self, ctx: &GpuContext) -> Result<TrainerState> {
+        Ok(TrainerState {
+            parameters: self.student.parameters(ctx)?,
+            optimizer: self.optimizer.read_state(ctx)?,
+            step: self.optimizer.step,
+            loss_slots: ctx.read_back("loss slots", &self.plan.loss, 0, LOSS_SLOTS)?,
+        })
+    }
+
+    /// Restores a [`Trainer::state`] snapshot taken from a trainer built the same way; later
+    /// steps then give the same bits as the trainer it was taken from would have.
+    pub fn restore(&mut self, ctx: &GpuContext, state: &TrainerState) -> Result<()> {
+        let count = self.student.spec().parameter_count();
+        check_len("checkpoint parameters", count, state.parameters.len())?;
+        check_finite("checkpoint parameters", &state.parameters)?;
+        check_len("checkpoint loss slots", LOSS_SLOTS, state.loss_slots.len())?;
+        self.optimizer.restore(ctx, state.step, &state.optimizer)?;
+        ctx.write(self.student.params_buffer(), 0, &state.parameters);
+        ctx.write(&self.plan.loss, 0, &state.loss_slots);
+        Ok(())
     }
 
     /// Reads the parameter gradients of the last step (`[layers…]` flat layout).

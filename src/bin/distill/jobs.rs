@@ -1,21 +1,15 @@
-//! What the training commands share: data, output folder and KD settings from the flags, one
-//! training run with a progress bar, and the results table.
+//! What the commands share: data, architecture and KD settings from the flags, `--init`
+//! weights, evaluating and saving a trained model, and the results table.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
-
-use indicatif::{ProgressBar, ProgressStyle};
 
 use distill_wgpu::data::{self, DeviceDataset, TrainTest};
 use distill_wgpu::eval::evaluate;
 use distill_wgpu::model::io;
-use distill_wgpu::train::{fit, EpochLog, FitOptions};
-use distill_wgpu::{
-    Dropout, Error, GpuContext, KdConfig, Mlp, MlpSpec, Optimizer, Result, TeacherLogits, Trainer,
-    TrainerConfig,
-};
+use distill_wgpu::{Error, GpuContext, KdConfig, MlpSpec, Result};
 
 use crate::report::{EpochReport, ModelReport};
+use crate::training::Trained;
 use crate::{defaults, Common};
 
 /// The teacher shipped for the bundled data (see README for the command that reproduces it).
@@ -35,89 +29,6 @@ pub fn sizes(inputs: usize, hidden: &[usize], classes: usize) -> Vec<usize> {
         .chain(hidden.iter().copied())
         .chain(std::iter::once(classes))
         .collect()
-}
-
-/// Everything one training run needs.
-#[derive(Clone, Copy)]
-pub struct TrainJob<'a> {
-    pub name: &'a str,
-    pub spec: &'a MlpSpec,
-    pub epochs: usize,
-    pub kd: KdConfig,
-    /// Cached teacher logits for the training set (needed when `kd.alpha > 0`).
-    pub teacher: Option<&'a TeacherLogits>,
-    pub dropout: Dropout,
-    pub jitter: u32,
-    pub init_seed: u64,
-}
-
-/// Trains one model on `train` and returns it with its epoch logs and wall time.
-pub fn train_model(
-    ctx: &GpuContext,
-    common: &Common,
-    train: &DeviceDataset,
-    job: &TrainJob<'_>,
-) -> Result<Trained> {
-    let batch = common.batch_size.unwrap_or(defaults::BATCH);
-    let lr = common.lr.unwrap_or(defaults::LR);
-    let seed = common.seed.unwrap_or(defaults::SEED);
-    let model = Mlp::new(ctx, job.spec, job.init_seed)?;
-    let config = TrainerConfig::new(batch, Optimizer::adam(lr))
-        .kd(job.kd)
-        .dropout(job.dropout);
-    let mut trainer = Trainer::new(ctx, model, &config)?;
-    trainer.attach_dataset(ctx, train, job.teacher, job.jitter, seed as u32)?;
-    let steps = (train.len() / batch) as u64 * job.epochs as u64;
-    let bar = if common.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(steps)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} steps {elapsed} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(job.name.to_string());
-    let start = Instant::now();
-    let logs = fit(
-        ctx,
-        &mut trainer,
-        train,
-        FitOptions {
-            epochs: job.epochs,
-            seed,
-        },
-        None,
-        || bar.inc(1),
-        |log| {
-            bar.set_message(format!(
-                "epoch {} loss {:.4} (ce {:.4} kl {:.4})",
-                log.epoch, log.loss.total, log.loss.ce, log.loss.kl
-            ));
-        },
-    )?;
-    bar.finish_and_clear();
-    let secs = start.elapsed().as_secs_f64();
-    if !common.quiet {
-        if let Some(last) = logs.last() {
-            // KL is only meaningful when a teacher term is trained.
-            let kl = if job.kd.alpha > 0.0 {
-                format!(", kl {:.4}", last.loss.kl)
-            } else {
-                String::new()
-            };
-            eprintln!(
-                "{:>10}: {} epochs in {:.1} s, final loss {:.4} (ce {:.4}{kl})",
-                job.name, job.epochs, secs, last.loss.total, last.loss.ce
-            );
-        }
-    }
-    Ok(Trained {
-        model: trainer.into_student(),
-        logs,
-        seconds: secs,
-    })
 }
 
 /// Prints the results table.
@@ -147,19 +58,6 @@ pub fn print_table(ctx: &GpuContext, results: &[ModelReport]) {
     }
 }
 
-/// The output folder (created).
-pub fn out_dir(common: &Common) -> Result<PathBuf> {
-    let dir = common
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(defaults::OUT));
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-        path: dir.clone(),
-        source,
-    })?;
-    Ok(dir)
-}
-
 /// T and α from the flags or the defaults, checked.
 pub fn kd_from(common: &Common) -> Result<KdConfig> {
     let kd = KdConfig {
@@ -168,13 +66,6 @@ pub fn kd_from(common: &Common) -> Result<KdConfig> {
     };
     kd.validate()?;
     Ok(kd)
-}
-
-/// A trained model with its epoch logs and wall time.
-pub struct Trained {
-    pub model: Mlp,
-    pub logs: Vec<EpochLog>,
-    pub seconds: f64,
 }
 
 /// Evaluates a trained model on the test set and saves its weights.
@@ -188,8 +79,17 @@ pub fn finish_model(
 ) -> Result<ModelReport> {
     let model = &trained.model;
     let eval = evaluate(ctx, model, test, 512)?;
+    let params = model.parameters(ctx)?;
+    // Never save NaN or infinite weights.
+    if let Some(index) = params.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            what: format!("parameters of {name}"),
+            index,
+            value: params[index],
+        });
+    }
     let file = out.join(format!("{name}.safetensors"));
-    io::save(&file, model.spec(), &model.parameters(ctx)?, extra)?;
+    io::save(&file, model.spec(), &params, extra)?;
     Ok(ModelReport {
         name: name.to_string(),
         sizes: model.spec().sizes.clone(),
@@ -201,4 +101,41 @@ pub fn finish_model(
         weights: file,
         epochs: trained.logs.iter().map(EpochReport::from).collect(),
     })
+}
+
+/// The architecture for a model with `default_hidden` layers unless `--hidden` says otherwise,
+/// or, with `--init FILE`, the file's architecture and weights (which `--hidden`, if given,
+/// must match).
+pub fn spec_and_init(
+    common: &Common,
+    data: &TrainTest,
+    default_hidden: &[usize],
+    init: Option<&Path>,
+) -> Result<(MlpSpec, Option<Vec<f32>>)> {
+    let features = data.train.features();
+    let hidden = common
+        .hidden
+        .clone()
+        .unwrap_or_else(|| default_hidden.to_vec());
+    let Some(path) = init else {
+        return Ok((MlpSpec::relu(&sizes(features, &hidden, data.classes))?, None));
+    };
+    let (spec, params) = io::load(path)?;
+    let wanted = sizes(features, &hidden, data.classes);
+    let mismatch = |what: String| {
+        Err(Error::InvalidConfig(format!(
+            "--init {}: {what}",
+            path.display()
+        )))
+    };
+    if spec.inputs() != features || spec.classes() != data.classes {
+        return mismatch(format!(
+            "model {:?} does not fit data with {features} features and {} classes",
+            spec.sizes, data.classes
+        ));
+    }
+    if common.hidden.is_some() && spec.sizes != wanted {
+        return mismatch(format!("model {:?} differs from --hidden {:?}", spec.sizes, hidden));
+    }
+    Ok((spec, Some(params)))
 }

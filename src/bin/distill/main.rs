@@ -10,7 +10,9 @@ use distill_wgpu::{ContextOptions, Error, GpuContext, Result};
 
 mod commands;
 mod jobs;
+mod output;
 mod report;
+mod training;
 
 #[derive(Parser)]
 #[command(
@@ -56,9 +58,16 @@ struct Common {
     /// Seed for initialisation, shuffling, dropout and jitter.
     #[arg(long, global = true)]
     seed: Option<u64>,
-    /// Output folder for weights and the JSON report.
+    /// Output folder for weights, checkpoints and the JSON report; default: a new
+    /// runs/run-NNN. A folder that already holds files is refused unless --force or --resume.
     #[arg(long, global = true)]
     out: Option<PathBuf>,
+    /// Overwrite this run's files in an --out folder that already holds results.
+    #[arg(long, global = true)]
+    force: bool,
+    /// Continue the run in --out from its checkpoints (same flags; --epochs may grow).
+    #[arg(long, global = true)]
+    resume: bool,
     /// No progress bars or per-epoch lines.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -74,11 +83,7 @@ enum Command {
     /// Train a model with cross-entropy (a teacher, or a scratch baseline).
     Train(TrainArgs),
     /// Distill a student from a saved teacher.
-    Distill {
-        /// Teacher weights (.safetensors).
-        #[arg(long)]
-        teacher: PathBuf,
-    },
+    Distill(DistillArgs),
     /// Evaluate a saved model on the test set.
     Eval {
         /// Model weights (.safetensors).
@@ -118,7 +123,20 @@ struct RunArgs {
 }
 
 #[derive(Args, Debug)]
+struct DistillArgs {
+    /// Teacher weights (.safetensors).
+    #[arg(long)]
+    teacher: PathBuf,
+    /// Start the student from these weights (fine-tuning) instead of a fresh initialisation.
+    #[arg(long)]
+    init: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 struct TrainArgs {
+    /// Start from these weights (fine-tuning) instead of a fresh initialisation.
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Dropout on hidden layers (0 disables).
     #[arg(long, default_value_t = 0.0)]
     dropout: f32,
@@ -143,13 +161,16 @@ mod defaults {
     pub const TEMPERATURE: f32 = 20.0;
     pub const ALPHA: f32 = 0.9;
     pub const SEED: u64 = 1;
-    pub const OUT: &str = "distill-output";
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(code) => code,
+        Err(e @ Error::Interrupted { .. }) => {
+            eprintln!("{e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -196,9 +217,23 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Validate { quick } => commands::validate::run(&common, quick),
         Command::Bench { quick } => commands::bench::run(&common, quick),
-        Command::Run(args) => commands::run::run(&common, &args),
-        Command::Train(args) => commands::train::run(&common, &args),
-        Command::Distill { teacher } => commands::distill::run(&common, &teacher),
+        Command::Run(args) => {
+            if args.teacher_epochs == Some(0) {
+                return Err(Error::InvalidConfig(
+                    "--teacher-epochs must be at least 1 (a random teacher teaches nothing)".into(),
+                ));
+            }
+            training::catch_interrupts();
+            commands::run::run(&common, &args)
+        }
+        Command::Train(args) => {
+            training::catch_interrupts();
+            commands::train::run(&common, &args)
+        }
+        Command::Distill(args) => {
+            training::catch_interrupts();
+            commands::distill::run(&common, &args)
+        }
         Command::Eval { model } => commands::eval::run(&common, &model),
     }
 }

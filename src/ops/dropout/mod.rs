@@ -13,7 +13,7 @@ use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
 /// Inverted dropout on every hidden layer's output during training (none at evaluation).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dropout {
-    /// Drop probability p ∈ [0, 1).
+    /// Drop probability p ∈ [0, 0.99].
     pub p: f32,
     /// Seed of the counter-based mask hash.
     pub seed: u32,
@@ -25,17 +25,22 @@ impl Dropout {
         Self { p: 0.0, seed: 0 }
     }
 
-    /// Checks p ∈ [0, 1).
+    /// Checks p ∈ [0, [`Dropout::MAX_P`]].
     pub fn validate(&self) -> Result<()> {
-        if (0.0..1.0).contains(&self.p) {
+        if (0.0..=Self::MAX_P).contains(&self.p) {
             Ok(())
         } else {
             Err(Error::InvalidConfig(format!(
-                "dropout p = {} must lie in [0, 1)",
-                self.p
+                "dropout p = {} must lie in [0, {}]",
+                self.p,
+                Self::MAX_P
             )))
         }
     }
+
+    /// The largest drop probability accepted: beyond it the kept units' scale 1/(1 − p)
+    /// passes 100 and training is noise.
+    pub const MAX_P: f32 = 0.99;
 
     /// The factor kept elements are multiplied by, `1/(1 − p)`.
     pub fn scale(&self) -> f32 {

@@ -19,8 +19,8 @@ pub fn check_count_errors(
     let expected = reference::count_errors(logits, labels, cols);
     Ok(compare(
         &format!("count errors {}x{cols} ({what})", labels.len()),
-        &[got as f32],
-        &[expected as f64],
+        &[got.errors as f32, got.non_finite_rows as f32],
+        &[expected.errors as f64, expected.non_finite_rows as f64],
         Tolerance::new(0.0, 0.0),
     ))
 }
@@ -32,6 +32,13 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
     let mut out = vec![
         check_count_errors(ctx, "ties", &ties, &[0, 1, 0], 3)?,
         check_count_errors(ctx, "one class", &[3.0, -1.0], &[0, 0], 1)?,
+        check_count_errors(
+            ctx,
+            "non-finite",
+            &[f32::NAN, 1.0, 0.0, f32::INFINITY, 0.0, 1.0, -f32::INFINITY, 0.0, 2.0],
+            &[1, 0, 2],
+            3,
+        )?,
     ];
     for &(rows, cols) in &[(7, 2), (1000, 10), (65, 1000)] {
         let logits = random_vec(rng, rows * cols, -4.0, 4.0);

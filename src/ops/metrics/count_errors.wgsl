@@ -1,6 +1,7 @@
 // Classification errors on the GPU: one invocation per row takes the argmax of its logits
 // (first index on ties) and counts a miss against the label with an integer atomic, which is
-// exact and order-independent.
+// exact and order-independent. counts[1] counts the rows holding a NaN or infinite logit, so a
+// broken model is reported instead of scored.
 
 struct CountParams {
     rows: u32,
@@ -14,7 +15,12 @@ override WG: u32 = 64u;
 @group(0) @binding(0) var<uniform> params: CountParams;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
-@group(0) @binding(3) var<storage, read_write> errors: atomic<u32>;
+@group(0) @binding(3) var<storage, read_write> counts: array<atomic<u32>, 2>;
+
+// Exponent all ones: NaN or ±inf (a bit test, immune to fast-math assumptions).
+fn is_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
 
 @compute @workgroup_size(WG, 1, 1)
 fn count_errors(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -25,14 +31,19 @@ fn count_errors(@builtin(global_invocation_id) gid: vec3<u32>) {
     let base = row * params.cols;
     var best = 0u;
     var best_value = logits[base];
+    var finite = is_finite(best_value);
     for (var j = 1u; j < params.cols; j++) {
         let v = logits[base + j];
+        finite = finite && is_finite(v);
         if v > best_value {
             best = j;
             best_value = v;
         }
     }
     if best != labels[row] {
-        atomicAdd(&errors, 1u);
+        atomicAdd(&counts[0], 1u);
+    }
+    if !finite {
+        atomicAdd(&counts[1], 1u);
     }
 }

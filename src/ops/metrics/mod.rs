@@ -25,14 +25,24 @@ pub const COUNT_ERRORS: ShaderSource = ShaderSource {
     uniform_size: std::mem::size_of::<CountParams>(),
 };
 
-/// A dispatch adding the misclassified rows of `logits` `[rows, cols]` to `errors` (one u32).
+/// Misclassified rows, and rows holding a NaN or infinite logit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCount {
+    /// Rows whose argmax (first on ties) is not the label.
+    pub errors: u32,
+    /// Rows with a non-finite logit.
+    pub non_finite_rows: u32,
+}
+
+/// A dispatch adding the misclassified rows of `logits` `[rows, cols]` to `counts[0]` and the
+/// rows with a non-finite logit to `counts[1]` (two u32).
 pub(crate) fn count_errors_dispatch(
     ctx: &GpuContext,
     rows: usize,
     cols: usize,
     logits: &wgpu::Buffer,
     labels: &wgpu::Buffer,
-    errors: &wgpu::Buffer,
+    counts: &wgpu::Buffer,
 ) -> Result<(Dispatch, wgpu::Buffer)> {
     let params = CountParams {
         rows: rows as u32,
@@ -45,20 +55,21 @@ pub(crate) fn count_errors_dispatch(
         ctx,
         "count errors",
         ctx.pipeline(&COUNT_ERRORS)?,
-        &[&uniform, logits, labels, errors],
+        &[&uniform, logits, labels, counts],
         ctx.check_grid("count errors", x, 1)?,
     )?;
     Ok((dispatch, uniform))
 }
 
-/// Counts the rows of `logits` `[rows, cols]` whose argmax (first on ties) is not the label.
+/// Counts the rows of `logits` `[rows, cols]` whose argmax (first on ties) is not the label,
+/// and those holding a non-finite logit.
 pub fn count_errors(
     ctx: &GpuContext,
     logits: &[f32],
     labels: &[u32],
     rows: usize,
     cols: usize,
-) -> Result<u32> {
+) -> Result<ErrorCount> {
     if rows == 0 || cols == 0 {
         return Err(Error::EmptyBatch);
     }
@@ -67,9 +78,12 @@ pub fn count_errors(
     check_labels(labels, cols)?;
     let logits = ctx.upload("count errors logits", logits)?;
     let labels = ctx.upload("count errors labels", labels)?;
-    let errors = ctx.upload("error count", &[0u32])?;
-    let (dispatch, _uniform) = count_errors_dispatch(ctx, rows, cols, &logits, &labels, &errors)?;
+    let counts = ctx.upload("error counts", &[0u32; 2])?;
+    let (dispatch, _uniform) = count_errors_dispatch(ctx, rows, cols, &logits, &labels, &counts)?;
     ctx.run("count errors", &[dispatch])?;
-    let count: Vec<u32> = ctx.read_back("error count", &errors, 0, 1)?;
-    Ok(count[0])
+    let c: Vec<u32> = ctx.read_back("error counts", &counts, 0, 2)?;
+    Ok(ErrorCount {
+        errors: c[0],
+        non_finite_rows: c[1],
+    })
 }

@@ -193,9 +193,33 @@ impl OptimizerState {
         })
     }
 
+    /// The state tensors, read back (SGD: velocity; AdamW: two moments).
+    pub fn read_state(&self, ctx: &GpuContext) -> Result<Vec<Vec<f32>>> {
+        self.state
+            .iter()
+            .map(|b| ctx.read_back("optimizer state", b, 0, self.count))
+            .collect()
+    }
+
+    /// Replaces the state tensors and the step counter (resuming from a checkpoint).
+    pub fn restore(&mut self, ctx: &GpuContext, step: u32, state: &[Vec<f32>]) -> Result<()> {
+        check_len("optimizer state tensors", self.state.len(), state.len())?;
+        for (buffer, host) in self.state.iter().zip(state) {
+            check_len("optimizer state", self.count, host.len())?;
+            ctx.write(buffer, 0, host);
+        }
+        self.step = step;
+        Ok(())
+    }
+
     /// Advances the step counter and stages this step's uniform (bias corrections).
-    pub fn stage_step(&mut self, ctx: &GpuContext) {
-        self.step += 1;
+    pub fn stage_step(&mut self, ctx: &GpuContext) -> Result<()> {
+        self.step = self.step.checked_add(1).ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "the optimizer step counter passed {}; start a new run from these weights",
+                u32::MAX
+            ))
+        })?;
         let count = self.count as u32;
         match self.optimizer {
             Optimizer::Sgd {
@@ -219,7 +243,8 @@ impl OptimizerState {
                 eps,
                 weight_decay,
             } => {
-                let t = self.step as i32;
+                // β^t underflows to 0 long before t reaches i32::MAX.
+                let t = self.step.min(i32::MAX as u32) as i32;
                 ctx.write(
                     &self.uniform,
                     0,
@@ -235,7 +260,8 @@ impl OptimizerState {
                     }],
                 )
             }
-        }
+        };
+        Ok(())
     }
 }
 
@@ -266,11 +292,8 @@ pub fn optimizer_step(
     let weights = ctx.upload("optimizer weights", params)?;
     let grads_buf = ctx.upload("optimizer grads", grads)?;
     let mut opt = OptimizerState::new(ctx, optimizer, n, &grads_buf, &weights)?;
-    for (buf, host) in opt.state.iter().zip(state) {
-        ctx.write(buf, 0, host);
-    }
-    opt.step = step - 1;
-    opt.stage_step(ctx);
+    opt.restore(ctx, step - 1, state)?;
+    opt.stage_step(ctx)?;
     ctx.run("optimizer step", std::slice::from_ref(&opt.dispatch))?;
     let new_params = ctx.read_back("optimizer weights", &weights, 0, n)?;
     let new_state = opt

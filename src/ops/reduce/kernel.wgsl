@@ -3,7 +3,9 @@
 // so the same inputs give the same bits on the same adapter (no float atomics).
 //   loss[0] = (1 − α)·mean(ce) + α·T²·mean(kl), loss[1] = mean(ce), loss[2] = mean(kl)
 //   loss[4..7] accumulate loss[0..3] over steps and loss[7] counts the steps, so a trainer can
-//   read an epoch's mean loss once instead of stalling every step.
+//   read an epoch's mean loss once instead of stalling every step; loss[3] records the first
+//   step (counted like loss[7]) whose loss was NaN or infinite, 0 while none was, so a
+//   non-finite run is caught at that read without a per-step stall.
 
 struct ReduceParams {
     rows: u32,
@@ -20,6 +22,11 @@ const MAX_WG: u32 = 256u;
 @group(0) @binding(2) var<storage, read_write> loss: array<f32>;
 
 var<workgroup> red: array<vec2<f32>, MAX_WG>;
+
+// Exponent all ones: NaN or ±inf (a bit test, immune to fast-math assumptions).
+fn is_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
 
 @compute @workgroup_size(WG, 1, 1)
 fn reduce_loss(@builtin(local_invocation_index) lid: u32) {
@@ -46,5 +53,8 @@ fn reduce_loss(@builtin(local_invocation_index) lid: u32) {
         loss[5] += ce;
         loss[6] += kl;
         loss[7] += 1.0;
+        if loss[3] == 0.0 && !is_finite(total) {
+            loss[3] = loss[7];
+        }
     }
 }

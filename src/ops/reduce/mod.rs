@@ -9,7 +9,9 @@ use crate::gpu::dispatch::Dispatch;
 use crate::gpu::prepared::Output;
 use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
 
-/// Elements of the loss buffer: `[total, ce, kl, _, Σtotal, Σce, Σkl, steps]`.
+/// Elements of the loss buffer: `[total, ce, kl, first non-finite step, Σtotal, Σce, Σkl,
+/// steps]`; the first non-finite step counts from 1 like `steps`, 0 while every loss was
+/// finite.
 pub const LOSS_SLOTS: usize = 8;
 
 /// Uniform block of `kernel.wgsl`.

@@ -4,41 +4,41 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use distill_wgpu::model::io;
-use distill_wgpu::{DeviceDataset, Dropout, Mlp, MlpSpec, Result, TeacherLogits};
+use distill_wgpu::{DeviceDataset, Dropout, Mlp, Result, TeacherLogits};
 
-use crate::jobs::{
-    finish_model, kd_from, load_data, out_dir, print_table, sizes, train_model, TrainJob,
-};
+use crate::jobs::{finish_model, kd_from, load_data, print_table, spec_and_init};
+use crate::output::{check_inputs_not_outputs, job_outputs, prepare};
 use crate::report::{write_run_report, Settings};
-use crate::{defaults, open_context, Common};
+use crate::training::{train_model, TrainJob};
+use crate::{defaults, open_context, Common, DistillArgs};
 
-pub fn run(common: &Common, teacher_path: &Path) -> Result<ExitCode> {
+pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
     let data = load_data(common)?;
+    let (teacher_spec, teacher_params) = io::load(&args.teacher)?;
+    let (spec, init) = spec_and_init(common, &data, defaults::STUDENT_HIDDEN, args.init.as_deref())?;
+    let out = prepare(common)?;
+    let mut inputs: Vec<&Path> = vec![args.teacher.as_path()];
+    inputs.extend(args.init.as_deref());
+    check_inputs_not_outputs(&inputs, &job_outputs(&out, &["student-distilled", "student"]))?;
     let ctx = open_context(common)?;
-    let (spec, params) = io::load(teacher_path)?;
-    let teacher = Mlp::from_parameters(&ctx, &spec, &params)?;
-    let out = out_dir(common)?;
+    let teacher = Mlp::from_parameters(&ctx, &teacher_spec, &teacher_params)?;
     let seed = common.seed.unwrap_or(defaults::SEED);
     let kd = kd_from(common)?;
     let train = DeviceDataset::new(&ctx, &data.train, data.classes)?;
     let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
     let teacher_logits = TeacherLogits::compute(&ctx, &teacher, &train, 512)?;
-    let hidden = common
-        .hidden
-        .clone()
-        .unwrap_or_else(|| defaults::STUDENT_HIDDEN.to_vec());
-    let student_spec = MlpSpec::relu(&sizes(data.train.features(), &hidden, data.classes))?;
     let job = TrainJob {
         name: "student",
-        spec: &student_spec,
+        spec: &spec,
         epochs: common.epochs.unwrap_or(defaults::EPOCHS),
         kd,
         teacher: Some(&teacher_logits),
         dropout: Dropout::none(),
         jitter: 0,
         init_seed: seed + 1,
+        init: init.as_deref().zip(args.init.as_deref()),
     };
-    let trained = train_model(&ctx, common, &train, &job)?;
+    let trained = train_model(&ctx, common, &train, &job, &out)?;
     let meta = [
         ("distill_wgpu.temperature", kd.temperature.to_string()),
         ("distill_wgpu.alpha", kd.alpha.to_string()),
@@ -54,11 +54,13 @@ pub fn run(common: &Common, teacher_path: &Path) -> Result<ExitCode> {
     print_table(&ctx, &results);
     let settings = Settings {
         seed,
-        teacher: Some(teacher_path.to_path_buf()),
+        teacher: Some(args.teacher.clone()),
+        init: args.init.clone(),
         temperature: Some(kd.temperature),
         alpha: Some(kd.alpha),
         ..Settings::default()
     };
-    write_run_report(&out, &ctx, settings, &results)?;
+    let report = write_run_report(&out, &ctx, settings, &results)?;
+    println!("weights and {} written to {}", report.display(), out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! `distill run` (the default): teacher (bundled, loaded or trained live), scratch student and
 //! distilled student on the same data, the results table and report.json.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -9,17 +10,26 @@ use distill_wgpu::eval::evaluate;
 use distill_wgpu::model::io;
 use distill_wgpu::{DeviceDataset, Dropout, KdConfig, Mlp, MlpSpec, Result, TeacherLogits};
 
-use crate::jobs::{
-    bundled_teacher, finish_model, kd_from, load_data, out_dir, print_table, sizes, train_model,
-    TrainJob,
-};
+use crate::jobs::{bundled_teacher, finish_model, kd_from, load_data, print_table, sizes};
+use crate::output::{check_inputs_not_outputs, job_outputs, prepare};
+use crate::training::{train_model, TrainJob};
 use crate::report::{write_run_report, ModelReport, Settings};
 use crate::{defaults, open_context, Common, RunArgs};
 
 pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
     let data = load_data(common)?;
+    let bundled = bundled_teacher();
+    let teacher_file = match &args.teacher {
+        Some(path) => Some(path.clone()),
+        None if !args.train_teacher && common.data.is_none() && bundled.is_file() => Some(bundled),
+        None => None,
+    };
+    let loaded_teacher = teacher_file.as_deref().map(io::load).transpose()?;
+    let out = prepare(common)?;
+    let inputs: Vec<&Path> = teacher_file.iter().map(|p| p.as_path()).collect();
+    let names = ["teacher", "student-scratch", "student-distilled"];
+    check_inputs_not_outputs(&inputs, &job_outputs(&out, &names))?;
     let ctx = open_context(common)?;
-    let out = out_dir(common)?;
     let seed = common.seed.unwrap_or(defaults::SEED);
     let kd = kd_from(common)?;
     let epochs = common.epochs.unwrap_or(defaults::EPOCHS);
@@ -28,15 +38,8 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
     let features = data.train.features();
     let mut results = Vec::new();
 
-    let bundled = bundled_teacher();
-    let teacher_file = match &args.teacher {
-        Some(path) => Some(path.clone()),
-        None if !args.train_teacher && common.data.is_none() && bundled.is_file() => Some(bundled),
-        None => None,
-    };
-    let (teacher, teacher_result) = match &teacher_file {
-        Some(path) => {
-            let (spec, params) = io::load(path)?;
+    let (teacher, teacher_result) = match (&teacher_file, loaded_teacher) {
+        (Some(path), Some((spec, params))) => {
             let teacher = Mlp::from_parameters(&ctx, &spec, &params)?;
             let eval = evaluate(&ctx, &teacher, &test, 512)?;
             let r = ModelReport {
@@ -52,7 +55,7 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
             };
             (teacher, r)
         }
-        None => {
+        _ => {
             let hidden = args
                 .teacher_hidden
                 .clone()
@@ -70,8 +73,9 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
                 },
                 jitter: defaults::TEACHER_JITTER,
                 init_seed: seed,
+                init: None,
             };
-            let trained = train_model(&ctx, common, &train, &job)?;
+            let trained = train_model(&ctx, common, &train, &job, &out)?;
             let r = finish_model(&ctx, &test, &out, "teacher", &trained, &[])?;
             (trained.model, r)
         }
@@ -93,8 +97,9 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
         dropout: Dropout::none(),
         jitter: 0,
         init_seed: seed + 1,
+        init: None,
     };
-    let scratch = train_model(&ctx, common, &train, &scratch_job)?;
+    let scratch = train_model(&ctx, common, &train, &scratch_job, &out)?;
     results.push(finish_model(
         &ctx,
         &test,
@@ -112,7 +117,7 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
         teacher: Some(&teacher_logits),
         ..scratch_job
     };
-    let mut distilled = train_model(&ctx, common, &train, &distill_job)?;
+    let mut distilled = train_model(&ctx, common, &train, &distill_job, &out)?;
     // The distilled student's time includes caching the teacher's logits.
     distilled.seconds = cache_start.elapsed().as_secs_f64();
     let meta = [

@@ -1,25 +1,26 @@
 //! `distill train`: a model trained with cross-entropy (a teacher, or a scratch baseline).
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use distill_wgpu::{DeviceDataset, Dropout, KdConfig, MlpSpec, Result};
+use distill_wgpu::{DeviceDataset, Dropout, KdConfig, Result};
 
-use crate::jobs::{finish_model, load_data, out_dir, print_table, sizes, train_model, TrainJob};
+use crate::jobs::{finish_model, load_data, print_table, spec_and_init};
+use crate::output::{check_inputs_not_outputs, job_outputs, prepare};
 use crate::report::{write_run_report, Settings};
+use crate::training::{train_model, TrainJob};
 use crate::{defaults, open_context, Common, TrainArgs};
 
 pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
     let data = load_data(common)?;
+    let (spec, init) = spec_and_init(common, &data, defaults::TEACHER_HIDDEN, args.init.as_deref())?;
+    let out = prepare(common)?;
+    let inputs: Vec<&Path> = args.init.iter().map(|p| p.as_path()).collect();
+    check_inputs_not_outputs(&inputs, &job_outputs(&out, &["model"]))?;
     let ctx = open_context(common)?;
-    let out = out_dir(common)?;
     let seed = common.seed.unwrap_or(defaults::SEED);
     let train = DeviceDataset::new(&ctx, &data.train, data.classes)?;
     let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
-    let hidden = common
-        .hidden
-        .clone()
-        .unwrap_or_else(|| defaults::TEACHER_HIDDEN.to_vec());
-    let spec = MlpSpec::relu(&sizes(data.train.features(), &hidden, data.classes))?;
     let job = TrainJob {
         name: "model",
         spec: &spec,
@@ -32,8 +33,9 @@ pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
         },
         jitter: args.jitter,
         init_seed: seed,
+        init: init.as_deref().zip(args.init.as_deref()),
     };
-    let trained = train_model(&ctx, common, &train, &job)?;
+    let trained = train_model(&ctx, common, &train, &job, &out)?;
     let results = vec![finish_model(&ctx, &test, &out, "model", &trained, &[])?];
     print_table(&ctx, &results);
     let settings = Settings {
@@ -41,8 +43,10 @@ pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
         dropout: Some(args.dropout),
         jitter: Some(args.jitter),
         epochs: Some(job.epochs),
+        init: args.init.clone(),
         ..Settings::default()
     };
-    write_run_report(&out, &ctx, settings, &results)?;
+    let report = write_run_report(&out, &ctx, settings, &results)?;
+    println!("weights and {} written to {}", report.display(), out.display());
     Ok(ExitCode::SUCCESS)
 }

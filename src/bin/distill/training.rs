@@ -1,0 +1,222 @@
+//! One training job of the CLI: a model trained on the training set with a progress bar,
+//! a checkpoint written atomically after every epoch (and on Ctrl-C), resumable bit for bit.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+
+use distill_wgpu::train::{fit, Checkpoint, EpochLog, FitEnd, FitOptions, FitPosition};
+use distill_wgpu::{
+    DeviceDataset, Dropout, Error, GpuContext, KdConfig, Mlp, MlpSpec, Optimizer, Result,
+    TeacherLogits, Trainer, TrainerConfig,
+};
+
+use crate::output::checkpoint_path;
+use crate::{defaults, Common};
+
+/// Set by the Ctrl-C handler: training stops at the next batch and saves a checkpoint.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Installs the Ctrl-C handler (a second Ctrl-C exits at once).
+pub fn catch_interrupts() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: stopping at the next batch and saving a checkpoint (again to quit now)");
+    });
+}
+
+/// Everything one training run needs.
+#[derive(Clone, Copy)]
+pub struct TrainJob<'a> {
+    pub name: &'a str,
+    pub spec: &'a MlpSpec,
+    pub epochs: usize,
+    pub kd: KdConfig,
+    /// Cached teacher logits for the training set (needed when `kd.alpha > 0`).
+    pub teacher: Option<&'a TeacherLogits>,
+    pub dropout: Dropout,
+    pub jitter: u32,
+    pub init_seed: u64,
+    /// Parameters to start from instead of the seeded initialisation (`--init`), and their file.
+    pub init: Option<(&'a [f32], &'a Path)>,
+}
+
+/// A trained model with its epoch logs and wall time.
+pub struct Trained {
+    pub model: Mlp,
+    pub logs: Vec<EpochLog>,
+    pub seconds: f64,
+}
+
+/// The settings a checkpoint must agree with to be resumed (all but the epoch count, which a
+/// resumed run may raise).
+fn job_settings(common: &Common, job: &TrainJob<'_>) -> Value {
+    json!({
+        "job": job.name,
+        "sizes": job.spec.sizes,
+        "batch_size": common.batch_size.unwrap_or(defaults::BATCH),
+        "lr": common.lr.unwrap_or(defaults::LR),
+        "seed": common.seed.unwrap_or(defaults::SEED),
+        "init_seed": job.init_seed,
+        "init": job.init.map(|(_, path)| path.to_path_buf()),
+        "temperature": job.kd.temperature,
+        "alpha": job.kd.alpha,
+        "teacher_logits": job.teacher.is_some(),
+        "dropout": job.dropout.p,
+        "dropout_seed": job.dropout.seed,
+        "jitter": job.jitter,
+    })
+}
+
+/// The checkpoint to resume for this job, if `--resume` and one exists, after checking that
+/// it was made with the same settings.
+fn resumable(common: &Common, job: &TrainJob<'_>, path: &Path, settings: &Value) -> Result<Option<Checkpoint>> {
+    if !common.resume || !path.is_file() {
+        return Ok(None);
+    }
+    let checkpoint = Checkpoint::load(path)?;
+    if &checkpoint.settings != settings {
+        return Err(Error::InvalidConfig(format!(
+            "{}: made with settings {}, this run has {}; resume with the same flags",
+            path.display(),
+            checkpoint.settings,
+            settings
+        )));
+    }
+    if checkpoint.position.epoch > job.epochs + 1 {
+        return Err(Error::InvalidConfig(format!(
+            "{}: already past epoch {}, beyond --epochs {}",
+            path.display(),
+            checkpoint.position.epoch - 1,
+            job.epochs
+        )));
+    }
+    Ok(Some(checkpoint))
+}
+
+/// Trains one model on `train`, checkpointing into `out` after every epoch, and returns it
+/// with its epoch logs and wall time.
+pub fn train_model(
+    ctx: &GpuContext,
+    common: &Common,
+    train: &DeviceDataset,
+    job: &TrainJob<'_>,
+    out: &Path,
+) -> Result<Trained> {
+    let batch = common.batch_size.unwrap_or(defaults::BATCH);
+    let lr = common.lr.unwrap_or(defaults::LR);
+    let seed = common.seed.unwrap_or(defaults::SEED);
+    let model = match job.init {
+        Some((params, _)) => Mlp::from_parameters(ctx, job.spec, params)?,
+        None => Mlp::new(ctx, job.spec, job.init_seed)?,
+    };
+    let config = TrainerConfig::new(batch, Optimizer::adam(lr))
+        .kd(job.kd)
+        .dropout(job.dropout);
+    let mut trainer = Trainer::new(ctx, model, &config)?;
+    trainer.attach_dataset(ctx, train, job.teacher, job.jitter, seed as u32)?;
+    let settings = job_settings(common, job);
+    let checkpoint_file = checkpoint_path(out, job.name);
+    let (from, mut logs) = match resumable(common, job, &checkpoint_file, &settings)? {
+        Some(c) => {
+            trainer.restore(ctx, &c.state)?;
+            (c.position, c.logs)
+        }
+        None => (FitPosition::start(), Vec::new()),
+    };
+    if let Some(dir) = checkpoint_file.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let batches = trainer.batches_per_epoch() as u64;
+    let bar = progress_bar(common, job.name, batches.saturating_mul(job.epochs as u64));
+    bar.set_position(batches.saturating_mul(from.epoch.saturating_sub(1) as u64) + from.batch as u64);
+    let save = |trainer: &Trainer, position: FitPosition, logs: &[EpochLog]| {
+        Checkpoint {
+            state: trainer.state(ctx)?,
+            position,
+            logs: logs.to_vec(),
+            settings: settings.clone(),
+        }
+        .save(&checkpoint_file)
+    };
+    let start = Instant::now();
+    let mut done = logs.clone();
+    let (new_logs, end) = fit(
+        ctx,
+        &mut trainer,
+        train,
+        FitOptions {
+            epochs: job.epochs,
+            seed,
+            from,
+            interrupt: Some(&INTERRUPTED),
+        },
+        None,
+        || bar.inc(1),
+        |trainer, log| {
+            bar.set_message(format!(
+                "epoch {} loss {:.4} (ce {:.4} kl {:.4})",
+                log.epoch, log.loss.total, log.loss.ce, log.loss.kl
+            ));
+            done.push(*log);
+            let next = FitPosition {
+                epoch: log.epoch + 1,
+                batch: 0,
+            };
+            save(trainer, next, &done)
+        },
+    )?;
+    bar.finish_and_clear();
+    logs.extend(new_logs);
+    if let FitEnd::Interrupted(position) = end {
+        save(&trainer, position, &logs)?;
+        return Err(Error::Interrupted {
+            epoch: position.epoch,
+            batch: position.batch,
+            checkpoint: checkpoint_file,
+        });
+    }
+    let secs = start.elapsed().as_secs_f64();
+    if !common.quiet {
+        if let Some(last) = logs.last() {
+            // KL is only meaningful when a teacher term is trained.
+            let kl = if job.kd.alpha > 0.0 {
+                format!(", kl {:.4}", last.loss.kl)
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "{:>10}: {} epochs in {:.1} s, final loss {:.4} (ce {:.4}{kl})",
+                job.name, job.epochs, secs, last.loss.total, last.loss.ce
+            );
+        }
+    }
+    Ok(Trained {
+        model: trainer.into_student(),
+        logs,
+        seconds: secs,
+    })
+}
+
+fn progress_bar(common: &Common, name: &str, steps: u64) -> ProgressBar {
+    let bar = if common.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(steps)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} steps {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(name.to_string());
+    bar
+}
