@@ -73,7 +73,9 @@ pub enum Error {
         classes: usize,
     },
     /// Temperature must be > 0 with T² and 1/T finite in f32.
-    #[error("temperature must be > 0 with T² and 1/T finite in f32 (about 1e-19 to 1e19), got {0}")]
+    #[error(
+        "temperature must be > 0 with T² and 1/T finite in f32 (about 1e-19 to 1e19), got {0}"
+    )]
     InvalidTemperature(f32),
     /// α must lie in [0, 1].
     #[error("alpha must lie in [0, 1], got {0}")]

@@ -21,27 +21,52 @@ fn slice(count: usize) -> (Dataset, usize) {
 
 fn config() -> TrainerConfig {
     TrainerConfig::new(32, Optimizer::adam(2e-3))
-        .kd(KdConfig { temperature: 4.0, alpha: 0.7 })
+        .kd(KdConfig {
+            temperature: 4.0,
+            alpha: 0.7,
+        })
         .dropout(Dropout { p: 0.3, seed: 4 })
 }
 
 /// A trainer on `data` with a (fixed) teacher's cached logits, dropout and jitter: every
 /// stream a resume must restore is in play.
-fn trainer(ctx: &GpuContext, data: &DeviceDataset, teacher: &TeacherLogits, init_seed: u64) -> Trainer {
+fn trainer(
+    ctx: &GpuContext,
+    data: &DeviceDataset,
+    teacher: &TeacherLogits,
+    init_seed: u64,
+) -> Trainer {
     let spec = MlpSpec::relu(&[784, 24, 10]).unwrap();
     let mut t = Trainer::new(ctx, Mlp::new(ctx, &spec, init_seed).unwrap(), &config()).unwrap();
     t.attach_dataset(ctx, data, Some(teacher), 1, 7).unwrap();
     t
 }
 
-fn run(ctx: &GpuContext, t: &mut Trainer, data: &DeviceDataset, options: FitOptions<'_>) -> (Vec<EpochLog>, FitEnd) {
+fn run(
+    ctx: &GpuContext,
+    t: &mut Trainer,
+    data: &DeviceDataset,
+    options: FitOptions<'_>,
+) -> (Vec<EpochLog>, FitEnd) {
     fit(ctx, t, data, options, None, || {}, |_, _| Ok(())).unwrap()
 }
 
 /// Saves `t` as a checkpoint at `position`, reads it back from bytes, and restores it into a
 /// fresh trainer built with another initial seed (so only the checkpoint can make it equal).
-fn round_trip(ctx: &GpuContext, t: &Trainer, data: &DeviceDataset, teacher: &TeacherLogits, position: FitPosition, logs: &[EpochLog]) -> Trainer {
-    let checkpoint = Checkpoint { state: t.state(ctx).unwrap(), position, logs: logs.to_vec(), settings: serde_json::json!({"k": 1}) };
+fn round_trip(
+    ctx: &GpuContext,
+    t: &Trainer,
+    data: &DeviceDataset,
+    teacher: &TeacherLogits,
+    position: FitPosition,
+    logs: &[EpochLog],
+) -> Trainer {
+    let checkpoint = Checkpoint {
+        state: t.state(ctx).unwrap(),
+        position,
+        logs: logs.to_vec(),
+        settings: serde_json::json!({"k": 1}),
+    };
     let bytes = checkpoint.to_bytes().unwrap();
     let back = Checkpoint::from_bytes(std::path::Path::new("mem"), &bytes).unwrap();
     assert_eq!(back, checkpoint, "checkpoint bytes round trip");
@@ -139,11 +164,34 @@ fn a_diverging_run_stops_with_the_epoch_and_step() {
 #[test]
 fn settings_that_make_a_run_meaningless_are_refused() {
     for t in [1e20f32, 1e-20, f32::INFINITY, 0.0, -1.0] {
-        assert!(KdConfig { temperature: t, alpha: 0.5 }.validate().is_err(), "T = {t}");
+        assert!(
+            KdConfig {
+                temperature: t,
+                alpha: 0.5
+            }
+            .validate()
+            .is_err(),
+            "T = {t}"
+        );
     }
-    assert!(KdConfig { temperature: 1e3, alpha: 0.5 }.validate().is_ok());
-    assert!(Dropout { p: 0.99999994, seed: 0 }.validate().is_err());
-    assert!(Dropout { p: Dropout::MAX_P, seed: 0 }.validate().is_ok());
+    assert!(KdConfig {
+        temperature: 1e3,
+        alpha: 0.5
+    }
+    .validate()
+    .is_ok());
+    assert!(Dropout {
+        p: 0.99999994,
+        seed: 0
+    }
+    .validate()
+    .is_err());
+    assert!(Dropout {
+        p: Dropout::MAX_P,
+        seed: 0
+    }
+    .validate()
+    .is_ok());
     with_gpu!(ctx => {
         let (train, classes) = slice(64);
         let data = DeviceDataset::new(ctx, &train, classes).unwrap();

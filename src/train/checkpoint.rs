@@ -103,13 +103,18 @@ impl Checkpoint {
             .metadata()
             .as_ref()
             .and_then(|m| m.get(META_KEY))
-            .ok_or_else(|| format_error(path, format!("no {META_KEY} metadata: not a checkpoint")))?;
+            .ok_or_else(|| {
+                format_error(path, format!("no {META_KEY} metadata: not a checkpoint"))
+            })?;
         let meta: Meta = serde_json::from_str(json)
             .map_err(|e| format_error(path, format!("bad checkpoint metadata: {e}")))?;
         if meta.version != VERSION {
             return Err(format_error(
                 path,
-                format!("checkpoint version {} (this build reads {VERSION})", meta.version),
+                format!(
+                    "checkpoint version {} (this build reads {VERSION})",
+                    meta.version
+                ),
             ));
         }
         let read = |name: &str| -> Result<Vec<f32>> {
@@ -117,7 +122,10 @@ impl Checkpoint {
                 .tensor(name)
                 .map_err(|_| format_error(path, format!("tensor {name:?} is missing")))?;
             if t.dtype() != Dtype::F32 || t.shape().len() != 1 {
-                return Err(format_error(path, format!("tensor {name:?} is not a flat f32")));
+                return Err(format_error(
+                    path,
+                    format!("tensor {name:?} is not a flat f32"),
+                ));
             }
             Ok(t.data()
                 .chunks_exact(4)
@@ -156,7 +164,10 @@ impl Checkpoint {
             return Err(format_error(path, "not a regular file"));
         }
         if meta.len() > MAX_BYTES {
-            return Err(format_error(path, format!("{} bytes is too large for a checkpoint", meta.len())));
+            return Err(format_error(
+                path,
+                format!("{} bytes is too large for a checkpoint", meta.len()),
+            ));
         }
         let bytes = std::fs::read(path).map_err(io)?;
         Self::from_bytes(path, &bytes)

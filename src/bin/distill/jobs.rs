@@ -118,7 +118,10 @@ pub fn spec_and_init(
         .clone()
         .unwrap_or_else(|| default_hidden.to_vec());
     let Some(path) = init else {
-        return Ok((MlpSpec::relu(&sizes(features, &hidden, data.classes))?, None));
+        return Ok((
+            MlpSpec::relu(&sizes(features, &hidden, data.classes))?,
+            None,
+        ));
     };
     let (spec, params) = io::load(path)?;
     let wanted = sizes(features, &hidden, data.classes);
@@ -135,7 +138,10 @@ pub fn spec_and_init(
         ));
     }
     if common.hidden.is_some() && spec.sizes != wanted {
-        return mismatch(format!("model {:?} differs from --hidden {:?}", spec.sizes, hidden));
+        return mismatch(format!(
+            "model {:?} differs from --hidden {:?}",
+            spec.sizes, hidden
+        ));
     }
     Ok((spec, Some(params)))
 }

@@ -26,7 +26,9 @@ pub fn catch_interrupts() {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\ninterrupt: stopping at the next batch and saving a checkpoint (again to quit now)");
+        eprintln!(
+            "\ninterrupt: stopping at the next batch and saving a checkpoint (again to quit now)"
+        );
     });
 }
 
@@ -75,7 +77,12 @@ fn job_settings(common: &Common, job: &TrainJob<'_>) -> Value {
 
 /// The checkpoint to resume for this job, if `--resume` and one exists, after checking that
 /// it was made with the same settings.
-fn resumable(common: &Common, job: &TrainJob<'_>, path: &Path, settings: &Value) -> Result<Option<Checkpoint>> {
+fn resumable(
+    common: &Common,
+    job: &TrainJob<'_>,
+    path: &Path,
+    settings: &Value,
+) -> Result<Option<Checkpoint>> {
     if !common.resume || !path.is_file() {
         return Ok(None);
     }
@@ -137,7 +144,9 @@ pub fn train_model(
     }
     let batches = trainer.batches_per_epoch() as u64;
     let bar = progress_bar(common, job.name, batches.saturating_mul(job.epochs as u64));
-    bar.set_position(batches.saturating_mul(from.epoch.saturating_sub(1) as u64) + from.batch as u64);
+    bar.set_position(
+        batches.saturating_mul(from.epoch.saturating_sub(1) as u64) + from.batch as u64,
+    );
     let save = |trainer: &Trainer, position: FitPosition, logs: &[EpochLog]| {
         Checkpoint {
             state: trainer.state(ctx)?,

@@ -35,7 +35,17 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
         check_count_errors(
             ctx,
             "non-finite",
-            &[f32::NAN, 1.0, 0.0, f32::INFINITY, 0.0, 1.0, -f32::INFINITY, 0.0, 2.0],
+            &[
+                f32::NAN,
+                1.0,
+                0.0,
+                f32::INFINITY,
+                0.0,
+                1.0,
+                -f32::INFINITY,
+                0.0,
+                2.0,
+            ],
             &[1, 0, 2],
             3,
         )?,

@@ -15,11 +15,19 @@ use crate::{defaults, open_context, Common, DistillArgs};
 pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
     let data = load_data(common)?;
     let (teacher_spec, teacher_params) = io::load(&args.teacher)?;
-    let (spec, init) = spec_and_init(common, &data, defaults::STUDENT_HIDDEN, args.init.as_deref())?;
+    let (spec, init) = spec_and_init(
+        common,
+        &data,
+        defaults::STUDENT_HIDDEN,
+        args.init.as_deref(),
+    )?;
     let out = prepare(common)?;
     let mut inputs: Vec<&Path> = vec![args.teacher.as_path()];
     inputs.extend(args.init.as_deref());
-    check_inputs_not_outputs(&inputs, &job_outputs(&out, &["student-distilled", "student"]))?;
+    check_inputs_not_outputs(
+        &inputs,
+        &job_outputs(&out, &["student-distilled", "student"]),
+    )?;
     let ctx = open_context(common)?;
     let teacher = Mlp::from_parameters(&ctx, &teacher_spec, &teacher_params)?;
     let seed = common.seed.unwrap_or(defaults::SEED);
@@ -61,6 +69,10 @@ pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
         ..Settings::default()
     };
     let report = write_run_report(&out, &ctx, settings, &results)?;
-    println!("weights and {} written to {}", report.display(), out.display());
+    println!(
+        "weights and {} written to {}",
+        report.display(),
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

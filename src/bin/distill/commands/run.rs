@@ -12,8 +12,8 @@ use distill_wgpu::{DeviceDataset, Dropout, KdConfig, Mlp, MlpSpec, Result, Teach
 
 use crate::jobs::{bundled_teacher, finish_model, kd_from, load_data, print_table, sizes};
 use crate::output::{check_inputs_not_outputs, job_outputs, prepare};
-use crate::training::{train_model, TrainJob};
 use crate::report::{write_run_report, ModelReport, Settings};
+use crate::training::{train_model, TrainJob};
 use crate::{defaults, open_context, Common, RunArgs};
 
 pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {

@@ -13,7 +13,12 @@ use crate::{defaults, open_context, Common, TrainArgs};
 
 pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
     let data = load_data(common)?;
-    let (spec, init) = spec_and_init(common, &data, defaults::TEACHER_HIDDEN, args.init.as_deref())?;
+    let (spec, init) = spec_and_init(
+        common,
+        &data,
+        defaults::TEACHER_HIDDEN,
+        args.init.as_deref(),
+    )?;
     let out = prepare(common)?;
     let inputs: Vec<&Path> = args.init.iter().map(|p| p.as_path()).collect();
     check_inputs_not_outputs(&inputs, &job_outputs(&out, &["model"]))?;
@@ -47,6 +52,10 @@ pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
         ..Settings::default()
     };
     let report = write_run_report(&out, &ctx, settings, &results)?;
-    println!("weights and {} written to {}", report.display(), out.display());
+    println!(
+        "weights and {} written to {}",
+        report.display(),
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,220 @@
+//! The CLI's promises about files and runs: a new numbered folder per run, nothing a user has
+//! replaced without --force, an input never an output, checkpoints every epoch, --resume
+//! (also after Ctrl-C) giving bit-identical weights, --init, and runs that go non-finite or
+//! make no sense stopping with one error line.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use distill_wgpu::model::io;
+use distill_wgpu::SplitMix64;
+
+fn distill_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_distill"))
+        .current_dir(dir)
+        .args(args)
+        .arg("--quiet")
+        .output()
+        .expect("failed to start distill")
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn fails_with(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("error") && l.contains(needle)),
+        "no error line with {needle:?}: {err}"
+    );
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("distill-runs-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        out.extend(d.to_be_bytes());
+    }
+    out.extend(data);
+    out
+}
+
+/// A small learnable data set of 8×8 images in 3 classes (the class lights one band), in the
+/// MNIST folder layout.
+fn tiny_data(dir: &Path) -> PathBuf {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut rng = SplitMix64::new(3);
+    for (prefix, count) in [("train", 240u32), ("t10k", 60)] {
+        let labels: Vec<u8> = (0..count).map(|_| rng.below(3) as u8).collect();
+        let pixels: Vec<u8> = labels
+            .iter()
+            .flat_map(|&l| (0..64).map(move |i| if (i / 8) % 3 == l as usize { 200 } else { 20 }))
+            .map(|p: u8| p.saturating_add(rng.below(40) as u8))
+            .collect();
+        std::fs::write(
+            data.join(format!("{prefix}-images-idx3-ubyte")),
+            idx(&[count, 8, 8], &pixels),
+        )
+        .unwrap();
+        std::fs::write(
+            data.join(format!("{prefix}-labels-idx1-ubyte")),
+            idx(&[count], &labels),
+        )
+        .unwrap();
+    }
+    data
+}
+
+fn weights(path: &Path) -> Vec<f32> {
+    io::load(path).unwrap().1
+}
+
+#[test]
+fn each_run_gets_a_new_folder_and_existing_results_are_kept() {
+    with_gpu!(_ctx => {
+        let dir = temp_dir("folders");
+        let data = tiny_data(&dir);
+        let train = ["train", "--data", data.to_str().unwrap(), "--hidden", "8", "--epochs", "1", "--batch-size", "32"];
+        ok(&distill_in(&dir, &train));
+        ok(&distill_in(&dir, &train));
+        for run in ["runs/run-001", "runs/run-002"] {
+            for file in ["model.safetensors", "report.json", "checkpoints/model.safetensors"] {
+                assert!(dir.join(run).join(file).is_file(), "{run}/{file} missing");
+            }
+        }
+        // An explicit --out that holds results is refused, and left as it was.
+        let out = dir.join("runs/run-001");
+        let before = std::fs::read(out.join("model.safetensors")).unwrap();
+        let with_out = [&train[..], &["--out", out.to_str().unwrap(), "--seed", "9"]].concat();
+        fails_with(&distill_in(&dir, &with_out), "already holds results");
+        assert_eq!(std::fs::read(out.join("model.safetensors")).unwrap(), before);
+        ok(&distill_in(&dir, &[&with_out[..], &["--force"]].concat()));
+        assert_ne!(std::fs::read(out.join("model.safetensors")).unwrap(), before, "--force overwrote nothing");
+        // --resume without --out, or into nothing, is refused.
+        fails_with(&distill_in(&dir, &[&train[..], &["--resume"]].concat()), "--resume needs --out");
+        let leftovers: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".partial")).collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    });
+}
+
+#[test]
+fn an_input_is_never_an_output() {
+    with_gpu!(_ctx => {
+        let dir = temp_dir("inputs");
+        let data = tiny_data(&dir);
+        let d = data.to_str().unwrap();
+        let out = dir.join("out");
+        let o = out.to_str().unwrap();
+        ok(&distill_in(&dir, &["train", "--data", d, "--hidden", "16", "--epochs", "1", "--out", o]));
+        let teacher = out.join("model.safetensors");
+        ok(&distill_in(&dir, &["distill", "--teacher", teacher.to_str().unwrap(), "--data", d, "--hidden", "8", "--epochs", "1", "--out", o, "--force"]));
+        let student = out.join("student-distilled.safetensors");
+        let before = std::fs::read(&student).unwrap();
+        let again = ["distill", "--teacher", student.to_str().unwrap(), "--data", d, "--hidden", "8", "--epochs", "1", "--out", o];
+        fails_with(&distill_in(&dir, &again), "already holds results");
+        fails_with(&distill_in(&dir, &[&again[..], &["--force"]].concat()), "is an input of this run");
+        assert_eq!(std::fs::read(&student).unwrap(), before, "the teacher file changed");
+    });
+}
+
+#[test]
+fn resume_continues_to_bit_identical_weights() {
+    with_gpu!(_ctx => {
+        let dir = temp_dir("resume");
+        let data = tiny_data(&dir);
+        let d = data.to_str().unwrap();
+        let args = |out: &Path, epochs: &'static str| -> Vec<String> {
+            ["train", "--data", d, "--hidden", "12", "--dropout", "0.2", "--jitter", "1", "--batch-size", "16", "--epochs", epochs, "--out", out.to_str().unwrap()].iter().map(|s| s.to_string()).collect()
+        };
+        let run = |a: Vec<String>, extra: &[&str]| distill_in(&dir, &a.iter().map(String::as_str).chain(extra.iter().copied()).collect::<Vec<_>>());
+        let whole = dir.join("whole");
+        ok(&run(args(&whole, "3"), &[]));
+        let parts = dir.join("parts");
+        ok(&run(args(&parts, "1"), &[]));
+        ok(&run(args(&parts, "3"), &["--resume"]));
+        assert_eq!(weights(&whole.join("model.safetensors")), weights(&parts.join("model.safetensors")));
+        // Resuming a finished run changes nothing; other settings are refused.
+        ok(&run(args(&parts, "3"), &["--resume"]));
+        assert_eq!(weights(&whole.join("model.safetensors")), weights(&parts.join("model.safetensors")));
+        fails_with(&run(args(&parts, "3"), &["--resume", "--lr", "0.01"]), "resume with the same flags");
+        fails_with(&run(args(&parts, "3"), &["--resume", "--force"]), "pass one");
+        // --init fine-tunes from saved weights, whose architecture --hidden must match.
+        let tuned = dir.join("tuned");
+        let init = whole.join("model.safetensors");
+        ok(&distill_in(&dir, &["train", "--data", d, "--epochs", "1", "--init", init.to_str().unwrap(), "--out", tuned.to_str().unwrap()]));
+        assert_eq!(io::load(&tuned.join("model.safetensors")).unwrap().0.sizes, vec![64, 12, 3]);
+        fails_with(&distill_in(&dir, &["train", "--data", d, "--hidden", "5", "--init", init.to_str().unwrap(), "--out", dir.join("x").to_str().unwrap()]), "differs from --hidden");
+    });
+}
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_that_resumes_exactly() {
+    with_gpu!(_ctx => {
+        let dir = temp_dir("sigint");
+        let data = tiny_data(&dir);
+        let d = data.to_str().unwrap();
+        let (whole, cut) = (dir.join("whole"), dir.join("cut"));
+        let args = |out: &Path| vec!["train".to_string(), "--data".into(), d.into(), "--hidden".into(), "12".into(), "--batch-size".into(), "8".into(), "--epochs".into(), "60".into(), "--out".into(), out.to_str().unwrap().into()];
+        let mut child = Command::new(env!("CARGO_BIN_EXE_distill")).current_dir(&dir).args(args(&cut)).arg("--quiet").spawn().unwrap();
+        let checkpoint = cut.join("checkpoints/model.safetensors");
+        let start = Instant::now();
+        while !checkpoint.is_file() && start.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let signalled = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+        assert!(signalled.success());
+        let status = child.wait().unwrap();
+        if status.success() {
+            eprintln!("the run finished before the interrupt arrived; nothing to resume");
+        } else {
+            assert_eq!(status.code(), Some(130), "an interrupted run exits with 130");
+            assert!(!cut.join("model.safetensors").exists(), "an interrupted run saved final weights");
+            ok(&distill_in(&dir, &[&args(&cut).iter().map(String::as_str).collect::<Vec<_>>()[..], &["--resume"]].concat()));
+        }
+        ok(&distill_in(&dir, &args(&whole).iter().map(String::as_str).collect::<Vec<_>>()));
+        assert_eq!(weights(&whole.join("model.safetensors")), weights(&cut.join("model.safetensors")));
+    });
+}
+
+#[test]
+fn runs_that_go_non_finite_or_make_no_sense_stop_with_one_error() {
+    with_gpu!(_ctx => {
+        let dir = temp_dir("nonsense");
+        let data = tiny_data(&dir);
+        let d = data.to_str().unwrap();
+        let out = dir.join("lr");
+        let diverging = distill_in(&dir, &["train", "--data", d, "--hidden", "8", "--epochs", "2", "--lr", "1e30", "--out", out.to_str().unwrap()]);
+        fails_with(&diverging, "became non-finite at epoch");
+        assert!(!out.join("model.safetensors").exists(), "non-finite weights were saved");
+        // What checkpoint there is holds the last good epoch (loading checks every weight).
+        let checkpoint = out.join("checkpoints/model.safetensors");
+        if checkpoint.exists() {
+            let c = distill_wgpu::train::Checkpoint::load(&checkpoint).unwrap();
+            assert!(c.logs.iter().all(|l| l.loss.total.is_finite()));
+        }
+        let fresh = |name: &str| dir.join(name).to_str().unwrap().to_string();
+        fails_with(&distill_in(&dir, &["train", "--data", d, "--jitter", "8", "--out", &fresh("j")]), "jitter 8");
+        fails_with(&distill_in(&dir, &["train", "--data", d, "--dropout", "0.99999994", "--out", &fresh("p")]), "dropout");
+        fails_with(&distill_in(&dir, &["train", "--data", d, "--temperature", "1e20", "--out", &fresh("t")]), "temperature");
+        fails_with(&distill_in(&dir, &["run", "--data", d, "--teacher-epochs", "0", "--out", &fresh("r")]), "teacher-epochs");
+        fails_with(&distill_in(&dir, &["train", "--data", d, "--hidden", "8", "--epochs", "18446744073709551615", "--out", &fresh("e")]), "steps a run can count");
+    });
+}
