@@ -140,6 +140,12 @@ fn loss_reduction_matches_reference_and_accumulates_steps() {
             }
         }
         assert!(reduce::prepare_reduce_loss(ctx, &[1.0, 2.0, 3.0], 1.0, 0.5).is_err());
+        // A NaN term is recorded as the first non-finite step (counted from 1), once.
+        let prepared = reduce::prepare_reduce_loss(ctx, &[1.0, 0.5, f32::NAN, 0.1], 2.0, 0.5).unwrap();
+        prepared.run(ctx, 3).unwrap();
+        let slots: Vec<f32> = prepared.output(ctx, 0).unwrap();
+        assert_eq!(slots[3], 1.0, "first non-finite step: {slots:?}");
+        assert_eq!(slots[7], 3.0);
     });
 }
 
