@@ -218,3 +218,22 @@ fn runs_that_go_non_finite_or_make_no_sense_stop_with_one_error() {
         fails_with(&distill_in(&dir, &["train", "--data", d, "--hidden", "8", "--epochs", "18446744073709551615", "--out", &fresh("e")]), "steps a run can count");
     });
 }
+
+#[test]
+fn a_teacher_with_overflowing_logits_is_reported_not_used() {
+    with_gpu!(_ctx => {
+        let dir = temp_dir("huge");
+        let data = tiny_data(&dir);
+        let d = data.to_str().unwrap();
+        // Finite weights whose products overflow f32: every logit is ±inf or NaN.
+        let spec = distill_wgpu::MlpSpec::relu(&[64, 4, 3]).unwrap();
+        let params = vec![1e30f32; spec.parameter_count()];
+        let teacher = dir.join("huge.safetensors");
+        io::save(&teacher, &spec, &params, &[]).unwrap();
+        let t = teacher.to_str().unwrap();
+        fails_with(&distill_in(&dir, &["eval", "--data", d, "--model", t]), "non-finite logits");
+        let out = dir.join("out");
+        fails_with(&distill_in(&dir, &["distill", "--data", d, "--teacher", t, "--hidden", "4", "--out", out.to_str().unwrap()]), "non-finite logits");
+        assert!(!out.join("student-distilled.safetensors").exists());
+    });
+}
