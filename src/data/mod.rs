@@ -4,6 +4,7 @@
 pub mod dataset;
 pub mod device;
 pub mod idx;
+pub mod npy;
 
 pub use dataset::Dataset;
 pub(crate) use device::BatchBuffers;
