@@ -713,6 +713,24 @@ fn hostile_idx_pairs_and_folders_give_one_clear_error() {
         .unwrap_err()
         .to_string()
         .contains("test images are 3x3, training images 2x2"));
+    // A FIFO named like a data file is refused as one, not waited on or called missing.
+    let labels = folder.join("t10k-labels-idx1-ubyte");
+    std::fs::remove_file(&labels).unwrap();
+    if materialise(&labels, &Setup::Fifo) {
+        let f = folder.clone();
+        let (result, _) = within_deadline("FIFO in a folder", move || read_dir(&f));
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("t10k-labels-idx1-ubyte: a FIFO"), "{err}");
+    }
+    let _ = std::fs::remove_file(&labels);
+    std::fs::create_dir(folder.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    let f = folder.clone();
+    let (result, _) = within_deadline("folder in a folder", move || read_dir(&f));
+    let err = result.unwrap_err().to_string();
+    assert!(
+        err.contains("t10k-labels-idx1-ubyte.gz: a directory"),
+        "{err}"
+    );
 }
 
 /// Runs `distill args…` with stderr in a file, killed after [`DEADLINE`].

@@ -298,13 +298,20 @@ pub fn read_pair(images: &Path, labels: &Path) -> Result<Dataset> {
     })
 }
 
-/// Finds `stem` or `stem.gz` in `dir`.
+/// Finds `stem` or `stem.gz` in `dir`; one that exists but is not a regular file (a FIFO, a
+/// folder) is named as such rather than reported missing.
 fn find_file(dir: &Path, stem: &str) -> Result<PathBuf> {
+    let mut not_regular = None;
     for name in [stem.to_string(), format!("{stem}.gz")] {
         let p = dir.join(name);
-        if p.is_file() {
-            return Ok(p);
+        match std::fs::metadata(&p) {
+            Ok(meta) if meta.is_file() => return Ok(p),
+            Ok(meta) => not_regular = not_regular.or(check_regular(&p, meta).err()),
+            Err(_) => {}
         }
+    }
+    if let Some(e) = not_regular {
+        return Err(e);
     }
     Err(Error::Io {
         path: dir.join(stem),
