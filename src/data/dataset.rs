@@ -26,9 +26,15 @@ impl Dataset {
         self.labels.is_empty()
     }
 
-    /// Features per sample (`height·width`).
+    /// Features per sample (`height·width`); saturates rather than wrapping for a hand-built
+    /// set whose product overflows (no file the readers accept has one).
     pub fn features(&self) -> usize {
-        self.height * self.width
+        self.height.saturating_mul(self.width)
+    }
+
+    /// Pixel offset of sample `index`, checked.
+    fn pixel_offset(&self, index: usize) -> Option<usize> {
+        index.checked_mul(self.features())
     }
 
     /// One more than the largest label.
@@ -41,15 +47,27 @@ impl Dataset {
     }
 
     /// Inputs scaled to [0, 1] for samples `range`, as f32 (for host-side use and tests).
+    ///
+    /// # Panics
+    /// If `range` reaches past the data set.
     pub fn inputs_f32(&self, range: std::ops::Range<usize>) -> Vec<f32> {
-        let f = self.features();
-        self.pixels[range.start * f..range.end * f]
-            .iter()
-            .map(|&p| p as f32 / 255.0)
-            .collect()
+        let pixels = self
+            .pixel_offset(range.start)
+            .zip(self.pixel_offset(range.end))
+            .and_then(|(start, end)| self.pixels.get(start..end))
+            .unwrap_or_else(|| {
+                panic!(
+                    "samples {range:?} are past the data set of {} samples",
+                    self.len()
+                )
+            });
+        pixels.iter().map(|&p| p as f32 / 255.0).collect()
     }
 
     /// `count` random `height × width` images with random labels below `classes` (benchmarks).
+    ///
+    /// # Panics
+    /// If `count·height·width` overflows `usize`.
     pub fn random(
         rng: &mut SplitMix64,
         count: usize,
@@ -57,10 +75,12 @@ impl Dataset {
         width: usize,
         classes: usize,
     ) -> Dataset {
+        let pixels = count
+            .checked_mul(height)
+            .and_then(|n| n.checked_mul(width))
+            .unwrap_or_else(|| panic!("{count} images of {height}x{width} overflow usize"));
         Dataset {
-            pixels: (0..count * height * width)
-                .map(|_| rng.below(256) as u8)
-                .collect(),
+            pixels: (0..pixels).map(|_| rng.below(256) as u8).collect(),
             labels: (0..count).map(|_| rng.below(classes) as u8).collect(),
             height,
             width,
@@ -70,8 +90,11 @@ impl Dataset {
     /// The first `count` samples.
     pub fn head(&self, count: usize) -> Dataset {
         let count = count.min(self.len());
+        let end = self
+            .pixel_offset(count)
+            .map_or(self.pixels.len(), |n| n.min(self.pixels.len()));
         Dataset {
-            pixels: self.pixels[..count * self.features()].to_vec(),
+            pixels: self.pixels[..end].to_vec(),
             labels: self.labels[..count].to_vec(),
             height: self.height,
             width: self.width,

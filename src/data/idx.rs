@@ -1,6 +1,6 @@
 //! The IDX reader (the MNIST file format, gzip or raw) and the MNIST folder layout.
 
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 use crate::data::dataset::Dataset;
@@ -22,26 +22,183 @@ fn format_error(path: &Path, message: impl Into<String>) -> Error {
     }
 }
 
+/// IDX data past this many bytes is refused before reading: a device data set uploads each
+/// file into one storage binding, and the gather kernel addresses pixels with 32-bit byte
+/// offsets.
+pub const MAX_IDX_DATA_BYTES: u64 = u32::MAX as u64;
+
+/// Deflate expands at most about 1032-fold, so a gzip file of `n` bytes never inflates past
+/// this factor times `n`; used only to size the first reservation.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// The header of an IDX file: dimensions, header length, data bytes the dimensions need.
+struct IdxHeader {
+    dims: Vec<usize>,
+    len: usize,
+    data: usize,
+}
+
 /// Reads an IDX file of unsigned bytes (type 0x08), gzip-compressed or raw.
+///
+/// Only regular files are opened (a FIFO or device could block or never end). The header is
+/// read and checked first (through the decoder for gzip); then at most the data bytes it
+/// promises are read, and one more to detect trailing data, so a small file that claims or
+/// inflates to gigabytes is refused without reading them. Raw files are checked against
+/// their length before the data is read.
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    let raw = std::fs::read(path).map_err(|source| Error::Io {
+    let io_error = |source| Error::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| format_error(path, format!("corrupt or truncated gzip data: {e}")))?;
-        out
-    } else {
-        raw
     };
-    parse_idx(path, &bytes)
+    // On the path before opening (opening a FIFO blocks), then on the handle.
+    check_regular(path, std::fs::metadata(path).map_err(io_error)?)?;
+    let mut file = std::fs::File::open(path).map_err(io_error)?;
+    let file_len = check_regular(path, file.metadata().map_err(io_error)?)?;
+    let magic = read_up_to(&mut file, 2).map_err(io_error)?;
+    file.rewind().map_err(io_error)?;
+    if magic == [0x1f, 0x8b] {
+        let gzip_error =
+            |e: std::io::Error| format_error(path, format!("corrupt or truncated gzip data: {e}"));
+        let mut decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
+        let header = read_header(path, &mut decoder, gzip_error)?;
+        let hint = file_len.saturating_mul(MAX_DEFLATE_RATIO);
+        let data = read_data(&mut decoder, &header, hint, gzip_error)?;
+        finish(path, header, data, "the decompressed data")
+    } else {
+        let mut reader = std::io::BufReader::new(file);
+        let header = read_header(path, &mut reader, io_error)?;
+        let body = file_len.saturating_sub(header.len as u64);
+        if body != header.data as u64 {
+            return Err(format_error(
+                path,
+                format!(
+                    "IDX dimensions {:?} need {} data bytes, file has {body}",
+                    header.dims, header.data
+                ),
+            ));
+        }
+        let data = read_data(&mut reader, &header, body, io_error)?;
+        finish(path, header, data, "the file")
+    }
+}
+
+/// The length of a regular file, or an error naming what else it is.
+fn check_regular(path: &Path, meta: std::fs::Metadata) -> Result<u64> {
+    if meta.is_file() {
+        return Ok(meta.len());
+    }
+    let kind = meta.file_type();
+    let what = if kind.is_dir() {
+        "a directory"
+    } else if is_fifo(&kind) {
+        "a FIFO (named pipe)"
+    } else {
+        "not a regular file"
+    };
+    Err(format_error(path, format!("{what}, not an IDX file")))
+}
+
+#[cfg(unix)]
+fn is_fifo(kind: &std::fs::FileType) -> bool {
+    std::os::unix::fs::FileTypeExt::is_fifo(kind)
+}
+
+#[cfg(not(unix))]
+fn is_fifo(_: &std::fs::FileType) -> bool {
+    false
+}
+
+/// Up to `n` bytes (fewer only at the end of the stream).
+fn read_up_to(reader: &mut impl Read, n: u64) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    reader.take(n).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Reads and checks the header: 4 bytes, then the 4·rank bytes of dimensions.
+fn read_header<R: Read>(
+    path: &Path,
+    reader: &mut R,
+    read_error: impl Fn(std::io::Error) -> Error,
+) -> Result<IdxHeader> {
+    let mut bytes = read_up_to(reader, 4).map_err(&read_error)?;
+    if let [0, 0, _, rank @ 1..=4] = bytes[..] {
+        let dims = read_up_to(reader, 4 * u64::from(rank)).map_err(&read_error)?;
+        bytes.extend_from_slice(&dims);
+    }
+    parse_header(path, &bytes)
+}
+
+/// Reads at most the data bytes `header` promises, then tries one more byte; returns the
+/// data and whether anything followed it. `hint` bounds the first reservation.
+fn read_data<R: Read>(
+    reader: &mut R,
+    header: &IdxHeader,
+    hint: u64,
+    read_error: impl Fn(std::io::Error) -> Error,
+) -> Result<(Vec<u8>, bool)> {
+    let mut data = Vec::new();
+    let reserve = (header.data as u64).min(hint);
+    // Both bounds are at most MAX_IDX_DATA_BYTES, which fits usize on 64-bit targets.
+    let _ = data.try_reserve_exact(usize::try_from(reserve).unwrap_or(0));
+    reader
+        .take(header.data as u64)
+        .read_to_end(&mut data)
+        .map_err(&read_error)?;
+    let trailing = !read_up_to(reader, 1).map_err(&read_error)?.is_empty();
+    Ok((data, trailing))
+}
+
+/// The array, once the data read matches what the header promised.
+fn finish(
+    path: &Path,
+    header: IdxHeader,
+    (data, trailing): (Vec<u8>, bool),
+    source: &str,
+) -> Result<IdxArray> {
+    if data.len() != header.data || trailing {
+        let has = if trailing {
+            "more".to_string()
+        } else {
+            data.len().to_string()
+        };
+        return Err(format_error(
+            path,
+            format!(
+                "IDX dimensions {:?} need {} data bytes, {source} has {has}",
+                header.dims, header.data
+            ),
+        ));
+    }
+    Ok(IdxArray {
+        dims: header.dims,
+        data,
+    })
 }
 
 /// Parses IDX bytes (`path` only names the source in errors).
 pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray> {
+    let header = parse_header(path, bytes)?;
+    let body = &bytes[header.len..];
+    if body.len() != header.data {
+        return Err(format_error(
+            path,
+            format!(
+                "IDX dimensions {:?} need {} data bytes, file has {}",
+                header.dims,
+                header.data,
+                body.len()
+            ),
+        ));
+    }
+    Ok(IdxArray {
+        dims: header.dims,
+        data: body.to_vec(),
+    })
+}
+
+/// Checks the header at the start of `bytes` (what follows it is not looked at).
+fn parse_header(path: &Path, bytes: &[u8]) -> Result<IdxHeader> {
     if bytes.len() < 4 {
         return Err(format_error(
             path,
@@ -70,36 +227,28 @@ pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray> {
     if rank == 0 || rank > 4 {
         return Err(format_error(path, format!("IDX rank {rank} is not 1 to 4")));
     }
-    let header = 4 + 4 * rank;
-    if bytes.len() < header {
+    let len = 4 + 4 * rank;
+    if bytes.len() < len {
         return Err(format_error(path, "truncated IDX header"));
     }
-    let dims: Vec<usize> = (0..rank)
-        .map(|i| {
-            u32::from_be_bytes([
-                bytes[4 + 4 * i],
-                bytes[5 + 4 * i],
-                bytes[6 + 4 * i],
-                bytes[7 + 4 * i],
-            ]) as usize
-        })
+    let dims: Vec<usize> = bytes[4..len]
+        .chunks_exact(4)
+        .map(|d| u32::from_be_bytes([d[0], d[1], d[2], d[3]]) as usize)
         .collect();
-    let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
-    let body = bytes.len() - header;
-    match expected {
-        Some(n) if n == body => Ok(IdxArray {
-            dims,
-            data: bytes[header..].to_vec(),
-        }),
-        Some(n) => Err(format_error(
-            path,
-            format!("IDX dimensions {dims:?} need {n} data bytes, file has {body}"),
-        )),
-        None => Err(format_error(
-            path,
-            format!("IDX dimensions {dims:?} overflow"),
-        )),
-    }
+    let data = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n as u64 <= MAX_IDX_DATA_BYTES)
+        .ok_or_else(|| {
+            format_error(
+                path,
+                format!(
+                    "IDX dimensions {dims:?} need more than the {MAX_IDX_DATA_BYTES} data bytes \
+                     this reader accepts"
+                ),
+            )
+        })?;
+    Ok(IdxHeader { dims, len, data })
 }
 
 /// Reads an image file (rank 3: count, rows, cols) and a label file (rank 1) into a data set.
@@ -135,6 +284,12 @@ pub fn read_pair(images: &Path, labels: &Path) -> Result<Dataset> {
     if img.dims[0] == 0 {
         return Err(format_error(images, "no samples"));
     }
+    if img.dims[1] == 0 || img.dims[2] == 0 {
+        return Err(format_error(
+            images,
+            format!("images of {}x{} have no pixels", img.dims[1], img.dims[2]),
+        ));
+    }
     Ok(Dataset {
         pixels: img.data,
         labels: lab.data,
@@ -143,13 +298,20 @@ pub fn read_pair(images: &Path, labels: &Path) -> Result<Dataset> {
     })
 }
 
-/// Finds `stem` or `stem.gz` in `dir`.
+/// Finds `stem` or `stem.gz` in `dir`; one that exists but is not a regular file (a FIFO, a
+/// folder) is named as such rather than reported missing.
 fn find_file(dir: &Path, stem: &str) -> Result<PathBuf> {
+    let mut not_regular = None;
     for name in [stem.to_string(), format!("{stem}.gz")] {
         let p = dir.join(name);
-        if p.is_file() {
-            return Ok(p);
+        match std::fs::metadata(&p) {
+            Ok(meta) if meta.is_file() => return Ok(p),
+            Ok(meta) => not_regular = not_regular.or(check_regular(&p, meta).err()),
+            Err(_) => {}
         }
+    }
+    if let Some(e) = not_regular {
+        return Err(e);
     }
     Err(Error::Io {
         path: dir.join(stem),

@@ -4,8 +4,10 @@
 //! `distill_wgpu.activation`); files without it (e.g. from PyTorch) are read from the shapes.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::Path;
 
+use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
@@ -78,21 +80,106 @@ pub fn save(path: &Path, spec: &MlpSpec, params: &[f32], extra: &[(&str, String)
     crate::files::write_atomic(path, &bytes)
 }
 
+/// Model files larger than this are refused before reading. The parameters live in one
+/// storage binding, which Vulkan caps at 4 GiB (its range limit is 32-bit); twice that leaves
+/// room for any other backend without reading absurd files.
+pub const MAX_MODEL_FILE_BYTES: u64 = 8 << 30;
+
 /// Reads a model file: its architecture and flat parameters.
+///
+/// Only regular files are opened: a FIFO or device would block or never end, a directory
+/// is not a model. Sizes past [`MAX_MODEL_FILE_BYTES`] are refused before reading.
 pub fn load(path: &Path) -> Result<(MlpSpec, Vec<f32>)> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = read_regular_file(path)?;
     from_safetensors(path, &bytes)
 }
 
+fn read_regular_file(path: &Path) -> Result<Vec<u8>> {
+    let io_error = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    // Checked on the path before opening: opening a FIFO for reading blocks until a writer
+    // comes, and then again on the open handle, in case the path was replaced in between.
+    let checked = |meta: std::fs::Metadata| {
+        if !meta.is_file() {
+            return Err(format_error(
+                path,
+                format!("{}, not a model file", file_kind(&meta.file_type())),
+            ));
+        }
+        if meta.len() > MAX_MODEL_FILE_BYTES {
+            return Err(format_error(
+                path,
+                format!(
+                    "{} bytes is more than a model file may hold ({MAX_MODEL_FILE_BYTES})",
+                    meta.len()
+                ),
+            ));
+        }
+        Ok(meta.len())
+    };
+    checked(std::fs::metadata(path).map_err(io_error)?)?;
+    let file = std::fs::File::open(path).map_err(io_error)?;
+    let len = checked(file.metadata().map_err(io_error)?)?;
+    let mut bytes = Vec::new();
+    // The length is bounded above, so this reservation is too; the read is bounded as well,
+    // in case the file grows while it is read.
+    bytes
+        .try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX))
+        .map_err(|e| format_error(path, format!("cannot hold {len} bytes in memory: {e}")))?;
+    file.take(MAX_MODEL_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_error)?;
+    if bytes.len() as u64 > MAX_MODEL_FILE_BYTES {
+        return Err(format_error(
+            path,
+            "file grew past the model size limit while read",
+        ));
+    }
+    Ok(bytes)
+}
+
+/// What a non-regular file is, for error messages.
+fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_block_device() || kind.is_char_device() {
+            return "a device";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
 /// Parses safetensors bytes (`path` names the source in errors).
+///
+/// The architecture (from the metadata, or from the weight shapes when there is none) is
+/// checked against the tensors actually present (dtype, shape, byte length) before anything
+/// is allocated, so the parameter vector never holds more than the file does.
 pub fn from_safetensors(path: &Path, bytes: &[u8]) -> Result<(MlpSpec, Vec<f32>)> {
-    let (_, metadata) = SafeTensors::read_metadata(bytes)
+    let (header_len, metadata) = SafeTensors::read_metadata(bytes)
         .map_err(|e| format_error(path, format!("not a readable safetensors file: {e}")))?;
-    let tensors = SafeTensors::deserialize(bytes)
-        .map_err(|e| format_error(path, format!("not a readable safetensors file: {e}")))?;
+    // read_metadata checked that the length prefix, header and data span the buffer exactly.
+    let data = header_len
+        .checked_add(8)
+        .and_then(|start| bytes.get(start..))
+        .unwrap_or_default();
+    let file = Tensors {
+        path,
+        metadata: &metadata,
+        data,
+    };
     let meta = metadata.metadata().clone().unwrap_or_default();
     let activation = match meta.get(ACTIVATION_KEY).map(String::as_str) {
         None | Some("relu") => Activation::Relu,
@@ -104,9 +191,10 @@ pub fn from_safetensors(path: &Path, bytes: &[u8]) -> Result<(MlpSpec, Vec<f32>)
             ))
         }
     };
-    // Layers from the weight names present: 0.weight, 2.weight, … must be contiguous.
+    // Layers from the weight names present: 0.weight, 2.weight, … must be contiguous. Each
+    // lookup is a hash lookup, so a header with many names costs linear time.
     let mut layer_count = 0;
-    while tensors.names().contains(&weight_name(layer_count).as_str()) {
+    while metadata.info(&weight_name(layer_count)).is_some() {
         layer_count += 1;
     }
     if layer_count == 0 {
@@ -124,7 +212,7 @@ pub fn from_safetensors(path: &Path, bytes: &[u8]) -> Result<(MlpSpec, Vec<f32>)
         None => {
             let mut sizes = Vec::new();
             for l in 0..layer_count {
-                let shape = tensor_shape(path, &tensors, &weight_name(l))?;
+                let shape = file.shape(&weight_name(l))?;
                 if shape.len() != 2 {
                     return Err(format_error(
                         path,
@@ -155,55 +243,78 @@ pub fn from_safetensors(path: &Path, bytes: &[u8]) -> Result<(MlpSpec, Vec<f32>)
             ),
         ));
     }
-    let mut params = vec![0.0f32; spec.parameter_count()];
+    // Every tensor is checked before the parameter vector is allocated.
+    let mut views = Vec::with_capacity(2 * layer_count);
     for (l, layer) in spec.layers().iter().enumerate() {
-        let w = read_f32(
+        views.push(file.f32_data(&weight_name(l), &[layer.outputs, layer.inputs])?);
+        views.push(file.f32_data(&bias_name(l), &[layer.outputs])?);
+    }
+    let count = spec.parameter_count();
+    let held: usize = views.iter().map(|v| v.len() / 4).sum();
+    if held != count || count > data.len() / 4 {
+        return Err(format_error(
             path,
-            &tensors,
-            &weight_name(l),
-            &[layer.outputs, layer.inputs],
-        )?;
-        params[layer.weight_offset..layer.bias_offset].copy_from_slice(&w);
-        let b = read_f32(path, &tensors, &bias_name(l), &[layer.outputs])?;
-        params[layer.bias_offset..layer.bias_offset + layer.outputs].copy_from_slice(&b);
+            format!(
+                "architecture {:?} needs {count} parameters, the file's tensors hold {held}",
+                spec.sizes
+            ),
+        ));
+    }
+    let mut params = Vec::with_capacity(count);
+    for view in views {
+        params.extend(
+            view.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        );
     }
     crate::error::check_finite(&format!("parameters in {}", path.display()), &params)?;
     Ok((spec, params))
 }
 
-fn tensor_shape(path: &Path, tensors: &SafeTensors<'_>, name: &str) -> Result<Vec<usize>> {
-    tensors
-        .tensor(name)
-        .map(|t| t.shape().to_vec())
-        .map_err(|_| format_error(path, format!("tensor {name:?} is missing")))
+/// The tensors of one safetensors file: its parsed header and data section.
+struct Tensors<'a> {
+    path: &'a Path,
+    metadata: &'a Metadata,
+    data: &'a [u8],
 }
 
-fn read_f32(
-    path: &Path,
-    tensors: &SafeTensors<'_>,
-    name: &str,
-    shape: &[usize],
-) -> Result<Vec<f32>> {
-    let t = tensors
-        .tensor(name)
-        .map_err(|_| format_error(path, format!("tensor {name:?} is missing")))?;
-    if t.dtype() != Dtype::F32 {
-        return Err(format_error(
-            path,
-            format!("tensor {name:?} has dtype {:?}, expected F32", t.dtype()),
-        ));
+impl<'a> Tensors<'a> {
+    fn info(&self, name: &str) -> Result<&'a TensorInfo> {
+        self.metadata
+            .info(name)
+            .ok_or_else(|| format_error(self.path, format!("tensor {name:?} is missing")))
     }
-    if t.shape() != shape {
-        return Err(format_error(
-            path,
-            format!(
-                "tensor {name:?} has shape {:?}, expected {shape:?}",
-                t.shape()
-            ),
-        ));
+
+    fn shape(&self, name: &str) -> Result<&'a [usize]> {
+        Ok(&self.info(name)?.shape)
     }
-    Ok(t.data()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
+
+    /// The bytes of f32 tensor `name`, checked to have exactly `shape` and its byte length.
+    fn f32_data(&self, name: &str, shape: &[usize]) -> Result<&'a [u8]> {
+        let info = self.info(name)?;
+        if info.dtype != Dtype::F32 {
+            return Err(format_error(
+                self.path,
+                format!("tensor {name:?} has dtype {:?}, expected F32", info.dtype),
+            ));
+        }
+        if info.shape != shape {
+            return Err(format_error(
+                self.path,
+                format!(
+                    "tensor {name:?} has shape {:?}, expected {shape:?}",
+                    info.shape
+                ),
+            ));
+        }
+        let (start, end) = info.data_offsets;
+        let expected = shape.iter().try_fold(4usize, |acc, &d| acc.checked_mul(d));
+        match self.data.get(start..end) {
+            Some(bytes) if Some(bytes.len()) == expected => Ok(bytes),
+            _ => Err(format_error(
+                self.path,
+                format!("tensor {name:?} data {start}..{end} does not hold its {shape:?} f32s"),
+            )),
+        }
+    }
 }

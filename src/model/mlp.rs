@@ -18,8 +18,9 @@ impl Mlp {
     /// A new MLP with seeded PyTorch-style initialisation.
     pub fn new(ctx: &GpuContext, spec: &MlpSpec, seed: u64) -> Result<Self> {
         spec.validate()?;
-        // Check before allocating the host-side initial values.
-        ctx.check_buffer_size("MLP parameters", spec.parameter_count() as u64 * 4)?;
+        // The validated byte size is checked against the adapter before the host-side initial
+        // values are allocated, so an absurd width never sizes a host vector.
+        ctx.check_buffer_size("MLP parameters", spec.parameter_bytes())?;
         Self::from_parameters(ctx, spec, &spec.init_parameters(seed))
     }
 
@@ -63,7 +64,11 @@ impl Mlp {
         if rows == 0 {
             return Err(Error::EmptyBatch);
         }
-        check_len("MLP inputs", rows * self.spec.inputs(), inputs.len())?;
+        check_len(
+            "MLP inputs",
+            elements(rows, self.spec.inputs())?,
+            inputs.len(),
+        )?;
         check_finite("MLP inputs", inputs)?;
         let input = ctx.storage_buffer(
             "mlp inputs",
@@ -72,8 +77,18 @@ impl Mlp {
         )?;
         let plan = ForwardPlan::new(ctx, &self.spec, &self.params, &input, rows, "forward")?;
         ctx.run("MLP forward", &plan.dispatches)?;
-        ctx.read_back("MLP logits", plan.logits(), 0, rows * self.spec.classes())
+        let logits = elements(rows, self.spec.classes())?;
+        ctx.read_back("MLP logits", plan.logits(), 0, logits)
     }
+}
+
+/// `rows × width` elements, or an error naming the overflow (`rows` comes from flags).
+fn elements(rows: usize, width: usize) -> Result<usize> {
+    rows.checked_mul(width).ok_or_else(|| {
+        Error::InvalidConfig(format!(
+            "{rows} rows of width {width} overflow the element count"
+        ))
+    })
 }
 
 /// Forward dispatches of an MLP over a fixed input buffer, with one output buffer per layer.
@@ -98,7 +113,7 @@ impl ForwardPlan {
         for (l, layer) in spec.layers().iter().enumerate() {
             let out = ctx.storage_buffer(
                 &format!("{label} layer {l} output"),
-                rows * layer.outputs,
+                elements(rows, layer.outputs)?,
                 None,
             )?;
             let relu = spec.activation_after(l) == Activation::Relu;

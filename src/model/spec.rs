@@ -48,7 +48,9 @@ impl MlpSpec {
         Ok(spec)
     }
 
-    /// Checks that there are at least two sizes and none is zero.
+    /// Checks that there are at least two sizes, none is zero, and that the parameter count,
+    /// every layer offset and the byte size (count × 4) fit in `usize`/`u64`: widths come from
+    /// flags and files, and every later size computation relies on this.
     pub fn validate(&self) -> Result<()> {
         if self.sizes.len() < 2 {
             return Err(Error::InvalidConfig(format!(
@@ -62,7 +64,27 @@ impl MlpSpec {
                 self.sizes
             )));
         }
+        // Offsets are partial sums of the count, so a count that fits bounds them all.
+        let bytes = self
+            .checked_parameter_count()
+            .and_then(|n| u64::try_from(n).ok())
+            .and_then(|n| n.checked_mul(4));
+        if bytes.is_none() {
+            return Err(Error::InvalidConfig(format!(
+                "MLP {:?} has too many parameters: the count or its byte size overflows",
+                self.sizes
+            )));
+        }
         Ok(())
+    }
+
+    /// The parameter count, or `None` where it overflows `usize`.
+    pub fn checked_parameter_count(&self) -> Option<usize> {
+        self.sizes.windows(2).try_fold(0usize, |total, w| {
+            w[0].checked_mul(w[1])?
+                .checked_add(w[1])?
+                .checked_add(total)
+        })
     }
 
     /// Input features.
@@ -75,9 +97,10 @@ impl MlpSpec {
         self.sizes[self.sizes.len() - 1]
     }
 
-    /// Layouts of every dense layer, in order.
+    /// Layouts of every dense layer, in order. Meaningful for a spec that passed
+    /// [`MlpSpec::validate`]; for one that did not, offsets saturate instead of wrapping.
     pub fn layers(&self) -> Vec<LayerLayout> {
-        let mut offset = 0;
+        let mut offset = 0usize;
         self.sizes
             .windows(2)
             .map(|w| {
@@ -85,17 +108,23 @@ impl MlpSpec {
                     inputs: w[0],
                     outputs: w[1],
                     weight_offset: offset,
-                    bias_offset: offset + w[0] * w[1],
+                    bias_offset: offset.saturating_add(w[0].saturating_mul(w[1])),
                 };
-                offset += w[0] * w[1] + w[1];
+                offset = layout.bias_offset.saturating_add(w[1]);
                 layout
             })
             .collect()
     }
 
-    /// Total number of parameters.
+    /// Total number of parameters; `usize::MAX` for a spec whose count overflows (which
+    /// [`MlpSpec::validate`] rejects), so it never wraps to a small, plausible number.
     pub fn parameter_count(&self) -> usize {
-        self.sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum()
+        self.checked_parameter_count().unwrap_or(usize::MAX)
+    }
+
+    /// Bytes of the parameters as f32 (saturating, like [`MlpSpec::parameter_count`]).
+    pub fn parameter_bytes(&self) -> u64 {
+        (self.parameter_count() as u64).saturating_mul(4)
     }
 
     /// Activation applied after layer `index`.
@@ -108,7 +137,8 @@ impl MlpSpec {
     }
 
     /// Seeded initial parameters, PyTorch's `nn.Linear` default: weights and biases uniform in
-    /// ±1/√inputs.
+    /// ±1/√inputs. The spec must have passed [`MlpSpec::validate`] (its count sizes a host
+    /// vector); [`crate::Mlp::new`] checks that and the adapter's limits first.
     pub fn init_parameters(&self, seed: u64) -> Vec<f32> {
         let mut rng = SplitMix64::new(seed);
         let mut params = vec![0.0f32; self.parameter_count()];
@@ -126,7 +156,7 @@ impl MlpSpec {
     pub fn forward_flops(&self, rows: usize) -> f64 {
         self.sizes
             .windows(2)
-            .map(|w| 2.0 * (rows * w[0] * w[1]) as f64)
+            .map(|w| 2.0 * rows as f64 * w[0] as f64 * w[1] as f64)
             .sum()
     }
 }
