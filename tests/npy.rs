@@ -56,8 +56,8 @@ fn every_other_file_gets_a_named_error() {
     let values = vec![1.0f32; 12];
     assert!(err(&npy(&[3, 4], &values, false), 4, 3).contains("shape [3, 4]"));
     assert!(err(&npy(&[12], &values, false), 4, 3).contains("shape [12]"));
-    assert!(err(&npy(&[4, 3], &vec![1.0f64; 12], false), 4, 3).contains("float32"));
-    assert!(err(&npy(&[4, 3], &vec![1i32; 12], false), 4, 3).contains("float32"));
+    assert!(err(&npy(&[4, 3], &[1.0f64; 12], false), 4, 3).contains("float32"));
+    assert!(err(&npy(&[4, 3], &[1i32; 12], false), 4, 3).contains("float32"));
     assert!(err(&npy(&[4, 3], &values, true), 4, 3).contains("Fortran"));
     let good = npy(&[4, 3], &values, false);
     assert!(err(&good[..good.len() - 4], 4, 3).contains("data bytes"));

@@ -36,7 +36,7 @@ impl GpuContext {
         len: usize,
         contents: Option<&[u8]>,
     ) -> Result<wgpu::Buffer> {
-        let bytes = (len.max(1) * 4) as u64;
+        let bytes = (len.max(1) as u64).saturating_mul(4);
         self.check_buffer_size(label, bytes)?;
         let usage = wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_SRC
@@ -67,6 +67,9 @@ impl GpuContext {
     /// A storage buffer of `len` f32 pre-filled with NaN, so an element a kernel fails to
     /// write cannot pass a comparison.
     pub(crate) fn nan_buffer(&self, label: &str, len: usize) -> Result<wgpu::Buffer> {
+        // Check before the host copy is allocated.
+        let bytes = (len.max(1) as u64).saturating_mul(4);
+        self.check_buffer_size(label, bytes)?;
         self.upload(label, &vec![f32::NAN; len.max(1)])
     }
 

@@ -33,9 +33,12 @@ pub fn bias_name(layer: usize) -> String {
     format!("{}.bias", 2 * layer)
 }
 
-/// Serialises flat parameters of `spec` to safetensors bytes, with `extra` metadata.
+/// Serialises flat parameters of `spec` to safetensors bytes, with `extra` metadata; refuses
+/// NaN or infinite weights.
 pub fn to_safetensors(spec: &MlpSpec, params: &[f32], extra: &[(&str, String)]) -> Result<Vec<u8>> {
     crate::error::check_len("MLP parameters", spec.parameter_count(), params.len())?;
+    // A model file never holds NaN or infinite weights.
+    crate::error::check_finite("MLP parameters", params)?;
     let bytes: &[u8] = bytemuck::cast_slice(params);
     let mut tensors = Vec::new();
     for (l, layer) in spec.layers().iter().enumerate() {

@@ -80,14 +80,6 @@ pub fn finish_model(
     let model = &trained.model;
     let eval = evaluate(ctx, model, test, 512)?;
     let params = model.parameters(ctx)?;
-    // Never save NaN or infinite weights.
-    if let Some(index) = params.iter().position(|v| !v.is_finite()) {
-        return Err(Error::NonFinite {
-            what: format!("parameters of {name}"),
-            index,
-            value: params[index],
-        });
-    }
     let file = out.join(format!("{name}.safetensors"));
     io::save(&file, model.spec(), &params, extra)?;
     Ok(ModelReport {
