@@ -12,6 +12,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod bench;
+pub mod classes;
 pub mod cpu;
 pub mod data;
 pub mod distill;
@@ -26,6 +27,7 @@ pub mod train;
 pub mod util;
 pub mod validate;
 
+pub use classes::ClassSet;
 pub use data::{Dataset, DeviceDataset};
 pub use distill::{KdConfig, LossReport, TeacherLogits, TeacherSource};
 pub use error::{Error, Result};

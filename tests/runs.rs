@@ -237,3 +237,24 @@ fn a_teacher_with_overflowing_logits_is_reported_not_used() {
         assert!(!out.join("student-distilled.safetensors").exists());
     });
 }
+
+#[test]
+fn a_model_trained_on_some_classes_records_them() {
+    with_gpu!(_ctx => {
+        let dir = temp_dir("classes");
+        let data = tiny_data(&dir);
+        let d = data.to_str().unwrap();
+        let out = dir.join("out");
+        let run = distill_in(&dir, &["train", "--data", d, "--classes", "0-1", "--hidden", "8", "--epochs", "1", "--out", out.to_str().unwrap()]);
+        ok(&run);
+        assert!(String::from_utf8_lossy(&run.stdout).contains("classes 0-1 only"));
+        let file = io::load_file(&out.join("model.safetensors")).unwrap();
+        assert_eq!(file.metadata.get(distill_wgpu::classes::CLASSES_KEY).map(String::as_str), Some("0-1"));
+        assert_eq!(file.spec.classes(), 3, "the model still outputs every class");
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+        assert_eq!(report["settings"]["classes"], "0-1");
+        let count = report["models"][0]["test_count"].as_u64().unwrap();
+        assert!(count > 0 && count < 60, "tested on the known classes only: {count}");
+        fails_with(&distill_in(&dir, &["train", "--data", d, "--classes", "3", "--out", dir.join("x").to_str().unwrap()]), "out of range");
+    });
+}

@@ -1,5 +1,7 @@
 //! A host data set of u8 images and labels.
 
+use crate::classes::ClassSet;
+use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
 
 /// An image classification data set in memory: u8 pixels `[count, height·width]`, labels.
@@ -99,5 +101,39 @@ impl Dataset {
             height: self.height,
             width: self.width,
         }
+    }
+
+    /// The samples whose label is in `classes` (their order kept); errors if no sample is, or
+    /// if the pixels do not hold `len × features` bytes.
+    pub fn filter_classes(&self, classes: &ClassSet) -> Result<Dataset> {
+        let features = self.features();
+        if self.len().checked_mul(features) != Some(self.pixels.len()) {
+            return Err(Error::ShapeMismatch {
+                what: "data set pixels".into(),
+                expected: self.len().saturating_mul(features),
+                got: self.pixels.len(),
+            });
+        }
+        let keep: Vec<usize> = (0..self.len())
+            .filter(|&i| classes.contains(self.labels[i] as usize))
+            .collect();
+        if keep.is_empty() {
+            return Err(Error::InvalidConfig(format!(
+                "no sample has a label in classes {classes}"
+            )));
+        }
+        Ok(Dataset {
+            pixels: keep
+                .iter()
+                .flat_map(|&i| {
+                    self.pixels[i * features..(i + 1) * features]
+                        .iter()
+                        .copied()
+                })
+                .collect(),
+            labels: keep.iter().map(|&i| self.labels[i]).collect(),
+            height: self.height,
+            width: self.width,
+        })
     }
 }

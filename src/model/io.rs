@@ -88,6 +88,30 @@ pub fn save(path: &Path, spec: &MlpSpec, params: &[f32], extra: &[(&str, String)
 /// room for any other backend without reading absurd files.
 pub const MAX_MODEL_FILE_BYTES: u64 = 8 << 30;
 
+/// A model file read whole: architecture, flat parameters and metadata.
+#[derive(Debug, Clone)]
+pub struct ModelFile {
+    /// The architecture.
+    pub spec: MlpSpec,
+    /// Flat parameters (layout of [`MlpSpec::layers`]).
+    pub params: Vec<f32>,
+    /// The file's metadata (architecture keys, known classes, KD settings, …).
+    pub metadata: HashMap<String, String>,
+}
+
+/// Reads a model file with its metadata (same checks as [`load`]).
+pub fn load_file(path: &Path) -> Result<ModelFile> {
+    let bytes = read_regular_file(path)?;
+    let (spec, params) = from_safetensors(path, &bytes)?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| format_error(path, format!("not a readable safetensors file: {e}")))?;
+    Ok(ModelFile {
+        spec,
+        params,
+        metadata: header.metadata().clone().unwrap_or_default(),
+    })
+}
+
 /// Reads a model file: its architecture and flat parameters.
 ///
 /// Only regular files are opened: a FIFO or device would block or never end, a directory

@@ -134,6 +134,9 @@ struct DistillArgs {
 
 #[derive(Args, Debug)]
 struct TrainArgs {
+    /// Train on the samples of these classes only, e.g. 0-4,7 (the model keeps the list).
+    #[arg(long)]
+    classes: Option<String>,
     /// Start from these weights (fine-tuning) instead of a fresh initialisation.
     #[arg(long)]
     init: Option<PathBuf>,

@@ -148,6 +148,8 @@ pub struct Settings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub teacher_dropout: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub teacher_jitter: Option<u32>,

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use distill_wgpu::train::{fit, Checkpoint, EpochLog, FitEnd, FitOptions, FitPosition};
 use distill_wgpu::{
-    DeviceDataset, Dropout, Error, GpuContext, KdConfig, Mlp, MlpSpec, Optimizer, Result,
+    ClassSet, DeviceDataset, Dropout, Error, GpuContext, KdConfig, Mlp, MlpSpec, Optimizer, Result,
     TeacherLogits, Trainer, TrainerConfig,
 };
 
@@ -46,6 +46,8 @@ pub struct TrainJob<'a> {
     pub init_seed: u64,
     /// Parameters to start from instead of the seeded initialisation (`--init`), and their file.
     pub init: Option<(&'a [f32], &'a Path)>,
+    /// The classes trained on, when only some (`train --classes`).
+    pub classes: Option<&'a ClassSet>,
 }
 
 /// A trained model with its epoch logs and wall time.
@@ -72,6 +74,7 @@ fn job_settings(common: &Common, job: &TrainJob<'_>) -> Value {
         "dropout": job.dropout.p,
         "dropout_seed": job.dropout.seed,
         "jitter": job.jitter,
+        "classes": job.classes.map(ToString::to_string),
     })
 }
 

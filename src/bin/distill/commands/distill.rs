@@ -45,6 +45,7 @@ pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
         jitter: 0,
         init_seed: seed + 1,
         init: init.as_deref().zip(args.init.as_deref()),
+        classes: None,
     };
     let trained = train_model(&ctx, common, &train, &job, &out)?;
     let meta = [

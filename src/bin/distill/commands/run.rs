@@ -74,6 +74,7 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
                 jitter: defaults::TEACHER_JITTER,
                 init_seed: seed,
                 init: None,
+                classes: None,
             };
             let trained = train_model(&ctx, common, &train, &job, &out)?;
             let r = finish_model(&ctx, &test, &out, "teacher", &trained, &[])?;
@@ -98,6 +99,7 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
         jitter: 0,
         init_seed: seed + 1,
         init: None,
+        classes: None,
     };
     let scratch = train_model(&ctx, common, &train, &scratch_job, &out)?;
     results.push(finish_model(

@@ -3,7 +3,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use distill_wgpu::{DeviceDataset, Dropout, KdConfig, Result};
+use distill_wgpu::classes::CLASSES_KEY;
+use distill_wgpu::{ClassSet, DeviceDataset, Dropout, KdConfig, Result};
 
 use crate::jobs::{finish_model, load_data, print_table, spec_and_init};
 use crate::output::{check_inputs_not_outputs, job_outputs, prepare};
@@ -12,7 +13,17 @@ use crate::training::{train_model, TrainJob};
 use crate::{defaults, open_context, Common, TrainArgs};
 
 pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
-    let data = load_data(common)?;
+    let mut data = load_data(common)?;
+    let known = args
+        .classes
+        .as_deref()
+        .map(|list| ClassSet::parse(list, data.classes))
+        .transpose()?;
+    if let Some(known) = &known {
+        // Train and test on those classes; the model still outputs every class.
+        data.train = data.train.filter_classes(known)?;
+        data.test = data.test.filter_classes(known)?;
+    }
     let (spec, init) = spec_and_init(
         common,
         &data,
@@ -39,16 +50,26 @@ pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
         jitter: args.jitter,
         init_seed: seed,
         init: init.as_deref().zip(args.init.as_deref()),
+        classes: known.as_ref(),
     };
     let trained = train_model(&ctx, common, &train, &job, &out)?;
-    let results = vec![finish_model(&ctx, &test, &out, "model", &trained, &[])?];
+    let meta: Vec<(&str, String)> = known.iter().map(|k| (CLASSES_KEY, k.to_string())).collect();
+    let results = vec![finish_model(&ctx, &test, &out, "model", &trained, &meta)?];
     print_table(&ctx, &results);
+    if let Some(known) = &known {
+        println!(
+            "trained and tested on classes {known} only ({} and {} samples)",
+            data.train.len(),
+            data.test.len()
+        );
+    }
     let settings = Settings {
         seed,
         dropout: Some(args.dropout),
         jitter: Some(args.jitter),
         epochs: Some(job.epochs),
         init: args.init.clone(),
+        classes: known.as_ref().map(ToString::to_string),
         ..Settings::default()
     };
     let report = write_run_report(&out, &ctx, settings, &results)?;
