@@ -258,3 +258,42 @@ fn a_model_trained_on_some_classes_records_them() {
         fails_with(&distill_in(&dir, &["train", "--data", d, "--classes", "3", "--out", dir.join("x").to_str().unwrap()]), "out of range");
     });
 }
+
+#[test]
+fn teacher_logits_from_npy_distill_the_same_student_as_the_teacher() {
+    with_gpu!(ctx => {
+        use npyz::WriterBuilder;
+        let dir = temp_dir("npy");
+        let data = tiny_data(&dir);
+        let d = data.to_str().unwrap();
+        let teacher_out = dir.join("teacher");
+        ok(&distill_in(&dir, &["train", "--data", d, "--hidden", "16", "--epochs", "2", "--out", teacher_out.to_str().unwrap()]));
+        let teacher_file = teacher_out.join("model.safetensors");
+        // The teacher's logits over the training set, in its stored order, as numpy would save them.
+        let sets = distill_wgpu::data::read_dir(&data).unwrap();
+        let train = distill_wgpu::DeviceDataset::new(ctx, &sets.train, sets.classes).unwrap();
+        let (spec, params) = io::load(&teacher_file).unwrap();
+        let teacher = distill_wgpu::Mlp::from_parameters(ctx, &spec, &params).unwrap();
+        let logits = distill_wgpu::eval::logits(ctx, &teacher, &train, 64).unwrap();
+        let write = |path: &Path, rows: u64| {
+            let mut bytes = Vec::new();
+            let mut w = npyz::WriteOptions::<f32>::new().default_dtype().shape(&[rows, 3]).writer(&mut bytes).begin_nd().unwrap();
+            w.extend(logits.iter().copied().take(rows as usize * 3)).unwrap();
+            w.finish().unwrap();
+            std::fs::write(path, bytes).unwrap();
+        };
+        let npy = dir.join("logits.npy");
+        write(&npy, 240);
+        let student = |flag: &str, source: &Path, out: &str| {
+            let out = dir.join(out);
+            ok(&distill_in(&dir, &["distill", flag, source.to_str().unwrap(), "--data", d, "--hidden", "8", "--epochs", "2", "--out", out.to_str().unwrap()]));
+            weights(&out.join("student-distilled.safetensors"))
+        };
+        assert_eq!(student("--teacher", &teacher_file, "a"), student("--teacher-logits", &npy, "b"));
+        let short = dir.join("short.npy");
+        write(&short, 200);
+        fails_with(&distill_in(&dir, &["distill", "--teacher-logits", short.to_str().unwrap(), "--data", d, "--out", dir.join("c").to_str().unwrap()]), "expected [240, 3]");
+        let no_teacher = distill_in(&dir, &["distill", "--data", d]);
+        assert!(!no_teacher.status.success());
+    });
+}

@@ -123,10 +123,15 @@ struct RunArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["teacher", "teacher_logits"])))]
 struct DistillArgs {
     /// Teacher weights (.safetensors).
     #[arg(long)]
-    teacher: PathBuf,
+    teacher: Option<PathBuf>,
+    /// Teacher logits computed elsewhere: float32 .npy of shape [training samples, classes],
+    /// rows in the training set's order (a teacher of any architecture or framework).
+    #[arg(long)]
+    teacher_logits: Option<PathBuf>,
     /// Start the student from these weights (fine-tuning) instead of a fresh initialisation.
     #[arg(long)]
     init: Option<PathBuf>,
