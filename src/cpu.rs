@@ -15,6 +15,8 @@ pub use crate::ops::kd_loss::reference::kd_loss;
 pub use crate::ops::kd_loss::KdOutput;
 pub use crate::ops::matmul::reference::matmul;
 pub use crate::ops::metrics::reference::{argmax, count_errors};
+pub use crate::ops::multi_kd::reference::{log_confidences, multi_kd, teacher_weights};
+pub use crate::ops::multi_kd::MultiKdOutput;
 pub use crate::ops::optim::reference::{adamw_step, optimizer_step, sgd_step};
 pub use crate::ops::reduce::reference::reduce_loss;
 pub use crate::ops::softmax::reference::{log_sum_exp, softmax};

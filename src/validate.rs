@@ -6,7 +6,9 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::ops::check::Comparison;
-use crate::ops::{bias_grad, dropout, gather, kd_loss, matmul, metrics, optim, reduce, softmax};
+use crate::ops::{
+    bias_grad, dropout, gather, kd_loss, matmul, metrics, multi_kd, optim, reduce, softmax,
+};
 use crate::rng::SplitMix64;
 
 pub use crate::ops::check::{compare, random_vec, Tolerance};
@@ -17,6 +19,7 @@ pub fn run_suite(ctx: &GpuContext, quick: bool) -> Result<Vec<Comparison>> {
     let mut out = matmul::check::suite(ctx, &mut rng, quick)?;
     out.extend(softmax::check::suite(ctx, &mut rng)?);
     out.extend(kd_loss::check::suite(ctx, &mut rng)?);
+    out.extend(multi_kd::check::suite(ctx, &mut rng)?);
     out.extend(bias_grad::check::suite(ctx, &mut rng)?);
     out.extend(optim::check::suite(ctx, &mut rng)?);
     out.extend(reduce::check::suite(ctx, &mut rng)?);

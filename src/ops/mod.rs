@@ -9,6 +9,7 @@ pub mod gather;
 pub mod kd_loss;
 pub mod matmul;
 pub mod metrics;
+pub mod multi_kd;
 pub mod optim;
 pub mod reduce;
 pub mod shared;
@@ -22,6 +23,7 @@ pub const SHADERS: &[ShaderSource] = &[
     matmul::TILED,
     softmax::SHADER,
     kd_loss::SHADER,
+    multi_kd::SHADER,
     reduce::SHADER,
     bias_grad::SHADER,
     optim::SGD,

@@ -1,0 +1,366 @@
+//! The multi-teacher, partial-class KD loss: teacher k knows only the classes `S_k` and is
+//! softened over those; each sample b listens to the teachers that know its label
+//! (`E_b = {k : y_b ∈ S_k}`) with weights `w_kb` summing to 1 over them. One workgroup per row
+//! writes the gradient, the per-row `[ce, kl]` terms and the weights used; the batch reduction
+//! is [`crate::ops::reduce`]'s, unchanged.
+//!
+//! Mixture: `L_b = (1 − α)·CE_b + α·T²·Σ_k w_kb·KL(p_k ‖ q_k)`, with `p_k` and `q_k` the
+//! softmaxes of `t_k/T` and `z/T` over `S_k`. Logits: one teacher `t̄_b = Σ_k w_kb·t_kb` and the
+//! single-teacher loss over the (shared) class set. A sample no teacher knows has no KD term.
+
+pub mod check;
+pub mod reference;
+
+use crate::error::{check_finite, check_kd, check_labels, check_len, Error, Result};
+use crate::gpu::dispatch::Dispatch;
+use crate::gpu::prepared::Output;
+use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
+use crate::ops::reduce::{reduce_dispatch, ReduceParams, LOSS_SLOTS};
+
+/// Most teachers one batch may combine (the kernel keeps per-teacher statistics in registers).
+pub const MAX_TEACHERS: usize = 8;
+
+/// How each sample's weights over its eligible teachers are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightMode {
+    /// 1 per eligible teacher, renormalised.
+    Uniform,
+    /// The batch's base weights, renormalised over the eligible teachers.
+    Fixed,
+    /// As [`WeightMode::Fixed`], the base weights being each teacher's validation accuracy.
+    Accuracy,
+    /// `∝ p_k(y_b)` at T = 1 over `S_k`: teachers sure of the true label count more.
+    Confidence,
+    /// All weight on the eligible teacher with the largest `p_k(y_b)` at T = 1 (first on ties).
+    Route,
+}
+
+impl WeightMode {
+    /// The kernel's code for this mode (accuracy runs the fixed path).
+    fn code(self) -> u32 {
+        match self {
+            WeightMode::Uniform => 0,
+            WeightMode::Fixed | WeightMode::Accuracy => 1,
+            WeightMode::Confidence => 2,
+            WeightMode::Route => 3,
+        }
+    }
+}
+
+/// How the weighted teachers form the soft target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Combine {
+    /// `Σ_k w_k·KL(p_k ‖ q_k)`, each teacher over its own classes.
+    Mixture,
+    /// KL of the softmax of `Σ_k w_k·t_k`: only meaningful when every teacher knows the same
+    /// classes, which [`MultiKdBatch::validate`] requires.
+    Logits,
+}
+
+/// Temperature, mixing weight and teacher combination of the multi-teacher loss.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MultiKdConfig {
+    /// Temperature T > 0.
+    pub temperature: f32,
+    /// Weight α ∈ [0, 1] of the teacher term.
+    pub alpha: f32,
+    /// How the eligible teachers are weighted per sample.
+    pub weights: WeightMode,
+    /// Mixture of per-teacher KLs or one teacher of combined logits.
+    pub combine: Combine,
+}
+
+impl MultiKdConfig {
+    /// Checks T > 0 finite and α ∈ [0, 1].
+    pub fn validate(&self) -> Result<()> {
+        check_kd(self.temperature, self.alpha)
+    }
+}
+
+/// One batch of inputs: student logits `[rows, cols]`, teacher logits `[rows, teacher_count,
+/// cols]` (sample-major), known-class masks `[teacher_count, cols]` (0 or 1), base weights
+/// `[teacher_count]` (used by [`WeightMode::Fixed`] and [`WeightMode::Accuracy`], checked
+/// always) and hard labels `[rows]`. `F` is f32 for the GPU, f64 for the reference.
+#[derive(Debug, Clone, Copy)]
+pub struct MultiKdBatch<'a, F = f32> {
+    /// Student logits z.
+    pub student: &'a [F],
+    /// Teacher logits t.
+    pub teachers: &'a [F],
+    /// Known classes: `known[k·cols + c] = 1` when teacher k knows class c.
+    pub known: &'a [u32],
+    /// Base weights ≥ 0, one per teacher.
+    pub base_weights: &'a [F],
+    /// Hard labels y.
+    pub labels: &'a [u32],
+    /// Rows B.
+    pub rows: usize,
+    /// Classes C.
+    pub cols: usize,
+    /// Teachers K, 1 to [`MAX_TEACHERS`].
+    pub teacher_count: usize,
+}
+
+impl<F> MultiKdBatch<'_, F> {
+    /// Known classes of teacher `k`.
+    pub fn known_row(&self, k: usize) -> &[u32] {
+        &self.known[k * self.cols..(k + 1) * self.cols]
+    }
+}
+
+impl MultiKdBatch<'_, f32> {
+    /// Checks `config`, shapes, finiteness, labels, base weights ≥ 0, masks of 0/1 with at
+    /// least one known class per teacher, and equal class sets for [`Combine::Logits`].
+    pub fn validate(&self, config: &MultiKdConfig) -> Result<()> {
+        config.validate()?;
+        let (rows, cols, k) = (self.rows, self.cols, self.teacher_count);
+        if rows == 0 {
+            return Err(Error::EmptyBatch);
+        }
+        if cols == 0 {
+            return Err(Error::InvalidConfig(
+                "multi-teacher KD needs at least one class".into(),
+            ));
+        }
+        if k == 0 || k > MAX_TEACHERS {
+            return Err(Error::InvalidConfig(format!(
+                "multi-teacher KD takes 1 to {MAX_TEACHERS} teachers, got {k}"
+            )));
+        }
+        check_len("student logits", rows * cols, self.student.len())?;
+        check_len("teacher logits", rows * k * cols, self.teachers.len())?;
+        check_len("known-class masks", k * cols, self.known.len())?;
+        check_len("teacher base weights", k, self.base_weights.len())?;
+        check_len("labels", rows, self.labels.len())?;
+        check_finite("student logits", self.student)?;
+        check_finite("teacher logits", self.teachers)?;
+        check_finite("teacher base weights", self.base_weights)?;
+        if let Some(i) = self.base_weights.iter().position(|&w| w < 0.0) {
+            return Err(Error::InvalidConfig(format!(
+                "teacher base weights must be ≥ 0, teacher {i} has {}",
+                self.base_weights[i]
+            )));
+        }
+        if let Some(i) = self.known.iter().position(|&m| m > 1) {
+            return Err(Error::InvalidConfig(format!(
+                "known-class masks hold 0 or 1, teacher {} class {} has {}",
+                i / cols,
+                i % cols,
+                self.known[i]
+            )));
+        }
+        for t in 0..k {
+            if !self.known_row(t).contains(&1) {
+                return Err(Error::InvalidConfig(format!(
+                    "teacher {t} knows no class: its softmax would be empty"
+                )));
+            }
+        }
+        if config.combine == Combine::Logits {
+            if let Some(t) = (1..k).find(|&t| self.known_row(t) != self.known_row(0)) {
+                return Err(Error::InvalidConfig(format!(
+                    "combining logits needs every teacher to know the same classes; teacher {t} \
+                     differs from teacher 0 (use the mixture)"
+                )));
+            }
+        }
+        check_labels(self.labels, cols)
+    }
+}
+
+/// What the multi-teacher loss produces, in f32 from the GPU or f64 from the reference.
+#[derive(Debug, Clone)]
+pub struct MultiKdOutput<F> {
+    /// `(1 − α)·ce + α·T²·kl`.
+    pub loss: F,
+    /// Batch-mean cross-entropy with the hard labels over all classes.
+    pub ce: F,
+    /// Batch mean of the per-row KL terms ([`MultiKdOutput::row_kl`]).
+    pub kl: F,
+    /// Per-row cross-entropy.
+    pub row_ce: Vec<F>,
+    /// Per-row KL term: `Σ_k w_kb·KL(p_k ‖ q_k)` (mixture) or `KL(p̄ ‖ q)` (logits); 0 for a
+    /// row no teacher knows.
+    pub row_kl: Vec<F>,
+    /// `dL/dz`, `[B, C]`.
+    pub grad: Vec<F>,
+    /// The weights used, `[B, K]`: 0 outside `E_b`, summing to 1 over it (or all 0).
+    pub weights: Vec<F>,
+}
+
+/// Uniform block of `kernel.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct MultiKdParams {
+    pub rows: u32,
+    pub cols: u32,
+    pub teachers: u32,
+    pub weight_mode: u32,
+    pub combine: u32,
+    pub temperature: f32,
+    pub inv_temperature: f32,
+    pub alpha: f32,
+    pub inv_batch: f32,
+    pub pad: [u32; 3],
+}
+
+impl MultiKdParams {
+    pub fn new(rows: usize, cols: usize, teachers: usize, config: MultiKdConfig) -> Self {
+        Self {
+            rows: rows as u32,
+            cols: cols as u32,
+            teachers: teachers as u32,
+            weight_mode: config.weights.code(),
+            combine: match config.combine {
+                Combine::Mixture => 0,
+                Combine::Logits => 1,
+            },
+            temperature: config.temperature,
+            inv_temperature: 1.0 / config.temperature,
+            alpha: config.alpha,
+            inv_batch: 1.0 / rows as f32,
+            pad: [0; 3],
+        }
+    }
+}
+
+/// The shader: the shared online-softmax merge, then the kernel.
+pub const SHADER: ShaderSource = ShaderSource {
+    name: "multi_kd",
+    entry_point: "multi_kd_rows",
+    source: concat!(
+        include_str!("../wgsl/online_softmax.wgsl"),
+        include_str!("kernel.wgsl")
+    ),
+    uniform_size: std::mem::size_of::<MultiKdParams>(),
+};
+
+/// Buffers the multi-teacher loss reads and writes.
+pub(crate) struct MultiKdBuffers<'a> {
+    pub student: &'a wgpu::Buffer,
+    pub teachers: &'a wgpu::Buffer,
+    pub known: &'a wgpu::Buffer,
+    pub base_weights: &'a wgpu::Buffer,
+    pub labels: &'a wgpu::Buffer,
+    pub grad: &'a wgpu::Buffer,
+    pub row_terms: &'a wgpu::Buffer,
+    pub weights: &'a wgpu::Buffer,
+    pub loss: &'a wgpu::Buffer,
+}
+
+/// The multi-teacher rows dispatch and the batch reduction, with their uniforms (like
+/// [`crate::ops::kd_loss`]'s `KdDispatches`).
+#[derive(Debug)]
+pub(crate) struct MultiKdDispatches {
+    pub dispatches: [Dispatch; 2],
+    pub uniforms: [wgpu::Buffer; 2],
+}
+
+impl MultiKdDispatches {
+    /// Binds the buffers of a `rows × cols` batch with `teachers` teachers.
+    pub fn new(
+        ctx: &GpuContext,
+        (rows, cols, teachers): (usize, usize, usize),
+        config: MultiKdConfig,
+        buffers: &MultiKdBuffers<'_>,
+    ) -> Result<Self> {
+        let params = MultiKdParams::new(rows, cols, teachers, config);
+        let uniform = ctx.uniform_buffer("multi kd params", &params)?;
+        let rows_dispatch = Dispatch::new(
+            ctx,
+            "multi kd loss",
+            ctx.pipeline(&SHADER)?,
+            &[
+                &uniform,
+                buffers.student,
+                buffers.teachers,
+                buffers.known,
+                buffers.base_weights,
+                buffers.labels,
+                buffers.grad,
+                buffers.row_terms,
+                buffers.weights,
+            ],
+            ctx.grid("multi kd loss rows", rows)?,
+        )?;
+        let (reduce, reduce_uniform) = reduce_dispatch(
+            ctx,
+            ReduceParams::new(rows, config.temperature, config.alpha),
+            buffers.row_terms,
+            buffers.loss,
+        )?;
+        Ok(Self {
+            dispatches: [rows_dispatch, reduce],
+            uniforms: [uniform, reduce_uniform],
+        })
+    }
+}
+
+/// Uploads the inputs and prepares the loss and reduction kernels; outputs: gradient, per-row
+/// terms `[ce, kl]` interleaved, loss slots ([`LOSS_SLOTS`]), weights `[B, K]`, all but the
+/// loss slots pre-filled with NaN.
+pub fn prepare_multi_kd(
+    ctx: &GpuContext,
+    batch: &MultiKdBatch<'_>,
+    config: MultiKdConfig,
+) -> Result<PreparedKernel> {
+    batch.validate(&config)?;
+    let (rows, cols, k) = (batch.rows, batch.cols, batch.teacher_count);
+    let z = ctx.upload("student logits", batch.student)?;
+    let t = ctx.upload("teacher logits", batch.teachers)?;
+    let known = ctx.upload("known classes", batch.known)?;
+    let base = ctx.upload("teacher base weights", batch.base_weights)?;
+    let y = ctx.upload("labels", batch.labels)?;
+    let grad = ctx.nan_buffer("multi kd grad", rows * cols)?;
+    let row_terms = ctx.nan_buffer("multi kd row terms", 2 * rows)?;
+    let weights = ctx.nan_buffer("multi kd weights", rows * k)?;
+    let loss = ctx.upload("multi kd loss", &[0.0f32; LOSS_SLOTS])?;
+    let built = MultiKdDispatches::new(
+        ctx,
+        (rows, cols, k),
+        config,
+        &MultiKdBuffers {
+            student: &z,
+            teachers: &t,
+            known: &known,
+            base_weights: &base,
+            labels: &y,
+            grad: &grad,
+            row_terms: &row_terms,
+            weights: &weights,
+            loss: &loss,
+        },
+    )?;
+    let [uniform, reduce_uniform] = built.uniforms;
+    Ok(PreparedKernel::new(
+        built.dispatches.to_vec(),
+        vec![
+            Output::new("multi kd grad", grad, rows * cols),
+            Output::new("multi kd row terms", row_terms, 2 * rows),
+            Output::new("multi kd loss", loss, LOSS_SLOTS),
+            Output::new("multi kd weights", weights, rows * k),
+        ],
+        vec![z, t, known, base, y, uniform, reduce_uniform],
+    ))
+}
+
+/// The multi-teacher loss and gradient on the GPU, followed by the deterministic reduction.
+pub fn multi_kd(
+    ctx: &GpuContext,
+    batch: &MultiKdBatch<'_>,
+    config: MultiKdConfig,
+) -> Result<MultiKdOutput<f32>> {
+    let prepared = prepare_multi_kd(ctx, batch, config)?;
+    prepared.run(ctx, 1)?;
+    let terms: Vec<f32> = prepared.output(ctx, 1)?;
+    let totals: Vec<f32> = prepared.output(ctx, 2)?;
+    Ok(MultiKdOutput {
+        loss: totals[0],
+        ce: totals[1],
+        kl: totals[2],
+        row_ce: terms.iter().step_by(2).copied().collect(),
+        row_kl: terms.iter().skip(1).step_by(2).copied().collect(),
+        grad: prepared.output(ctx, 0)?,
+        weights: prepared.output(ctx, 3)?,
+    })
+}
