@@ -8,7 +8,7 @@
 //! `L = (1 − α)·CE(y, softmax(z)) + α·T²·KL(softmax(t/T) ‖ softmax(z/T))`
 //!
 //! Layers, each depending only on those before it: [`gpu`] → [`ops`] → [`model`] / [`data`] →
-//! [`eval`] / [`distill`] / [`train`] → [`validate`] / [`bench`] (and the `distill` binary).
+//! [`eval`] / [`distill`] / [`train`] → [`validate`] / [`bench`](mod@bench) (and the `distill` binary).
 #![doc = include_str!("../README.md")]
 
 pub mod bench;

@@ -145,7 +145,8 @@ fn write_unrolled_epilogue(s: &mut String, rows: usize, groups: usize, width: us
 
 /// Generates the vec4-along-K kernel: both operands contiguous in K (A rows and B columns, as
 /// in the forward `X·Wᵀ`), read as vec4 and combined with `dot`, so a lane issues
-/// `rows + cols` vec4 loads per four k. Needs the conditions of [`MatmulVariant::supports`].
+/// `rows + cols` vec4 loads per four k. Needs the conditions of
+/// [`MatmulVariant::supports`](crate::ops::matmul::MatmulVariant::supports).
 pub fn generate_unrolled_dot4_matmul(rows: usize, cols: usize) -> String {
     let interface = TILED_WGSL
         .split("// ---- end of the matmul interface")
