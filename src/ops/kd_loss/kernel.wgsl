@@ -1,10 +1,24 @@
 // Fused knowledge-distillation loss and its gradient, one workgroup per row b:
 //   s = softmax(z), q = softmax(z / T), p = softmax(t / T)
-//   ce_b = −log s[y_b],  kl_b = Σ_c p_c (log p_c − log q_c)   (p log p = 0 where p = 0)
+//   ce_b = −log s[y_b],  kl_b = Σ_c p_c (log p_c − log q_c)
 //   dL/dz_b = (1/B)·[(1 − α)(s − onehot(y_b)) + α·T·(q − p)]
 // The batch loss (1 − α)·mean(ce) + α·T²·mean(kl) is reduced afterwards by reduce_loss.wgsl.
-// All log-probabilities are max-subtracted; nothing takes log(softmax).
-// Needs ../wgsl/online_softmax.wgsl prepended (see mod.rs).
+//
+// Every term is computed in a form without cancelling terms, so a saturated row (ce ≈ 1e-7) or
+// a near-uniform one at T = 20 (kl ≈ 2e-5) keeps f32's relative precision:
+//   ce = log1p(Σ_{j≠y} e^{z_j − z_y}) when y is the row's top logit, and s_y − 1 = −Σ_{j≠y} s_j;
+//   with k the teacher's top class, d_c = ((z_c − t_c) − (z_k − t_k)) / T (d_k = 0 exactly),
+//   μ = Σ p_c d_c and e_c = d_c − μ (Σ p_c e_c = 0):
+//     kl = log Σ p_c e^{e_c} = log1p(Σ p_c (e^{e_c} − 1 − e_c)), a sum of terms ≥ 0;
+//     q_c − p_c = p_c·expm1(e_c − kl) where that is the more accurate form, else directly;
+//     q_k − p_k = Σ_{c≠k} (v_k w_c − v_c) / (Σw·Σv) with v = e^{(z − z_max)/T},
+//     w = e^{(t − t_max)/T}, where v_k w_c − v_c = v_c·expm1(−d_c), summed with compensation:
+//     at the top class q and p may both be near 1, or near 1/2 and far closer than either;
+//   logit differences are exact (two_diff), and exp and log are ../wgsl/stable_math.wgsl's,
+//   not the built-ins, which lose up to 3e-5 relative.
+// Σ p (log p − log q) is kept for rows where Σ p (e^e − 1 − e) overflows (kl > 88, where it
+// cannot cancel). Four sweeps over the row (maxima; sums; kl; gradient), each reduced by a
+// fixed tree, so the same inputs give the same bits. Needs ../wgsl/stable_math.wgsl prepended.
 
 struct KdParams {
     rows: u32,
@@ -13,6 +27,7 @@ struct KdParams {
     inv_temperature: f32,
     alpha: f32,
     inv_batch: f32,
+    // 0 (KdParams::new): read as the run-time zero two_sum needs.
     _pad0: u32,
     _pad1: u32,
 }
@@ -28,10 +43,70 @@ const MAX_WG: u32 = 256u;
 // row_terms[2b] = ce_b, row_terms[2b + 1] = kl_b
 @group(0) @binding(5) var<storage, read_write> row_terms: array<f32>;
 
-var<workgroup> red_a: array<vec2<f32>, MAX_WG>;
-var<workgroup> red_b: array<vec2<f32>, MAX_WG>;
-var<workgroup> red_c: array<vec2<f32>, MAX_WG>;
-var<workgroup> red_kl: array<f32, MAX_WG>;
+var<workgroup> red_max: array<vec2<f32>, MAX_WG>;
+var<workgroup> red_arg: array<u32, MAX_WG>;
+var<workgroup> red_sum: array<vec4<f32>, MAX_WG>;
+var<workgroup> red_compensated: array<vec4<f32>, MAX_WG>;
+// 0.0, but not known to the compiler (see two_sum).
+var<private> zero: f32;
+
+// Sums `v` over the workgroup with a fixed tree; every invocation gets the total. Call from
+// uniform control flow.
+fn workgroup_sum(lid: u32, v: vec4<f32>) -> vec4<f32> {
+    // The previous sum's total may still be being read.
+    workgroupBarrier();
+    red_sum[lid] = v;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+        if lid < stride {
+            red_sum[lid] = red_sum[lid] + red_sum[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    return red_sum[0];
+}
+
+// workgroup_sum for two compensated sums, (x, y) and (z, w); the totals as two f32.
+fn workgroup_compensated_sums(lid: u32, v: vec4<f32>) -> vec2<f32> {
+    red_compensated[lid] = v;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+        if lid < stride {
+            let mine = red_compensated[lid];
+            let other = red_compensated[lid + stride];
+            red_compensated[lid] = vec4<f32>(
+                compensated_merge(mine.xy, other.xy, zero),
+                compensated_merge(mine.zw, other.zw, zero),
+            );
+        }
+        workgroupBarrier();
+    }
+    let total = red_compensated[0];
+    return vec2<f32>(total.x + total.y, total.z + total.w);
+}
+
+// d_c = ((z_c − t_c) − (z_k − t_k)) / T with both differences exact (`shift` = z_k − t_k).
+fn centred_gap(z: f32, t: f32, shift: vec2<f32>, inv_t: f32) -> f32 {
+    let g = two_diff(z, t, zero);
+    return ((g.x - shift.x) + (g.y - shift.y)) * inv_t;
+}
+
+// p_c·(e^e − 1 − e) ≥ 0 (e = d − μ): the series for |e| ≤ 1; beyond, p·e^e − p·(1 + e). The
+// teacher's logit cancels from log p + e = (z_c − z_k)/T − (log Σw + μ) (`offset`), so p·e^e is
+// taken from that where its parts are smaller than d's (a teacher's ±1e4 against a student's),
+// and always where p underflows (q may still hold mass there: p·e^e = q·e^kl) or e^e overflows.
+fn p_times_exp_tail(p: f32, e: f32, d: f32, z: f32, z_k: f32, inv_t: f32, offset: f32) -> f32 {
+    if abs(e) <= 1.0 {
+        return p * exp_minus_1_minus_x(e);
+    }
+    let gap = two_diff(z, z_k, zero);
+    let via_student = gap.x * inv_t;
+    var p_exp = exp_accurate(via_student - offset, gap.y * inv_t);
+    if p > 1.0e-30 && e < 80.0 && abs(d) <= abs(via_student) {
+        p_exp = p * exp_accurate(e, 0.0);
+    }
+    return p_exp - p * (1.0 + e);
+}
 
 @compute @workgroup_size(WG, 1, 1)
 fn kd_loss_rows(
@@ -43,70 +118,148 @@ fn kd_loss_rows(
     let row_active = row < params.rows;
     let base = row * params.cols;
     let inv_t = params.inv_temperature;
+    zero = f32(params._pad0);
 
-    // (max, sum) partials of z, z/T and t/T.
-    var hard = vec2<f32>(-3.0e38, 0.0);
-    var soft_student = vec2<f32>(-3.0e38, 0.0);
-    var soft_teacher = vec2<f32>(-3.0e38, 0.0);
+    // Sweep 1: the student's top logit, the teacher's and its first column.
+    var top = vec2<f32>(-3.0e38, -3.0e38);
+    var teacher_top = 0u;
     if row_active {
         for (var j = lid; j < params.cols; j += WG) {
-            let z = student[base + j];
-            hard = online_merge(hard, vec2<f32>(z, 1.0));
-            soft_student = online_merge(soft_student, vec2<f32>(z * inv_t, 1.0));
-            soft_teacher = online_merge(soft_teacher, vec2<f32>(teacher[base + j] * inv_t, 1.0));
+            top.x = max(top.x, student[base + j]);
+            let t = teacher[base + j];
+            if t > top.y {
+                top.y = t;
+                teacher_top = j;
+            }
         }
     }
-    red_a[lid] = hard;
-    red_b[lid] = soft_student;
-    red_c[lid] = soft_teacher;
+    red_max[lid] = top;
+    red_arg[lid] = teacher_top;
     workgroupBarrier();
     for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
         if lid < stride {
-            red_a[lid] = online_merge(red_a[lid], red_a[lid + stride]);
-            red_b[lid] = online_merge(red_b[lid], red_b[lid + stride]);
-            red_c[lid] = online_merge(red_c[lid], red_c[lid + stride]);
+            let mine = red_max[lid];
+            let other = red_max[lid + stride];
+            let other_arg = red_arg[lid + stride];
+            if other.y > mine.y || (other.y == mine.y && other_arg < red_arg[lid]) {
+                red_arg[lid] = other_arg;
+            }
+            red_max[lid] = max(mine, other);
         }
         workgroupBarrier();
     }
-    // Max and log-sum stay separate: x − (m + log s) would round m + log s to the ulp of m
-    // (1e-3 at |m| = 1e4), while (x − m) − log s is exact for the largest logits.
-    let hard_max = red_a[0].x;
-    let hard_log_sum = log(red_a[0].y);
-    let student_max = red_b[0].x;
-    let student_log_sum = log(red_b[0].y);
-    let teacher_max = red_c[0].x;
-    let teacher_log_sum = log(red_c[0].y);
-
-    var kl = 0.0;
+    let z_max = red_max[0].x;
+    let t_max = red_max[0].y;
+    let k = min(red_arg[0], params.cols - 1u);
     var label = 0u;
+    var z_k = 0.0;
+    var shift = vec2<f32>(0.0);
     if row_active {
         label = labels[row];
+        z_k = student[base + k];
+        shift = two_diff(z_k, teacher[base + k], zero);
+    }
+    let v_k = exp_of_diff(z_k, z_max, inv_t, zero);
+
+    // Sweep 2: Σ_{j≠y} e^{z_j − z_max}, Σv, Σw; Σ_{c≠k} (v_k w_c − v_c) and Σ w·d, compensated.
+    var sums = vec4<f32>(0.0);
+    var compensated = vec4<f32>(0.0);
+    if row_active {
+        for (var j = lid; j < params.cols; j += WG) {
+            let z = student[base + j];
+            let t = teacher[base + j];
+            if j != label {
+                sums.x += exp_of_diff(z, z_max, 1.0, zero);
+            }
+            let v = exp_of_diff(z, z_max, inv_t, zero);
+            let w = exp_of_diff(t, t_max, inv_t, zero);
+            sums.y += v;
+            sums.z += w;
+            let d = centred_gap(z, t, shift, inv_t);
+            var top_gap_term = v_k * w - v;
+            if abs(d) <= 1.0 {
+                top_gap_term = v * expm1_small(-d);
+            }
+            if j == k {
+                top_gap_term = 0.0;
+            }
+            compensated = vec4<f32>(
+                compensated_add(compensated.xy, top_gap_term, zero),
+                compensated_add(compensated.zw, w * d, zero),
+            );
+        }
+    }
+    let totals = workgroup_sum(lid, sums);
+    let compensated_totals = workgroup_compensated_sums(lid, compensated);
+    let others = totals.x;
+    let student_sum = totals.y;
+    let teacher_sum = totals.z;
+    let top_gap = compensated_totals.x;
+    let mu = compensated_totals.y / teacher_sum;
+    var z_label = 0.0;
+    if row_active {
+        z_label = student[base + label];
+    }
+    let label_on_top = z_label == z_max;
+    let s_label = exp_of_diff(z_label, z_max, 1.0, zero);
+    let hard_sum = select(others + s_label, 1.0 + others, label_on_top);
+
+    // Sweep 3: Σ p (e^e − 1 − e); Σ p (log p − log q) for when the first overflows; Σ p |d|,
+    // which bounds μ's rounding.
+    let log_student_sum = log_accurate(student_sum);
+    let log_teacher_sum = log_accurate(teacher_sum);
+    let offset = log_teacher_sum + mu;
+    var kl_sums = vec4<f32>(0.0);
+    if row_active {
+        for (var j = lid; j < params.cols; j += WG) {
+            let z = student[base + j];
+            let t = teacher[base + j];
+            let p = exp_of_diff(t, t_max, inv_t, zero) / teacher_sum;
+            let d = centred_gap(z, t, shift, inv_t);
+            kl_sums.x += p_times_exp_tail(p, d - mu, d, z, z_k, inv_t, offset);
+            if p > 0.0 {
+                let log_p = (t - t_max) * inv_t - log_teacher_sum;
+                kl_sums.y += p * (log_p - ((z - z_max) * inv_t - log_student_sum));
+            }
+            kl_sums.z += p * abs(d);
+        }
+    }
+    let kl_totals = workgroup_sum(lid, kl_sums);
+    let kl = select(kl_totals.y, log1p_stable(kl_totals.x), kl_totals.x < 3.0e38);
+    let mu_spread = kl_totals.z;
+
+    // Sweep 4: the gradient.
+    if row_active {
         let hard_weight = (1.0 - params.alpha) * params.inv_batch;
         let soft_weight = params.alpha * params.temperature * params.inv_batch;
         for (var j = lid; j < params.cols; j += WG) {
             let z = student[base + j];
-            let log_s = (z - hard_max) - hard_log_sum;
-            let log_q = (z * inv_t - student_max) - student_log_sum;
-            let log_p = (teacher[base + j] * inv_t - teacher_max) - teacher_log_sum;
-            let p = exp(log_p);
-            let q = exp(log_q);
-            if p > 0.0 {
-                kl += p * (log_p - log_q);
+            let t = teacher[base + j];
+            var hard = exp_of_diff(z, z_max, 1.0, zero) / hard_sum;
+            if j == label {
+                hard = select(s_label / hard_sum - 1.0, -others / hard_sum, label_on_top);
             }
-            let onehot = select(0.0, 1.0, j == label);
-            grad[base + j] = hard_weight * (exp(log_s) - onehot) + soft_weight * (q - p);
+            let p = exp_of_diff(t, t_max, inv_t, zero) / teacher_sum;
+            let q = exp_of_diff(z, z_max, inv_t, zero) / student_sum;
+            let d = centred_gap(z, t, shift, inv_t);
+            let x = (d - mu) - kl;
+            // q − p is off by about ulp(q) + ulp(p), p·expm1(x) by p·ulp(|d| + Σ p|d| + kl).
+            var soft = q - p;
+            if abs(x) <= 1.0 && p * (abs(d) + mu_spread + kl) <= q + p {
+                soft = p * expm1_small(x);
+            }
+            if j == k {
+                soft = top_gap / (teacher_sum * student_sum);
+            }
+            grad[base + j] = hard_weight * hard + soft_weight * soft;
         }
-    }
-    red_kl[lid] = kl;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-        if lid < stride {
-            red_kl[lid] = red_kl[lid] + red_kl[lid + stride];
-        }
-        workgroupBarrier();
     }
     if row_active && lid == 0u {
-        row_terms[2u * row] = hard_log_sum - (student[base + label] - hard_max);
-        row_terms[2u * row + 1u] = red_kl[0];
+        var ce = (z_max - z_label) + log_accurate(hard_sum);
+        if label_on_top {
+            ce = log1p_stable(others);
+        }
+        row_terms[2u * row] = ce;
+        row_terms[2u * row + 1u] = kl;
     }
 }
