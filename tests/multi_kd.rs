@@ -162,18 +162,24 @@ fn one_teacher_knowing_every_class_is_the_single_teacher_loss() {
                     assert!((m.loss - e.loss).abs() < 1e-12 && m.weights.iter().all(|&w| w == 1.0));
                 }
             }
+            // On the GPU both kernels are checked against the f64 reference: the single-teacher
+            // kernel uses cancellation-free forms the multi-teacher one does not share, so their
+            // f32 results differ in the last bits while both sit within these bounds.
             with_gpu!(ctx => {
                 let single = kd_loss::kd_loss(ctx, &KdBatch { student: &case.z, teacher: &case.t, labels: &case.labels, rows, cols }, kd).unwrap();
+                let near = |got: &[f32], want: &[f64], tol: f64| got.iter().zip(want).all(|(&g, &w)| (g as f64 - w).abs() <= tol);
+                let grad_tol = 2e-6 / rows as f64 * (1.0 + t as f64);
+                assert!(near(&single.grad, &e.grad, grad_tol), "single-teacher kernel");
                 for weights in WEIGHT_MODES {
                     for combine in COMBINES {
                         let got = case.gpu(ctx, config(t, alpha, weights, combine));
                         let label = format!("{rows}x{cols} T={t} α={alpha} {weights:?} {combine:?}");
                         let d = max_diff(&got.grad, &single.grad);
                         worst = worst.max(d * rows as f64);
-                        assert!(d <= 1e-7 / rows as f64, "{label}: grad differs by {d:e}");
-                        assert!(max_diff(&got.row_ce, &single.row_ce) <= 1e-6, "{label}: ce");
-                        assert!(max_diff(&got.row_kl, &single.row_kl) <= 1e-6, "{label}: kl");
-                        assert!((got.loss - single.loss).abs() <= 1e-6 * (1.0 + t * t), "{label}: loss");
+                        assert!(near(&got.grad, &e.grad, grad_tol), "{label}: grad");
+                        assert!(near(&got.row_ce, &e.row_ce, 1e-5), "{label}: ce");
+                        assert!(near(&got.row_kl, &e.row_kl, 1e-5), "{label}: kl");
+                        assert!((got.loss as f64 - e.loss).abs() <= 1e-5 * (1.0 + (t * t) as f64), "{label}: loss");
                         assert!(got.weights.iter().all(|&w| w == 1.0), "{label}: {:?}", got.weights);
                     }
                 }
