@@ -29,7 +29,10 @@ pub mod validate;
 
 pub use classes::ClassSet;
 pub use data::{Dataset, DeviceDataset};
-pub use distill::{KdConfig, LossReport, TeacherLogits, TeacherSource};
+pub use distill::{
+    Combine, KdConfig, LossReport, MultiKdConfig, TeacherEnsemble, TeacherLogits, TeacherSource,
+    Teachers, WeightMode,
+};
 pub use error::{Error, Result};
 pub use eval::Evaluation;
 pub use gpu::{describe_adapter, list_adapters, ContextOptions, GpuContext, MatmulFamily};

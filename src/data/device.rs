@@ -119,14 +119,16 @@ impl DeviceDataset {
 
     /// A gather dispatch of up to `rows` rows into `out`, driven by `uniform`; `identity`
     /// takes samples in stored order (evaluation) instead of the shuffled one, and `teacher`
-    /// is the per-sample teacher-logit buffer `[len, classes]` when one is gathered.
+    /// is the per-sample teacher-logit buffer `[len, width]` and its width (classes, or
+    /// classes × teachers when several are stacked) when one is gathered. The uniform's
+    /// teacher width must match (see `GatherParams::with_teacher_width`).
     pub(crate) fn gather_dispatch(
         &self,
         ctx: &GpuContext,
         rows: usize,
         identity: bool,
         uniform: &wgpu::Buffer,
-        teacher: Option<&wgpu::Buffer>,
+        teacher: Option<(&wgpu::Buffer, usize)>,
         out: BatchBuffers<'_>,
     ) -> Result<Dispatch> {
         let order = if identity {
@@ -137,12 +139,13 @@ impl DeviceDataset {
         let buffers = GatherBuffers {
             pixels: &self.pixels,
             labels: &self.labels,
-            teacher: teacher.unwrap_or(&self.no_teacher),
+            teacher: teacher.map_or(&self.no_teacher, |(b, _)| b),
             order,
             batch_inputs: out.inputs,
             batch_labels: out.labels,
             batch_teacher: out.teacher,
         };
-        gather_dispatch(ctx, self.shape, rows, uniform, buffers)
+        let width = teacher.map_or(self.shape.classes, |(_, w)| w);
+        gather_dispatch(ctx, self.shape, width, rows, uniform, buffers)
     }
 }

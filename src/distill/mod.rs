@@ -1,10 +1,14 @@
-//! Distillation: the objective (CE + KD now; [`KdConfig`] is its configuration), where a
-//! step's teacher logits come from, and the cache of a frozen teacher's logits for a data set.
+//! Distillation: the objectives (CE + KD with [`KdConfig`]; several teachers over their known
+//! classes with [`MultiKdConfig`]), where a step's teacher logits come from, and the caches of
+//! frozen teachers' logits for a data set.
 
+pub mod ensemble;
 pub mod reference;
 pub mod teacher;
 
 pub use crate::ops::kd_loss::KdConfig;
+pub use crate::ops::multi_kd::{Combine, MultiKdConfig, WeightMode};
+pub use ensemble::{TeacherEnsemble, Teachers};
 pub use teacher::{TeacherLogits, TeacherSource};
 
 /// Loss values of a step (or means over steps).

@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use crate::ops::dropout::Dropout;
 use crate::ops::kd_loss::KdConfig;
+use crate::ops::multi_kd::MultiKdConfig;
 use crate::ops::optim::Optimizer;
 
 /// Batch size, optimizer, objective and regularisation of a [`crate::train::Trainer`].
@@ -22,6 +23,9 @@ pub struct TrainerConfig {
     pub optimizer: Optimizer,
     /// T and α of the loss (α = 0: plain cross-entropy, the default).
     pub kd: KdConfig,
+    /// The multi-teacher objective, when set: it replaces `kd`, and the trainer takes its
+    /// teachers with [`crate::train::Trainer::attach_teachers`].
+    pub multi_kd: Option<MultiKdConfig>,
     /// Dropout on every hidden layer's output (none by default).
     pub dropout: Dropout,
 }
@@ -33,6 +37,7 @@ impl TrainerConfig {
             batch_size,
             optimizer,
             kd: KdConfig::cross_entropy(),
+            multi_kd: None,
             dropout: Dropout::none(),
         }
     }
@@ -40,6 +45,15 @@ impl TrainerConfig {
     /// The same with the KD loss at `kd`.
     pub fn kd(self, kd: KdConfig) -> Self {
         Self { kd, ..self }
+    }
+
+    /// The same with the multi-teacher loss at `multi` (several teachers, each over the
+    /// classes it knows) instead of the single-teacher one.
+    pub fn multi_kd(self, multi: MultiKdConfig) -> Self {
+        Self {
+            multi_kd: Some(multi),
+            ..self
+        }
     }
 
     /// The same with `dropout` on every hidden layer.
@@ -51,6 +65,9 @@ impl TrainerConfig {
     pub fn validate(&self) -> Result<()> {
         self.dropout.validate()?;
         self.kd.validate()?;
+        if let Some(multi) = &self.multi_kd {
+            multi.validate()?;
+        }
         self.optimizer.validate()?;
         if self.batch_size == 0 {
             return Err(Error::EmptyBatch);

@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod fit;
+mod multi;
 mod plan;
 pub mod trainer;
 

@@ -1,5 +1,5 @@
 //! The dispatches of one training step, built once per trainer: (dropout-interleaved) forward,
-//! KD loss and reduction, backward (weight, bias and masked input gradients per layer).
+//! loss (single- or multi-teacher) and reduction, backward (weight, bias and masked input gradients per layer).
 
 use crate::error::{Error, Result};
 use crate::gpu::dispatch::Dispatch;
@@ -9,6 +9,7 @@ use crate::ops::bias_grad::bias_grad_dispatch;
 use crate::ops::dropout::{dropout_dispatch, Dropout, DropoutParams};
 use crate::ops::kd_loss::{KdBuffers, KdConfig, KdDispatches};
 use crate::ops::matmul::{self, matmul_dispatch, MatmulSpec};
+use crate::ops::multi_kd::{MultiKdBuffers, MultiKdConfig, MultiKdDispatches, MAX_TEACHERS};
 use crate::ops::reduce::LOSS_SLOTS;
 
 /// Buffers and dispatches of a step over a student's parameters at a fixed batch size.
@@ -24,11 +25,39 @@ pub(crate) struct StepPlan {
     pub forward_steps: Vec<Dispatch>,
     /// Uniform and parameters of each dropout dispatch (the step is rewritten per step).
     pub dropout_uniforms: Vec<(wgpu::Buffer, DropoutParams)>,
-    pub kd: KdDispatches,
+    pub loss_step: LossStep,
     pub backward: Vec<Dispatch>,
-    _layer_grads: Vec<wgpu::Buffer>,
-    _row_terms: wgpu::Buffer,
+    layer_grads: Vec<wgpu::Buffer>,
+    row_terms: wgpu::Buffer,
     _dummy: wgpu::Buffer,
+}
+
+/// The loss dispatches of the step, by objective.
+#[derive(Debug)]
+pub(crate) enum LossStep {
+    /// One teacher (or none, α = 0).
+    Single(KdDispatches),
+    /// Several teachers: the batch teacher buffer holds up to [`MAX_TEACHERS`] per row; the
+    /// dispatches are built when the teachers (their count, masks, weights) are attached.
+    Multi {
+        config: MultiKdConfig,
+        known: wgpu::Buffer,
+        base_weights: wgpu::Buffer,
+        weights: wgpu::Buffer,
+        dispatches: Option<MultiKdDispatches>,
+    },
+}
+
+impl LossStep {
+    /// The dispatches recorded per step (none while a multi-teacher loss has no teachers).
+    pub fn dispatches(&self) -> &[Dispatch] {
+        match self {
+            LossStep::Single(kd) => &kd.dispatches,
+            LossStep::Multi { dispatches, .. } => {
+                dispatches.as_ref().map_or(&[], |d| &d.dispatches)
+            }
+        }
+    }
 }
 
 impl StepPlan {
@@ -37,13 +66,15 @@ impl StepPlan {
         spec: &MlpSpec,
         params: &wgpu::Buffer,
         rows: usize,
-        kd: KdConfig,
+        (kd, multi): (KdConfig, Option<MultiKdConfig>),
         dropout: Dropout,
     ) -> Result<Self> {
         let classes = spec.classes();
         let inputs = ctx.storage_buffer("batch inputs", rows * spec.inputs(), None)?;
         let labels = ctx.storage_buffer("batch labels", rows, None)?;
-        let teacher_logits = ctx.storage_buffer("batch teacher logits", rows * classes, None)?;
+        let per_row = if multi.is_some() { MAX_TEACHERS } else { 1 };
+        let teacher_logits =
+            ctx.storage_buffer("batch teacher logits", rows * per_row * classes, None)?;
         let forward = ForwardPlan::new(ctx, spec, params, &inputs, rows, "student")?;
         let grads = ctx.storage_buffer("parameter gradients", spec.parameter_count(), None)?;
         let layers = spec.layers();
@@ -61,20 +92,29 @@ impl StepPlan {
         let row_terms = ctx.storage_buffer("kd row terms", 2 * rows, None)?;
         let loss = ctx.upload("loss", &[0.0f32; LOSS_SLOTS])?;
         let last = layers.len() - 1;
-        let kd = KdDispatches::new(
-            ctx,
-            rows,
-            classes,
-            kd,
-            &KdBuffers {
-                student: forward.logits(),
-                teacher: &teacher_logits,
-                labels: &labels,
-                grad: &layer_grads[last],
-                row_terms: &row_terms,
-                loss: &loss,
+        let loss_step = match multi {
+            None => LossStep::Single(KdDispatches::new(
+                ctx,
+                rows,
+                classes,
+                kd,
+                &KdBuffers {
+                    student: forward.logits(),
+                    teacher: &teacher_logits,
+                    labels: &labels,
+                    grad: &layer_grads[last],
+                    row_terms: &row_terms,
+                    loss: &loss,
+                },
+            )?),
+            Some(config) => LossStep::Multi {
+                config,
+                known: ctx.storage_buffer("teacher known classes", MAX_TEACHERS * classes, None)?,
+                base_weights: ctx.storage_buffer("teacher base weights", MAX_TEACHERS, None)?,
+                weights: ctx.storage_buffer("teacher weights", rows * MAX_TEACHERS, None)?,
+                dispatches: None,
             },
-        )?;
+        };
         let dummy = ctx.storage_buffer("unused aux", 1, None)?;
         let mut forward_steps = Vec::new();
         let mut dropout_uniforms = Vec::new();
@@ -159,12 +199,56 @@ impl StepPlan {
             forward,
             forward_steps,
             dropout_uniforms,
-            kd,
+            loss_step,
             backward,
-            _layer_grads: layer_grads,
-            _row_terms: row_terms,
+            layer_grads,
+            row_terms,
             _dummy: dummy,
         })
+    }
+
+    /// Binds (for a batch of `rows`) `teachers` teachers with known-class masks `known` `[teachers, classes]` and
+    /// `base_weights` to a multi-teacher loss (validated by the caller), writing into the same
+    /// gradient, row-term and loss buffers as the single-teacher loss.
+    pub fn bind_teachers(
+        &mut self,
+        ctx: &GpuContext,
+        (rows, teachers): (usize, usize),
+        known: &[u32],
+        base: &[f32],
+    ) -> Result<()> {
+        let classes = known.len() / teachers.max(1);
+        let LossStep::Multi {
+            config,
+            known: known_buffer,
+            base_weights,
+            weights,
+            dispatches,
+        } = &mut self.loss_step
+        else {
+            return Err(Error::InvalidConfig(
+                "teachers with class sets need the multi-teacher objective".into(),
+            ));
+        };
+        ctx.write(known_buffer, 0, known);
+        ctx.write(base_weights, 0, base);
+        *dispatches = Some(MultiKdDispatches::new(
+            ctx,
+            (rows, classes, teachers),
+            *config,
+            &MultiKdBuffers {
+                student: self.forward.logits(),
+                teachers: &self.teacher_logits,
+                known: known_buffer,
+                base_weights,
+                labels: &self.labels,
+                grad: &self.layer_grads[self.layer_grads.len() - 1],
+                row_terms: &self.row_terms,
+                weights,
+                loss: &self.loss,
+            },
+        )?);
+        Ok(())
     }
 
     /// Stages the per-step part of the dropout uniforms (the hash key includes the step).

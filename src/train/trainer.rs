@@ -12,7 +12,7 @@ use crate::ops::gather::{GatherBatch, GatherParams};
 use crate::ops::optim::OptimizerState;
 use crate::ops::reduce::LOSS_SLOTS;
 use crate::train::config::TrainerConfig;
-use crate::train::plan::StepPlan;
+use crate::train::plan::{LossStep, StepPlan};
 
 /// One mini-batch from the host.
 #[derive(Debug, Clone, Copy)]
@@ -51,7 +51,7 @@ pub struct TrainerState {
 
 /// A device data set bound to a trainer for GPU-side batch gathering.
 #[derive(Debug)]
-struct GatherBinding {
+pub(super) struct GatherBinding {
     uniform: wgpu::Buffer,
     dispatch: Dispatch,
     params: GatherParams,
@@ -65,10 +65,10 @@ struct GatherBinding {
 #[derive(Debug)]
 pub struct Trainer {
     student: Mlp,
-    config: TrainerConfig,
-    plan: StepPlan,
+    pub(super) config: TrainerConfig,
+    pub(super) plan: StepPlan,
     optimizer: OptimizerState,
-    gather: Option<GatherBinding>,
+    pub(super) gather: Option<GatherBinding>,
     teacher_plan: Option<(wgpu::Buffer, ForwardPlan)>,
 }
 
@@ -89,7 +89,8 @@ impl Trainer {
             })?;
         ctx.check_buffer_size("batch activations", bytes as u64)?;
         let params = student.params_buffer();
-        let plan = StepPlan::new(ctx, student.spec(), params, rows, config.kd, config.dropout)?;
+        let objective = (config.kd, config.multi_kd);
+        let plan = StepPlan::new(ctx, student.spec(), params, rows, objective, config.dropout)?;
         let count = student.spec().parameter_count();
         let optimizer = OptimizerState::new(ctx, config.optimizer, count, &plan.grads, params)?;
         Ok(Self {
@@ -130,14 +131,18 @@ impl Trainer {
     /// Changes T and α for later steps.
     pub fn set_kd_config(&mut self, ctx: &GpuContext, kd: KdConfig) -> Result<()> {
         kd.validate()?;
-        self.plan.kd.set_config(ctx, kd);
+        let LossStep::Single(single) = &self.plan.loss_step else {
+            return Err(multi_only("set_kd_config"));
+        };
+        single.set_config(ctx, kd);
         self.config.kd = kd;
         Ok(())
     }
 
     /// Number of kernel launches in one step (without a gather or teacher forward).
     pub fn dispatches_per_step(&self) -> usize {
-        self.plan.forward_steps.len() + self.plan.kd.dispatches.len() + self.plan.backward.len() + 1
+        let loss = self.plan.loss_step.dispatches().len();
+        self.plan.forward_steps.len() + loss + self.plan.backward.len() + 1
     }
 
     /// The dropout in force.
@@ -154,6 +159,30 @@ impl Trainer {
         ctx: &GpuContext,
         data: &DeviceDataset,
         teacher: Option<&TeacherLogits>,
+        jitter: u32,
+        seed: u32,
+    ) -> Result<()> {
+        if self.config.multi_kd.is_some() {
+            return Err(multi_only("attach_dataset (use attach_teachers)"));
+        }
+        if let Some(t) = teacher {
+            if t.dataset_id != data.id() || t.classes() != data.classes() {
+                return Err(Error::InvalidConfig(
+                    "the teacher logits were computed for another data set".into(),
+                ));
+            }
+        }
+        let teacher = teacher.map(|t| (&t.buffer, t.classes()));
+        self.bind_gather(ctx, data, teacher, jitter, seed)
+    }
+
+    /// Checks that `data` fits the student, batch and jitter, and binds its gather with
+    /// per-sample teacher logits `teacher` (buffer and floats per sample) when given.
+    pub(super) fn bind_gather(
+        &mut self,
+        ctx: &GpuContext,
+        data: &DeviceDataset,
+        teacher: Option<(&wgpu::Buffer, usize)>,
         jitter: u32,
         seed: u32,
     ) -> Result<()> {
@@ -181,13 +210,7 @@ impl Trainer {
                 shape.width, shape.height
             )));
         }
-        if let Some(t) = teacher {
-            if t.dataset_id != data.id() || t.classes() != data.classes() {
-                return Err(Error::InvalidConfig(
-                    "the teacher logits were computed for another data set".into(),
-                ));
-            }
-        }
+        let width = teacher.map_or(data.classes(), |(_, w)| w);
         let params = data.gather_params(GatherBatch {
             rows,
             start: 0,
@@ -196,13 +219,14 @@ impl Trainer {
             step: 0,
             teacher: teacher.is_some(),
         });
+        let params = params.with_teacher_width(width);
         let uniform = ctx.uniform_buffer("gather params", &params)?;
         let dispatch = data.gather_dispatch(
             ctx,
             rows,
             false,
             &uniform,
-            teacher.map(|t| &t.buffer),
+            teacher,
             BatchBuffers {
                 inputs: &self.plan.inputs,
                 labels: &self.plan.labels,
@@ -249,6 +273,9 @@ impl Trainer {
             .gather
             .as_ref()
             .ok_or_else(|| Error::InvalidConfig("no data set attached to the trainer".into()))?;
+        if teacher.is_some() && self.config.multi_kd.is_some() {
+            return Err(multi_only("a teacher model per step"));
+        }
         if teacher.is_none() && !binding.cached_teacher && self.config.kd.alpha > 0.0 {
             return Err(Error::InvalidConfig(format!(
                 "alpha = {} needs a teacher model or teacher logits attached with the data set",
@@ -281,6 +308,9 @@ impl Trainer {
     /// One training step on a host batch: stages the batch, records forward → KD loss →
     /// backward → optimizer into one encoder and submits it once. Does not wait for the GPU.
     pub fn step(&mut self, ctx: &GpuContext, batch: &StepBatch<'_>) -> Result<()> {
+        if self.config.multi_kd.is_some() {
+            return Err(multi_only("host batches"));
+        }
         let spec = self.student.spec();
         let (rows, classes) = (self.config.batch_size, spec.classes());
         check_len("batch inputs", rows * spec.inputs(), batch.inputs.len())?;
@@ -346,7 +376,7 @@ impl Trainer {
             let all = plan
                 .forward_steps
                 .iter()
-                .chain(&plan.kd.dispatches)
+                .chain(plan.loss_step.dispatches())
                 .chain(&plan.backward)
                 .chain(std::iter::once(optimizer));
             record(encoder, "training step", all);
@@ -450,4 +480,12 @@ impl Trainer {
         let len = self.config.batch_size * self.student.spec().classes();
         ctx.read_back("logits", self.plan.forward.logits(), 0, len)
     }
+}
+
+/// The error for a single-teacher path taken by a trainer with the multi-teacher objective.
+fn multi_only(what: &str) -> Error {
+    Error::InvalidConfig(format!(
+        "{what}: not available with the multi-teacher objective, whose teachers are attached \
+         with the data set"
+    ))
 }

@@ -1,7 +1,8 @@
 // Mini-batch gather from a device-resident data set, so no batch data crosses the bus per step:
 //   inputs[r, f]  = pixel(order[start + r], f) / 255, optionally shifted by a per-sample jitter
 //   labels[r]     = all_labels[order[start + r]]
-//   teacher[r, c] = all_teacher[order[start + r], c]     (when gather_teacher != 0)
+//   teacher[r, c] = all_teacher[order[start + r], c]     (when gather_teacher != 0; c below
+//                   teacher_width, the classes times the teachers stacked per sample)
 // Pixels are u8 packed four per u32 (little-endian). Jitter draws a shift in [−J, J]² per
 // (seed, step, row) from a counter-based hash, so runs are deterministic; uncovered pixels are 0.
 // Needs ../wgsl/hash.wgsl prepended (see mod.rs).
@@ -9,7 +10,7 @@
 struct GatherParams {
     rows: u32,
     features: u32,
-    classes: u32,
+    teacher_width: u32,
     start: u32,
     width: u32,
     height: u32,
@@ -66,7 +67,8 @@ fn gather_batch(@builtin(global_invocation_id) gid: vec3<u32>) {
     if f == 0u {
         labels[row] = all_labels[sample];
     }
-    if params.gather_teacher != 0u && f < params.classes {
-        teacher[row * params.classes + f] = all_teacher[sample * params.classes + f];
+    if params.gather_teacher != 0u && f < params.teacher_width {
+        let w = params.teacher_width;
+        teacher[row * w + f] = all_teacher[sample * w + f];
     }
 }

@@ -16,7 +16,8 @@ use crate::gpu::{GpuContext, PreparedKernel, ShaderSource, ELEMENT_WORKGROUP};
 pub(crate) struct GatherParams {
     pub rows: u32,
     pub features: u32,
-    pub classes: u32,
+    /// Floats of teacher logits per sample (classes × teachers).
+    pub teacher_width: u32,
     pub start: u32,
     pub width: u32,
     pub height: u32,
@@ -78,7 +79,7 @@ impl GatherBatch {
         GatherParams {
             rows: self.rows as u32,
             features: shape.features() as u32,
-            classes: shape.classes as u32,
+            teacher_width: shape.classes as u32,
             start: self.start as u32,
             width: shape.width as u32,
             height: shape.height as u32,
@@ -112,18 +113,30 @@ pub(crate) struct GatherBuffers<'a> {
     pub batch_teacher: &'a wgpu::Buffer,
 }
 
+impl GatherParams {
+    /// The same gather copying `width` teacher floats per sample (K teachers' logits laid out
+    /// `[N, K, C]` are one row of K·C floats).
+    pub(crate) fn with_teacher_width(self, width: usize) -> Self {
+        Self {
+            teacher_width: width as u32,
+            ..self
+        }
+    }
+}
+
 /// A gather dispatch of up to `rows` rows driven by `uniform` (a [`GatherParams`] the caller
-/// rewrites per batch).
+/// rewrites per batch) copying up to `teacher_width` teacher floats per row.
 pub(crate) fn gather_dispatch(
     ctx: &GpuContext,
     shape: ImageShape,
+    teacher_width: usize,
     rows: usize,
     uniform: &wgpu::Buffer,
     b: GatherBuffers<'_>,
 ) -> Result<Dispatch> {
     let x = shape
         .features()
-        .max(shape.classes)
+        .max(teacher_width)
         .div_ceil(ELEMENT_WORKGROUP);
     Dispatch::new(
         ctx,
@@ -231,7 +244,7 @@ pub fn gather(
         batch_labels: &batch_labels,
         batch_teacher: &batch_teacher,
     };
-    let dispatch = gather_dispatch(ctx, shape, batch.rows, &uniform, buffers)?;
+    let dispatch = gather_dispatch(ctx, shape, shape.classes, batch.rows, &uniform, buffers)?;
     let teacher_len = if batch.teacher {
         batch.rows * shape.classes
     } else {

@@ -254,6 +254,7 @@ pub(crate) struct MultiKdBuffers<'a> {
 pub(crate) struct MultiKdDispatches {
     pub dispatches: [Dispatch; 2],
     pub uniforms: [wgpu::Buffer; 2],
+    shape: (usize, usize, usize),
 }
 
 impl MultiKdDispatches {
@@ -292,7 +293,17 @@ impl MultiKdDispatches {
         Ok(Self {
             dispatches: [rows_dispatch, reduce],
             uniforms: [uniform, reduce_uniform],
+            shape: (rows, cols, teachers),
         })
+    }
+
+    /// Rewrites both uniforms for `config` (the caller validates it); later submits use it.
+    pub fn set_config(&self, ctx: &GpuContext, config: MultiKdConfig) {
+        let (rows, cols, teachers) = self.shape;
+        let params = MultiKdParams::new(rows, cols, teachers, config);
+        ctx.write(&self.uniforms[0], 0, &[params]);
+        let reduce = ReduceParams::new(rows, config.temperature, config.alpha);
+        ctx.write(&self.uniforms[1], 0, &[reduce]);
     }
 }
 
