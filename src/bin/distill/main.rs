@@ -145,10 +145,10 @@ struct TrainArgs {
     /// Start from these weights (fine-tuning) instead of a fresh initialisation.
     #[arg(long)]
     init: Option<PathBuf>,
-    /// Dropout on hidden layers (0 disables).
+    /// Dropout on hidden layers, p in [0, 0.99] (0 disables).
     #[arg(long, default_value_t = 0.0)]
     dropout: f32,
-    /// Random ±pixels input shift (0 disables).
+    /// Random ±pixels input shift, below the image's smaller side (0 disables).
     #[arg(long, default_value_t = 0)]
     jitter: u32,
 }
