@@ -88,8 +88,10 @@ fn one_all_knowing_teacher_trains_like_the_single_teacher_objective() {
         let b = multi_t.student().parameters(ctx).unwrap();
         let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
         eprintln!("single vs multi (K = 1): max |Δw| = {worst:e}");
-        // Same arithmetic on this path: the bits agree (the 1e-6 bound would allow reordering).
-        assert_eq!(a, b, "max |Δw| = {worst}");
+        // The single-teacher kernel uses cancellation-free forms the multi-teacher one does not,
+        // so the last bits of each step differ; over 36 Adam steps (lr 2e-3) that stays far
+        // below one step's size, where a wrong loss would move weights by ~1e-3.
+        assert!(worst < 1e-4, "max |Δw| = {worst}");
     });
 }
 

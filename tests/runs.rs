@@ -297,3 +297,40 @@ fn teacher_logits_from_npy_distill_the_same_student_as_the_teacher() {
         assert!(!no_teacher.status.success());
     });
 }
+
+#[test]
+fn several_teachers_with_some_classes_each_distill_one_student() {
+    with_gpu!(_ctx => {
+        let dir = temp_dir("teachers");
+        let data = tiny_data(&dir);
+        let d = data.to_str().unwrap();
+        let teacher = |classes: &str, name: &str| {
+            let out = dir.join(name);
+            ok(&distill_in(&dir, &["train", "--data", d, "--classes", classes, "--hidden", "16", "--epochs", "3", "--out", out.to_str().unwrap()]));
+            out.join("model.safetensors").to_str().unwrap().to_string()
+        };
+        let (a, b) = (teacher("0-1", "a"), teacher("1-2", "b"));
+        let student = |extra: &[&str], name: &str| {
+            let out = dir.join(name);
+            let run = distill_in(&dir, &[&["distill", "--data", d, "--teacher", &a, "--teacher", &b, "--hidden", "8", "--epochs", "2", "--out", out.to_str().unwrap()][..], extra].concat());
+            (run, out)
+        };
+        for (mode, name) in [("route", "route"), ("accuracy", "acc"), ("0.7,0.3", "fixed"), ("confidence", "conf")] {
+            let (run, out) = student(&["--teacher-weights", mode], name);
+            ok(&run);
+            let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+            assert_eq!(report["settings"]["teachers"].as_array().unwrap().len(), 2);
+            assert!(weights(&out.join("student-distilled.safetensors")).iter().all(|v| v.is_finite()));
+        }
+        // The recorded class lists are used; overriding them needs one list per teacher.
+        fails_with(&student(&["--teacher-classes", "0-1"], "x1").0, "--teacher-classes lists for 2 teachers");
+        fails_with(&student(&["--teacher-classes", "0-1", "--teacher-classes", "5"], "x2").0, "out of range");
+        fails_with(&student(&["--combine", "logits"], "x3").0, "know the same classes");
+        fails_with(&student(&["--teacher-weights", "0.5"], "x4").0, "one per teacher");
+        fails_with(&student(&["--teacher-weights", "-1,2"], "x5").0, "one per teacher");
+        fails_with(&student(&["--teacher-weights", "best"], "x6").0, "uniform, accuracy");
+        // Equal class sets may combine logits.
+        let (run, _) = student(&["--teacher-classes", "0-2", "--teacher-classes", "0-2", "--combine", "logits"], "logits");
+        ok(&run);
+    });
+}

@@ -12,6 +12,7 @@ mod commands;
 mod jobs;
 mod output;
 mod report;
+mod teachers;
 mod training;
 
 #[derive(Parser)]
@@ -123,15 +124,28 @@ struct RunArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["teacher", "teacher_logits"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["teacher", "teacher_logits"])))]
 struct DistillArgs {
-    /// Teacher weights (.safetensors).
+    /// Teacher weights (.safetensors); repeat for several teachers.
     #[arg(long)]
-    teacher: Option<PathBuf>,
+    teacher: Vec<PathBuf>,
     /// Teacher logits computed elsewhere: float32 .npy of shape [training samples, classes],
-    /// rows in the training set's order (a teacher of any architecture or framework).
+    /// rows in the training set's order (a teacher of any architecture or framework);
+    /// repeatable.
     #[arg(long)]
-    teacher_logits: Option<PathBuf>,
+    teacher_logits: Vec<PathBuf>,
+    /// Classes a teacher knows, e.g. 0-4 (one per teacher, --teacher ones first); default:
+    /// the list a model file records, else every class.
+    #[arg(long)]
+    teacher_classes: Vec<String>,
+    /// How several teachers are weighed per sample: uniform, accuracy (on a validation
+    /// share of the training set), confidence, route, or fixed weights like 0.7,0.3.
+    #[arg(long, allow_hyphen_values = true)]
+    teacher_weights: Option<String>,
+    /// How weighed teachers combine: mixture (weighted KL to each, default) or logits (KL to
+    /// the weighted average of their logits; equal class sets only).
+    #[arg(long)]
+    combine: Option<String>,
     /// Start the student from these weights (fine-tuning) instead of a fresh initialisation.
     #[arg(long)]
     init: Option<PathBuf>,

@@ -146,6 +146,10 @@ pub struct Settings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub teacher: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub teachers: Option<Vec<PathBuf>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub teacher_weights: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classes: Option<String>,

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use distill_wgpu::train::{fit, Checkpoint, EpochLog, FitEnd, FitOptions, FitPosition};
 use distill_wgpu::{
-    ClassSet, DeviceDataset, Dropout, Error, GpuContext, KdConfig, Mlp, MlpSpec, Optimizer, Result,
-    TeacherLogits, Trainer, TrainerConfig,
+    ClassSet, DeviceDataset, Dropout, Error, GpuContext, KdConfig, Mlp, MlpSpec, MultiKdConfig,
+    Optimizer, Result, TeacherLogits, Teachers, Trainer, TrainerConfig,
 };
 
 use crate::output::checkpoint_path;
@@ -48,6 +48,8 @@ pub struct TrainJob<'a> {
     pub init: Option<(&'a [f32], &'a Path)>,
     /// The classes trained on, when only some (`train --classes`).
     pub classes: Option<&'a ClassSet>,
+    /// Several (or partial) teachers and how they are weighed, instead of `teacher`.
+    pub teachers: Option<(&'a Teachers<'a>, MultiKdConfig)>,
 }
 
 /// A trained model with its epoch logs and wall time.
@@ -75,6 +77,13 @@ fn job_settings(common: &Common, job: &TrainJob<'_>) -> Value {
         "dropout_seed": job.dropout.seed,
         "jitter": job.jitter,
         "classes": job.classes.map(ToString::to_string),
+        "teachers": job.teachers.map(|(t, config)| json!({
+            "count": t.logits.teachers(),
+            "known": t.known.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "base_weights": t.base_weights,
+            "weights": format!("{:?}", config.weights),
+            "combine": format!("{:?}", config.combine),
+        })),
     })
 }
 
@@ -128,8 +137,18 @@ pub fn train_model(
     let config = TrainerConfig::new(batch, Optimizer::adam(lr))
         .kd(job.kd)
         .dropout(job.dropout);
-    let mut trainer = Trainer::new(ctx, model, &config)?;
-    trainer.attach_dataset(ctx, train, job.teacher, job.jitter, seed as u32)?;
+    let mut trainer = match job.teachers {
+        Some((teachers, multi)) => {
+            let mut t = Trainer::new(ctx, model, &config.multi_kd(multi))?;
+            t.attach_teachers(ctx, train, teachers, job.jitter, seed as u32)?;
+            t
+        }
+        None => {
+            let mut t = Trainer::new(ctx, model, &config)?;
+            t.attach_dataset(ctx, train, job.teacher, job.jitter, seed as u32)?;
+            t
+        }
+    };
     let settings = job_settings(common, job);
     let checkpoint_file = checkpoint_path(out, job.name);
     let (from, mut logs) = match resumable(common, job, &checkpoint_file, &settings)? {

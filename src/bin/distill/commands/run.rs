@@ -75,6 +75,7 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
                 init_seed: seed,
                 init: None,
                 classes: None,
+                teachers: None,
             };
             let trained = train_model(&ctx, common, &train, &job, &out)?;
             let r = finish_model(&ctx, &test, &out, "teacher", &trained, &[])?;
@@ -100,6 +101,7 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
         init_seed: seed + 1,
         init: None,
         classes: None,
+        teachers: None,
     };
     let scratch = train_model(&ctx, common, &train, &scratch_job, &out)?;
     results.push(finish_model(

@@ -51,6 +51,7 @@ pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
         init_seed: seed,
         init: init.as_deref().zip(args.init.as_deref()),
         classes: known.as_ref(),
+        teachers: None,
     };
     let trained = train_model(&ctx, common, &train, &job, &out)?;
     let meta: Vec<(&str, String)> = known.iter().map(|k| (CLASSES_KEY, k.to_string())).collect();
