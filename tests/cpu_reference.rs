@@ -1,29 +1,15 @@
 //! The CPU reference checked against central finite differences (f64), and the KD-loss
 //! conventions (T², batch mean, α) pinned on it.
 
+mod common;
+
+use common::numeric_grad;
 use distill_wgpu::cpu;
 use distill_wgpu::{MlpSpec, SplitMix64};
 
 fn random(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f64> {
     (0..n)
         .map(|_| scale * (2.0 * rng.next_f64() - 1.0))
-        .collect()
-}
-
-/// Central difference of `f` along every coordinate of `x`.
-fn numeric_grad(x: &[f64], f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
-    let h = 1e-6;
-    let mut xp = x.to_vec();
-    (0..x.len())
-        .map(|i| {
-            let orig = xp[i];
-            xp[i] = orig + h;
-            let up = f(&xp);
-            xp[i] = orig - h;
-            let down = f(&xp);
-            xp[i] = orig;
-            (up - down) / (2.0 * h)
-        })
         .collect()
 }
 

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::numeric_grad;
 use distill_wgpu::cpu;
 use distill_wgpu::gpu::portability::{translate_all, uniform_block_size};
 use distill_wgpu::ops::check::random_vec;
@@ -424,23 +425,6 @@ fn a_row_no_teacher_knows_gets_the_cross_entropy_gradient_only() {
             }
         }
     }
-}
-
-/// Central difference of `f` along every coordinate of `x`.
-fn numeric_grad(x: &[f64], f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
-    let h = 1e-6;
-    let mut xp = x.to_vec();
-    (0..x.len())
-        .map(|i| {
-            let orig = xp[i];
-            xp[i] = orig + h;
-            let up = f(&xp);
-            xp[i] = orig - h;
-            let down = f(&xp);
-            xp[i] = orig;
-            (up - down) / (2.0 * h)
-        })
-        .collect()
 }
 
 #[test]

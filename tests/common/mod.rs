@@ -72,3 +72,20 @@ macro_rules! with_gpu {
         }
     };
 }
+
+/// Central difference of `f` along every coordinate of `x`.
+pub fn numeric_grad(x: &[f64], f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
+    let h = 1e-6;
+    let mut xp = x.to_vec();
+    (0..x.len())
+        .map(|i| {
+            let orig = xp[i];
+            xp[i] = orig + h;
+            let up = f(&xp);
+            xp[i] = orig - h;
+            let down = f(&xp);
+            xp[i] = orig;
+            (up - down) / (2.0 * h)
+        })
+        .collect()
+}
