@@ -7,7 +7,7 @@ use crate::gpu::dispatch::record;
 use crate::gpu::GpuContext;
 use crate::model::{ForwardPlan, Mlp};
 use crate::ops::gather::GatherBatch;
-use crate::ops::metrics::count_errors_dispatch;
+use crate::ops::metrics::count_errors_on_device;
 
 /// Classification result on a data set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,26 +125,16 @@ pub fn evaluate(
     batch: usize,
 ) -> Result<Evaluation> {
     let logits = logits_buffer(ctx, model, data, batch)?;
-    let counts = ctx.upload("error counts", &[0u32; 2])?;
-    let (dispatch, _uniform) = count_errors_dispatch(
-        ctx,
-        data.len(),
-        data.classes(),
-        &logits,
-        &data.labels,
-        &counts,
-    )?;
-    ctx.run("count errors", &[dispatch])?;
-    let c: Vec<u32> = ctx.read_back("error counts", &counts, 0, 2)?;
-    if c[1] > 0 {
+    let counts = count_errors_on_device(ctx, data.len(), data.classes(), &logits, &data.labels)?;
+    if counts.non_finite_rows > 0 {
         return Err(Error::NonFiniteOutput {
             what: format!("model {:?}", model.spec().sizes),
-            rows: c[1] as usize,
+            rows: counts.non_finite_rows as usize,
             count: data.len(),
         });
     }
     Ok(Evaluation {
-        errors: c[0] as usize,
+        errors: counts.errors as usize,
         count: data.len(),
     })
 }

@@ -34,31 +34,36 @@ pub struct ErrorCount {
     pub non_finite_rows: u32,
 }
 
-/// A dispatch adding the misclassified rows of `logits` `[rows, cols]` to `counts[0]` and the
-/// rows with a non-finite logit to `counts[1]` (two u32).
-pub(crate) fn count_errors_dispatch(
+/// Counts, on the GPU, the misclassified rows of `logits` `[rows, cols]` (a device buffer)
+/// against `labels` and the rows holding a non-finite logit: one dispatch, an 8-byte read-back.
+pub(crate) fn count_errors_on_device(
     ctx: &GpuContext,
     rows: usize,
     cols: usize,
     logits: &wgpu::Buffer,
     labels: &wgpu::Buffer,
-    counts: &wgpu::Buffer,
-) -> Result<(Dispatch, wgpu::Buffer)> {
+) -> Result<ErrorCount> {
     let params = CountParams {
         rows: rows as u32,
         cols: cols as u32,
         pad: [0; 2],
     };
     let uniform = ctx.uniform_buffer("count errors params", &params)?;
+    let counts = ctx.upload("error counts", &[0u32; 2])?;
     let x = rows.div_ceil(ELEMENT_WORKGROUP);
     let dispatch = Dispatch::new(
         ctx,
         "count errors",
         ctx.pipeline(&COUNT_ERRORS)?,
-        &[&uniform, logits, labels, counts],
+        &[&uniform, logits, labels, &counts],
         ctx.check_grid("count errors", x, 1)?,
     )?;
-    Ok((dispatch, uniform))
+    ctx.run("count errors", &[dispatch])?;
+    let c: Vec<u32> = ctx.read_back("error counts", &counts, 0, 2)?;
+    Ok(ErrorCount {
+        errors: c[0],
+        non_finite_rows: c[1],
+    })
 }
 
 /// Counts the rows of `logits` `[rows, cols]` whose argmax (first on ties) is not the label,
@@ -78,12 +83,5 @@ pub fn count_errors(
     check_labels(labels, cols)?;
     let logits = ctx.upload("count errors logits", logits)?;
     let labels = ctx.upload("count errors labels", labels)?;
-    let counts = ctx.upload("error counts", &[0u32; 2])?;
-    let (dispatch, _uniform) = count_errors_dispatch(ctx, rows, cols, &logits, &labels, &counts)?;
-    ctx.run("count errors", &[dispatch])?;
-    let c: Vec<u32> = ctx.read_back("error counts", &counts, 0, 2)?;
-    Ok(ErrorCount {
-        errors: c[0],
-        non_finite_rows: c[1],
-    })
+    count_errors_on_device(ctx, rows, cols, &logits, &labels)
 }
