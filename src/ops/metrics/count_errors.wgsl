@@ -2,6 +2,7 @@
 // (first index on ties) and counts a miss against the label with an integer atomic, which is
 // exact and order-independent. counts[1] counts the rows holding a NaN or infinite logit, so a
 // broken model is reported instead of scored.
+// Needs ../wgsl/finite.wgsl prepended (see mod.rs).
 
 struct CountParams {
     rows: u32,
@@ -16,11 +17,6 @@ override WG: u32 = 64u;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
 @group(0) @binding(3) var<storage, read_write> counts: array<atomic<u32>, 2>;
-
-// Exponent all ones: NaN or ±inf (a bit test, immune to fast-math assumptions).
-fn is_finite(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
-}
 
 @compute @workgroup_size(WG, 1, 1)
 fn count_errors(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -21,7 +21,10 @@ pub(crate) struct CountParams {
 pub const COUNT_ERRORS: ShaderSource = ShaderSource {
     name: "count_errors",
     entry_point: "count_errors",
-    source: include_str!("count_errors.wgsl"),
+    source: concat!(
+        include_str!("../wgsl/finite.wgsl"),
+        include_str!("count_errors.wgsl")
+    ),
     uniform_size: std::mem::size_of::<CountParams>(),
 };
 

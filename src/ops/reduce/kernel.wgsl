@@ -6,6 +6,7 @@
 //   read an epoch's mean loss once instead of stalling every step; loss[3] records the first
 //   step (counted like loss[7]) whose loss was NaN or infinite, 0 while none was, so a
 //   non-finite run is caught at that read without a per-step stall.
+// Needs ../wgsl/finite.wgsl prepended (see mod.rs).
 
 struct ReduceParams {
     rows: u32,
@@ -22,11 +23,6 @@ const MAX_WG: u32 = 256u;
 @group(0) @binding(2) var<storage, read_write> loss: array<f32>;
 
 var<workgroup> red: array<vec2<f32>, MAX_WG>;
-
-// Exponent all ones: NaN or ±inf (a bit test, immune to fast-math assumptions).
-fn is_finite(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
-}
 
 @compute @workgroup_size(WG, 1, 1)
 fn reduce_loss(@builtin(local_invocation_index) lid: u32) {

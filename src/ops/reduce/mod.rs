@@ -39,7 +39,10 @@ impl ReduceParams {
 pub const SHADER: ShaderSource = ShaderSource {
     name: "reduce_loss",
     entry_point: "reduce_loss",
-    source: include_str!("kernel.wgsl"),
+    source: concat!(
+        include_str!("../wgsl/finite.wgsl"),
+        include_str!("kernel.wgsl")
+    ),
     uniform_size: std::mem::size_of::<ReduceParams>(),
 };
 
