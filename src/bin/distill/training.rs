@@ -179,8 +179,9 @@ pub fn train_model(
         .save(&checkpoint_file)
     };
     let start = Instant::now();
-    let mut done = logs.clone();
-    let (new_logs, end) = fit(
+    // The epoch hook keeps `logs` whole (earlier epochs included), so every checkpoint and
+    // the result carry the run's full history.
+    let (_, end) = fit(
         ctx,
         &mut trainer,
         train,
@@ -197,16 +198,15 @@ pub fn train_model(
                 "epoch {} loss {:.4} (ce {:.4} kl {:.4})",
                 log.epoch, log.loss.total, log.loss.ce, log.loss.kl
             ));
-            done.push(*log);
+            logs.push(*log);
             let next = FitPosition {
                 epoch: log.epoch + 1,
                 batch: 0,
             };
-            save(trainer, next, &done)
+            save(trainer, next, &logs)
         },
     )?;
     bar.finish_and_clear();
-    logs.extend(new_logs);
     if let FitEnd::Interrupted(position) = end {
         save(&trainer, position, &logs)?;
         return Err(Error::Interrupted {
