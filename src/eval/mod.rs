@@ -25,12 +25,13 @@ impl Evaluation {
     }
 }
 
-/// Checks that `model` reads `data`'s features and predicts its classes.
-pub fn check_fits(model: &Mlp, data: &DeviceDataset) -> Result<()> {
+/// Checks that `model` reads `data`'s features and predicts its classes; `role` names it in
+/// the error ("model", "student").
+pub fn check_fits(role: &str, model: &Mlp, data: &DeviceDataset) -> Result<()> {
     let spec = model.spec();
     if spec.inputs() != data.features() || spec.classes() != data.classes() {
         return Err(Error::InvalidConfig(format!(
-            "model {:?} does not fit data with {} features and {} classes",
+            "{role} {:?} does not fit data with {} features and {} classes",
             spec.sizes,
             data.features(),
             data.classes()
@@ -47,7 +48,7 @@ pub fn logits_buffer(
     data: &DeviceDataset,
     batch: usize,
 ) -> Result<wgpu::Buffer> {
-    check_fits(model, data)?;
+    check_fits("model", model, data)?;
     let (count, classes) = (data.len(), data.classes());
     let batch = batch.clamp(1, count);
     let inputs = ctx.storage_buffer("eval inputs", batch * data.features(), None)?;

@@ -4,6 +4,7 @@
 use crate::data::{BatchBuffers, DeviceDataset};
 use crate::distill::{KdConfig, LossReport, TeacherLogits, TeacherSource};
 use crate::error::{check_finite, check_labels, check_len, Error, Result};
+use crate::eval::check_fits;
 use crate::gpu::dispatch::{record, Dispatch};
 use crate::gpu::GpuContext;
 use crate::model::{ForwardPlan, Mlp};
@@ -186,16 +187,8 @@ impl Trainer {
         jitter: u32,
         seed: u32,
     ) -> Result<()> {
-        let spec = self.student.spec();
         let rows = self.config.batch_size;
-        if spec.inputs() != data.features() || spec.classes() != data.classes() {
-            return Err(Error::InvalidConfig(format!(
-                "student {:?} does not fit data with {} features and {} classes",
-                spec.sizes,
-                data.features(),
-                data.classes()
-            )));
-        }
+        check_fits("student", &self.student, data)?;
         if data.len() < rows {
             return Err(Error::InvalidConfig(format!(
                 "batch size {rows} is larger than the data set ({} samples)",
