@@ -22,6 +22,17 @@ impl ClassSet {
         }
     }
 
+    /// The classes below `classes` for which `keep` holds; errors if none does.
+    pub fn matching(classes: usize, keep: impl Fn(usize) -> bool) -> Result<Self> {
+        let known: Vec<bool> = (0..classes).map(keep).collect();
+        if !known.contains(&true) {
+            return Err(Error::InvalidConfig(format!(
+                "no class of {classes} is in the set"
+            )));
+        }
+        Ok(Self { known })
+    }
+
     /// Parses a list like `0-4,7` (ranges inclusive, any order, repeats allowed) against
     /// `classes` classes.
     pub fn parse(list: &str, classes: usize) -> Result<Self> {

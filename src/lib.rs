@@ -18,6 +18,7 @@ pub mod data;
 pub mod distill;
 pub mod error;
 pub mod eval;
+pub mod experiment;
 pub mod files;
 pub mod gpu;
 pub mod model;

@@ -138,3 +138,39 @@ fn eval_of_a_saved_model_reports_errors() {
         assert!(report["test_errors"].as_u64().unwrap() > 1000, "an untrained model should be near chance");
     });
 }
+
+#[test]
+fn an_experiment_prints_and_writes_its_table() {
+    let list = distill(&["experiment", "--list"]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    let names = String::from_utf8_lossy(&list.stdout);
+    for name in ["specialists", "novel-class", "omitted-class", "ensemble"] {
+        assert!(names.contains(name), "{names}");
+    }
+    assert_clean_failure(
+        &distill(&["experiment", "nope", "--quick"]),
+        "no experiment \"nope\"",
+    );
+    assert_clean_failure(&distill(&["experiment", "--quick"]), "name an experiment");
+    assert_clean_failure(
+        &distill(&["experiment", "ensemble", "--seeds", "1", "--epochs", "0"]),
+        "--epochs",
+    );
+    with_gpu!(_ctx => {
+        let out = temp_dir("experiment");
+        let run = distill(&["experiment", "novel-class", "--quick", "--quiet", "--out", out.to_str().unwrap(), "--force"]);
+        assert!(run.status.success(), "{}", stderr(&run));
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        let table = std::fs::read_to_string(out.join("novel-class.md")).unwrap();
+        assert!(stdout.contains(&table), "the printed table is the written one");
+        assert!(table.contains("| student: partial KD (3 masked) |"), "{table}");
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("novel-class.json")).unwrap()).unwrap();
+        assert_eq!(report["schema"], "distill-wgpu-experiment/1");
+        assert_eq!(report["table"]["rows"].as_array().unwrap().len(), 4);
+        assert_eq!(report["scale"]["seeds"], serde_json::json!([1]));
+        // An --out that holds results is kept unless --force.
+        let again = distill(&["experiment", "novel-class", "--quick", "--out", out.to_str().unwrap()]);
+        assert_clean_failure(&again, "already");
+    });
+}

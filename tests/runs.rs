@@ -332,5 +332,18 @@ fn several_teachers_with_some_classes_each_distill_one_student() {
         // Equal class sets may combine logits.
         let (run, _) = student(&["--teacher-classes", "0-2", "--teacher-classes", "0-2", "--combine", "logits"], "logits");
         ok(&run);
+
+        // `run` takes the same teachers: each is scored, then scratch and distilled students.
+        let out = dir.join("pipeline");
+        let run = distill_in(&dir, &["run", "--data", d, "--teacher", &a, "--teacher", &b, "--teacher-weights", "route", "--hidden", "8", "--epochs", "2", "--out", out.to_str().unwrap()]);
+        ok(&run);
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+        let names: Vec<&str> = report["models"].as_array().unwrap().iter().map(|m| m["model"].as_str().unwrap()).collect();
+        assert_eq!(names, ["teacher 1 (loaded)", "teacher 2 (loaded)", "student-scratch", "student-distilled"]);
+        assert_eq!(report["settings"]["teachers"].as_array().unwrap().len(), 2);
+        assert!(report["settings"]["teacher_weights"].as_str().unwrap().starts_with("Route"));
+        fails_with(&distill_in(&dir, &["run", "--data", d, "--teacher", &a, "--train-teacher"]), "cannot be used with");
+        let bundled = concat!(env!("CARGO_MANIFEST_DIR"), "/models/teacher-mnist10k.safetensors");
+        fails_with(&distill_in(&dir, &["run", "--data", d, "--teacher", &a, "--teacher", bundled, "--out", dir.join("x7").to_str().unwrap()]), "has sizes");
     });
 }

@@ -106,14 +106,6 @@ impl Dataset {
     /// The samples whose label is in `classes` (their order kept); errors if no sample is, or
     /// if the pixels do not hold `len × features` bytes.
     pub fn filter_classes(&self, classes: &ClassSet) -> Result<Dataset> {
-        let features = self.features();
-        if self.len().checked_mul(features) != Some(self.pixels.len()) {
-            return Err(Error::ShapeMismatch {
-                what: "data set pixels".into(),
-                expected: self.len().saturating_mul(features),
-                got: self.pixels.len(),
-            });
-        }
         let keep: Vec<usize> = (0..self.len())
             .filter(|&i| classes.contains(self.labels[i] as usize))
             .collect();
@@ -122,8 +114,28 @@ impl Dataset {
                 "no sample has a label in classes {classes}"
             )));
         }
+        self.select(&keep)
+    }
+
+    /// The samples at `indices`, in that order; errors on an index past the end or if the
+    /// pixels do not hold `len × features` bytes.
+    pub fn select(&self, indices: &[usize]) -> Result<Dataset> {
+        let features = self.features();
+        if self.len().checked_mul(features) != Some(self.pixels.len()) {
+            return Err(Error::ShapeMismatch {
+                what: "data set pixels".into(),
+                expected: self.len().saturating_mul(features),
+                got: self.pixels.len(),
+            });
+        }
+        if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
+            return Err(Error::InvalidConfig(format!(
+                "sample {bad} is past the data set of {} samples",
+                self.len()
+            )));
+        }
         Ok(Dataset {
-            pixels: keep
+            pixels: indices
                 .iter()
                 .flat_map(|&i| {
                     self.pixels[i * features..(i + 1) * features]
@@ -131,9 +143,33 @@ impl Dataset {
                         .copied()
                 })
                 .collect(),
-            labels: keep.iter().map(|&i| self.labels[i]).collect(),
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
             height: self.height,
             width: self.width,
         })
+    }
+
+    /// A seeded random split into (rest, held out) with `ceil(fraction·len)` samples held out
+    /// (at least one, and at least one left), each part in stored order. `fraction` must lie
+    /// in (0, 1) and the set hold at least two samples.
+    pub fn split(&self, fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
+        if !(fraction > 0.0 && fraction < 1.0) {
+            return Err(Error::InvalidConfig(format!(
+                "a held-out fraction must lie in (0, 1), got {fraction}"
+            )));
+        }
+        if self.len() < 2 {
+            return Err(Error::InvalidConfig(format!(
+                "cannot split a data set of {} samples",
+                self.len()
+            )));
+        }
+        let held = ((self.len() as f64 * fraction).ceil() as usize).clamp(1, self.len() - 1);
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        SplitMix64::new(seed).shuffle(&mut order);
+        let (mut out, mut rest) = (order[..held].to_vec(), order[held..].to_vec());
+        out.sort_unstable();
+        rest.sort_unstable();
+        Ok((self.select(&rest)?, self.select(&out)?))
     }
 }

@@ -1,5 +1,9 @@
 //! Inference over a device data set: every sample's logits in chunks, and errors counted on
-//! the GPU.
+//! the GPU (or per class on the host).
+
+mod per_class;
+
+pub use per_class::ClassErrors;
 
 use crate::data::{BatchBuffers, DeviceDataset};
 use crate::error::{Error, Result};

@@ -99,6 +99,8 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// Run an experiment end to end and write its table (`--list` names them).
+    Experiment(ExperimentArgs),
     /// Benchmark kernels and the KD training step on this adapter.
     Bench {
         /// Fewer shapes and repetitions.
@@ -109,11 +111,10 @@ enum Command {
 
 #[derive(Args, Debug, Default)]
 struct RunArgs {
-    /// Use this saved teacher instead of the bundled one.
-    #[arg(long)]
-    teacher: Option<PathBuf>,
+    #[command(flatten)]
+    teachers: TeacherFlags,
     /// Train the teacher live (default when --data points elsewhere or no bundled teacher).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["teacher", "teacher_logits"])]
     train_teacher: bool,
     /// Teacher hidden widths.
     #[arg(long, value_delimiter = ',')]
@@ -123,9 +124,10 @@ struct RunArgs {
     teacher_epochs: Option<usize>,
 }
 
-#[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["teacher", "teacher_logits"])))]
-struct DistillArgs {
+/// The teachers of `distill` and `run`: saved models and logits files, the classes each
+/// knows, and how several are weighed and combined.
+#[derive(Args, Debug, Default)]
+struct TeacherFlags {
     /// Teacher weights (.safetensors); repeat for several teachers.
     #[arg(long)]
     teacher: Vec<PathBuf>,
@@ -146,9 +148,44 @@ struct DistillArgs {
     /// the weighted average of their logits; equal class sets only).
     #[arg(long)]
     combine: Option<String>,
+}
+
+impl TeacherFlags {
+    /// Whether any teacher was named.
+    fn is_empty(&self) -> bool {
+        self.teacher.is_empty() && self.teacher_logits.is_empty()
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["teacher", "teacher_logits"])))]
+struct DistillArgs {
+    #[command(flatten)]
+    teachers: TeacherFlags,
     /// Start the student from these weights (fine-tuning) instead of a fresh initialisation.
     #[arg(long)]
     init: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ExperimentArgs {
+    /// Experiment to run, or `all`.
+    name: Option<String>,
+    /// Name and describe the experiments.
+    #[arg(long)]
+    list: bool,
+    /// A seconds-long version (one seed, a data slice, tiny models) for smoke tests.
+    #[arg(long)]
+    quick: bool,
+    /// Seeds to repeat over, e.g. 1,2,3 (default: 1,2,3; 1 with --quick; or --seed).
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<u64>>,
+    /// Teacher hidden widths.
+    #[arg(long, value_delimiter = ',')]
+    teacher_hidden: Option<Vec<usize>>,
+    /// Teacher epochs.
+    #[arg(long)]
+    teacher_epochs: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -256,6 +293,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             training::catch_interrupts();
             commands::distill::run(&common, &args)
         }
+        Command::Experiment(args) => commands::experiment::run(&common, &args),
         Command::Eval { model } => commands::eval::run(&common, &model),
     }
 }

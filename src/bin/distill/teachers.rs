@@ -1,5 +1,5 @@
-//! The teachers of `distill distill`: saved models and `.npy` logits, the classes each knows,
-//! and how several are weighed and combined.
+//! The teachers of `distill distill` and `distill run`: saved models and `.npy` logits, the
+//! classes each knows, and how several are weighed and combined.
 
 use std::path::{Path, PathBuf};
 
@@ -10,10 +10,10 @@ use distill_wgpu::model::io;
 use distill_wgpu::ops::metrics::reference::argmax;
 use distill_wgpu::{
     Combine, DeviceDataset, Error, GpuContext, KdConfig, Mlp, MultiKdConfig, Result, SplitMix64,
-    TeacherLogits, WeightMode,
+    TeacherEnsemble, TeacherLogits, Teachers, WeightMode,
 };
 
-use crate::DistillArgs;
+use crate::TeacherFlags;
 
 /// Share of the training set each teacher's accuracy is measured on for `--teacher-weights
 /// accuracy` (never the test set).
@@ -36,7 +36,7 @@ impl TeacherFiles {
     /// Reads `--teacher` models then `--teacher-logits` arrays, in that order, and their
     /// class sets (`--teacher-classes` in the same order, else a model's recorded list, else
     /// every class).
-    pub fn read(args: &DistillArgs, data: &TrainTest) -> Result<Self> {
+    pub fn read(args: &TeacherFlags, data: &TrainTest) -> Result<Self> {
         let mut sources = Vec::new();
         for path in &args.teacher {
             sources.push((path.clone(), Source::Model(io::load_file(path)?)));
@@ -88,8 +88,22 @@ impl TeacherFiles {
         self.sources.len() == 1 && self.known[0].is_all()
     }
 
+    /// The teachers that are models (not logits files), with their paths.
+    pub fn models(&self, ctx: &GpuContext) -> Result<Vec<(&Path, Mlp)>> {
+        self.sources
+            .iter()
+            .filter_map(|(path, source)| match source {
+                Source::Model(file) => Some(
+                    Mlp::from_parameters(ctx, &file.spec, &file.params)
+                        .map(|m| (path.as_path(), m)),
+                ),
+                Source::Logits(_) => None,
+            })
+            .collect()
+    }
+
     /// Every teacher's logits over the training set, cached on the GPU.
-    pub fn logits(&self, ctx: &GpuContext, train: &DeviceDataset) -> Result<Vec<TeacherLogits>> {
+    fn logits(&self, ctx: &GpuContext, train: &DeviceDataset) -> Result<Vec<TeacherLogits>> {
         self.sources
             .iter()
             .map(|(_, source)| match source {
@@ -105,8 +119,8 @@ impl TeacherFiles {
 
 /// The multi-teacher settings from the flags, and the base weights (`0.7,0.3`, or each
 /// teacher's accuracy on a seeded validation share of the training set).
-pub fn weighing(
-    args: &DistillArgs,
+fn weighing(
+    args: &TeacherFlags,
     kd: KdConfig,
     ctx: &GpuContext,
     logits: &[TeacherLogits],
@@ -155,6 +169,95 @@ pub fn weighing(
     };
     config.validate()?;
     Ok((config, base))
+}
+
+/// Several (or partial) teachers stacked, with how they are weighed.
+struct Weighed {
+    config: MultiKdConfig,
+    base_weights: Vec<f32>,
+    stacked: TeacherEnsemble,
+}
+
+/// The teachers a distilled student learns from, cached for the training set: one plain
+/// teacher, or several (or partial) ones stacked with their weighing.
+pub struct Ready {
+    logits: Vec<TeacherLogits>,
+    known: Vec<ClassSet>,
+    weighed: Option<Weighed>,
+}
+
+impl Ready {
+    /// One teacher that knows every class.
+    pub fn single(logits: TeacherLogits) -> Self {
+        let known = vec![ClassSet::all(logits.classes())];
+        Self {
+            logits: vec![logits],
+            known,
+            weighed: None,
+        }
+    }
+
+    /// The teachers of `files` over `train` (with `labels`), weighed by the flags; one teacher
+    /// that knows every class, with no weighing asked for, keeps the plain loss.
+    pub fn from_files(
+        ctx: &GpuContext,
+        files: &TeacherFiles,
+        flags: &TeacherFlags,
+        kd: KdConfig,
+        (train, labels): (&DeviceDataset, &[u8]),
+        seed: u64,
+    ) -> Result<Self> {
+        let logits = files.logits(ctx, train)?;
+        let plain = files.is_single() && flags.teacher_weights.is_none() && flags.combine.is_none();
+        let weighed = if plain {
+            None
+        } else {
+            let (config, base_weights) = weighing(flags, kd, ctx, &logits, labels, seed)?;
+            let stacked = TeacherLogits::stack(ctx, &logits.iter().collect::<Vec<_>>())?;
+            Some(Weighed {
+                config,
+                base_weights,
+                stacked,
+            })
+        };
+        Ok(Self {
+            logits,
+            known: files.known.clone(),
+            weighed,
+        })
+    }
+
+    /// The one teacher of the plain loss (`None` when weighed).
+    pub fn plain(&self) -> Option<&TeacherLogits> {
+        match self.weighed {
+            None => self.logits.first(),
+            Some(_) => None,
+        }
+    }
+
+    /// The stacked teachers and their settings (`None` for the plain loss).
+    pub fn weighed(&self) -> Option<(Teachers<'_>, MultiKdConfig)> {
+        self.weighed.as_ref().map(|w| {
+            (
+                Teachers {
+                    logits: &w.stacked,
+                    known: &self.known,
+                    base_weights: &w.base_weights,
+                },
+                w.config,
+            )
+        })
+    }
+
+    /// How the teachers are weighed, for the report (`None` for the plain loss).
+    pub fn describe(&self) -> Option<String> {
+        self.weighed.as_ref().map(|w| {
+            format!(
+                "{:?} {:?} {:?}",
+                w.config.weights, w.config.combine, w.base_weights
+            )
+        })
+    }
 }
 
 /// Each teacher's accuracy on a seeded `VALIDATION_FRACTION` of the training samples.

@@ -13,7 +13,7 @@ use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
 use crate::ops::reduce::{reduce_dispatch, ReduceParams, LOSS_SLOTS};
 
 /// Temperature and mixing weight of the KD loss.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct KdConfig {
     /// Temperature T > 0.
     pub temperature: f32,

@@ -3,18 +3,18 @@
 
 use std::process::ExitCode;
 
-use distill_wgpu::{DeviceDataset, Dropout, Result, TeacherLogits, Teachers};
+use distill_wgpu::{DeviceDataset, Dropout, Result};
 
 use crate::jobs::{finish_model, kd_from, load_data, print_table, spec_and_init};
 use crate::output::{check_inputs_not_outputs, job_outputs, prepare};
 use crate::report::{write_run_report, Settings};
-use crate::teachers::{weighing, TeacherFiles};
+use crate::teachers::{Ready, TeacherFiles};
 use crate::training::{train_model, TrainJob};
 use crate::{defaults, open_context, Common, DistillArgs};
 
 pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
     let data = load_data(common)?;
-    let teachers = TeacherFiles::read(args, &data)?;
+    let teachers = TeacherFiles::read(&args.teachers, &data)?;
     let (spec, init) = spec_and_init(
         common,
         &data,
@@ -33,35 +33,27 @@ pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
     let kd = kd_from(common)?;
     let train = DeviceDataset::new(&ctx, &data.train, data.classes)?;
     let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
-    let logits = teachers.logits(&ctx, &train)?;
-    // One teacher that knows every class, with no weighing asked for, keeps the plain loss.
-    let single = teachers.is_single() && args.teacher_weights.is_none() && args.combine.is_none();
-    let (multi, base_weights) = if single {
-        (None, Vec::new())
-    } else {
-        let (config, base) = weighing(args, kd, &ctx, &logits, &data.train.labels, seed)?;
-        (Some(config), base)
-    };
-    let stacked = multi
-        .map(|_| TeacherLogits::stack(&ctx, &logits.iter().collect::<Vec<_>>()))
-        .transpose()?;
-    let ensemble = stacked.as_ref().map(|logits| Teachers {
-        logits,
-        known: &teachers.known,
-        base_weights: &base_weights,
-    });
+    let ready = Ready::from_files(
+        &ctx,
+        &teachers,
+        &args.teachers,
+        kd,
+        (&train, &data.train.labels),
+        seed,
+    )?;
+    let weighed = ready.weighed();
     let job = TrainJob {
         name: "student",
         spec: &spec,
         epochs: common.epochs.unwrap_or(defaults::EPOCHS),
         kd,
-        teacher: if single { logits.first() } else { None },
+        teacher: ready.plain(),
         dropout: Dropout::none(),
         jitter: 0,
         init_seed: seed + 1,
         init: init.as_deref().zip(args.init.as_deref()),
         classes: None,
-        teachers: ensemble.as_ref().zip(multi),
+        teachers: weighed.as_ref().map(|(t, config)| (t, *config)),
     };
     let trained = train_model(&ctx, common, &train, &job, &out)?;
     let meta = [
@@ -82,7 +74,7 @@ pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
         teacher: teachers.paths().first().map(|p| p.to_path_buf()),
         teachers: (teachers.paths().len() > 1)
             .then(|| teachers.paths().iter().map(|p| p.to_path_buf()).collect()),
-        teacher_weights: multi.map(|m| format!("{:?} {:?} {base_weights:?}", m.weights, m.combine)),
+        teacher_weights: ready.describe(),
         init: args.init.clone(),
         temperature: Some(kd.temperature),
         alpha: Some(kd.alpha),

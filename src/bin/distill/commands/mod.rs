@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod distill;
 pub mod eval;
+pub mod experiment;
 pub mod run;
 pub mod train;
 pub mod validate;

@@ -1,32 +1,37 @@
 //! `distill run` (the default): teacher (bundled, loaded or trained live), scratch student and
 //! distilled student on the same data, the results table and report.json.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use distill_wgpu::data;
 use distill_wgpu::eval::evaluate;
-use distill_wgpu::model::io;
-use distill_wgpu::{DeviceDataset, Dropout, KdConfig, Mlp, MlpSpec, Result, TeacherLogits};
+use distill_wgpu::{DeviceDataset, Dropout, KdConfig, MlpSpec, Result, TeacherLogits};
 
 use crate::jobs::{bundled_teacher, finish_model, kd_from, load_data, print_table, sizes};
 use crate::output::{check_inputs_not_outputs, job_outputs, prepare};
 use crate::report::{write_run_report, ModelReport, Settings};
+use crate::teachers::{Ready, TeacherFiles};
 use crate::training::{train_model, TrainJob};
-use crate::{defaults, open_context, Common, RunArgs};
+use crate::{defaults, open_context, Common, RunArgs, TeacherFlags};
 
 pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
     let data = load_data(common)?;
     let bundled = bundled_teacher();
-    let teacher_file = match &args.teacher {
-        Some(path) => Some(path.clone()),
-        None if !args.train_teacher && common.data.is_none() && bundled.is_file() => Some(bundled),
-        None => None,
+    // Teachers named by flags; else the bundled one for the bundled data; else one trained live.
+    let named = if !args.teachers.is_empty() {
+        Some(TeacherFiles::read(&args.teachers, &data)?)
+    } else if !args.train_teacher && common.data.is_none() && bundled.is_file() {
+        let flags = TeacherFlags {
+            teacher: vec![bundled],
+            ..TeacherFlags::default()
+        };
+        Some(TeacherFiles::read(&flags, &data)?)
+    } else {
+        None
     };
-    let loaded_teacher = teacher_file.as_deref().map(io::load).transpose()?;
     let out = prepare(common)?;
-    let inputs: Vec<&Path> = teacher_file.iter().map(|p| p.as_path()).collect();
+    let inputs = named.as_ref().map(TeacherFiles::paths).unwrap_or_default();
     let names = ["teacher", "student-scratch", "student-distilled"];
     check_inputs_not_outputs(&inputs, &job_outputs(&out, &names))?;
     let ctx = open_context(common)?;
@@ -38,24 +43,35 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
     let features = data.train.features();
     let mut results = Vec::new();
 
-    let (teacher, teacher_result) = match (&teacher_file, loaded_teacher) {
-        (Some(path), Some((spec, params))) => {
-            let teacher = Mlp::from_parameters(&ctx, &spec, &params)?;
-            let eval = evaluate(&ctx, &teacher, &test, 512)?;
-            let r = ModelReport {
-                name: "teacher (loaded)".into(),
-                sizes: spec.sizes.clone(),
-                parameters: spec.parameter_count(),
-                test_errors: eval.errors,
-                test_count: eval.count,
-                test_accuracy: eval.accuracy(),
-                train_seconds: 0.0,
-                weights: path.clone(),
-                epochs: Vec::new(),
-            };
-            (teacher, r)
+    let (ready, cache_seconds) = match &named {
+        Some(files) => {
+            let models = files.models(&ctx)?;
+            let several = models.len() > 1;
+            for (i, (path, teacher)) in models.iter().enumerate() {
+                let eval = evaluate(&ctx, teacher, &test, 512)?;
+                let spec = teacher.spec();
+                results.push(ModelReport {
+                    name: if several {
+                        format!("teacher {} (loaded)", i + 1)
+                    } else {
+                        "teacher (loaded)".into()
+                    },
+                    sizes: spec.sizes.clone(),
+                    parameters: spec.parameter_count(),
+                    test_errors: eval.errors,
+                    test_count: eval.count,
+                    test_accuracy: eval.accuracy(),
+                    train_seconds: 0.0,
+                    weights: path.to_path_buf(),
+                    epochs: Vec::new(),
+                });
+            }
+            let start = Instant::now();
+            let labels = (&train, data.train.labels.as_slice());
+            let ready = Ready::from_files(&ctx, files, &args.teachers, kd, labels, seed)?;
+            (ready, start.elapsed().as_secs_f64())
         }
-        _ => {
+        None => {
             let hidden = args
                 .teacher_hidden
                 .clone()
@@ -78,11 +94,12 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
                 teachers: None,
             };
             let trained = train_model(&ctx, common, &train, &job, &out)?;
-            let r = finish_model(&ctx, &test, &out, "teacher", &trained, &[])?;
-            (trained.model, r)
+            results.push(finish_model(&ctx, &test, &out, "teacher", &trained, &[])?);
+            let start = Instant::now();
+            let logits = TeacherLogits::compute(&ctx, &trained.model, &train, 512)?;
+            (Ready::single(logits), start.elapsed().as_secs_f64())
         }
     };
-    results.push(teacher_result);
 
     let hidden = common
         .hidden
@@ -113,17 +130,17 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
         &[],
     )?);
 
-    let cache_start = Instant::now();
-    let teacher_logits = TeacherLogits::compute(&ctx, &teacher, &train, 512)?;
+    let weighed = ready.weighed();
     let distill_job = TrainJob {
         name: "student-distilled",
         kd,
-        teacher: Some(&teacher_logits),
+        teacher: ready.plain(),
+        teachers: weighed.as_ref().map(|(t, config)| (t, *config)),
         ..scratch_job
     };
     let mut distilled = train_model(&ctx, common, &train, &distill_job, &out)?;
-    // The distilled student's time includes caching the teacher's logits.
-    distilled.seconds = cache_start.elapsed().as_secs_f64();
+    // The distilled student's time includes caching the teachers' logits.
+    distilled.seconds += cache_seconds;
     let meta = [
         ("distill_wgpu.temperature", kd.temperature.to_string()),
         ("distill_wgpu.alpha", kd.alpha.to_string()),
@@ -145,9 +162,13 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
         lr: Some(common.lr.unwrap_or(defaults::LR)),
         temperature: Some(kd.temperature),
         alpha: Some(kd.alpha),
-        teacher_dropout: Some(defaults::TEACHER_DROPOUT),
-        teacher_jitter: Some(defaults::TEACHER_JITTER),
+        // The live teacher's recipe (a loaded teacher's is its own).
+        teacher_dropout: named.is_none().then_some(defaults::TEACHER_DROPOUT),
+        teacher_jitter: named.is_none().then_some(defaults::TEACHER_JITTER),
+        teacher: inputs.first().map(|p| p.to_path_buf()),
         data: Some(common.data.clone().unwrap_or_else(data::bundled_dir)),
+        teachers: (inputs.len() > 1).then(|| inputs.iter().map(|p| p.to_path_buf()).collect()),
+        teacher_weights: ready.describe(),
         train_samples: Some(data.train.len()),
         test_samples: Some(data.test.len()),
         ..Settings::default()

@@ -1,0 +1,131 @@
+//! What every experiment does: train a teacher or student with a given objective on a device
+//! data set, and count its test errors per class.
+
+use crate::data::{Dataset, DeviceDataset};
+use crate::distill::{Combine, MultiKdConfig, TeacherLogits, Teachers, WeightMode};
+use crate::error::Result;
+use crate::eval::{logits, ClassErrors};
+use crate::experiment::Scale;
+use crate::gpu::GpuContext;
+use crate::model::{Mlp, MlpSpec};
+use crate::ops::dropout::Dropout;
+use crate::ops::optim::Optimizer;
+use crate::train::{fit, FitOptions, Trainer, TrainerConfig};
+
+/// Logits are computed this many samples per submit.
+const EVAL_CHUNK: usize = 512;
+
+/// What a model is trained on besides the labels.
+pub(crate) enum Objective<'a> {
+    /// Labels only.
+    CrossEntropy,
+    /// One teacher that knows every class, with the scale's T and α.
+    Kd(&'a TeacherLogits),
+    /// Several or partial teachers, weighed per sample, mixture of KL terms.
+    Multi(Teachers<'a>, WeightMode),
+}
+
+/// Which of the scale's recipes to train with.
+#[derive(Clone, Copy)]
+pub(crate) enum Role {
+    Teacher,
+    Student,
+}
+
+/// An experiment's context: the GPU, the scale, and where progress lines go.
+pub(crate) struct Lab<'a> {
+    pub ctx: &'a GpuContext,
+    pub scale: &'a Scale,
+    pub progress: &'a mut dyn FnMut(&str),
+}
+
+impl Lab<'_> {
+    /// Uploads a host data set with the experiment's class count.
+    pub fn upload(&self, data: &Dataset, classes: usize) -> Result<DeviceDataset> {
+        DeviceDataset::new(self.ctx, data, classes)
+    }
+
+    /// Trains a fresh model of `role`'s recipe (its epochs, unless `epochs` says otherwise)
+    /// on `data` with `objective`, seeded by `seed`.
+    pub fn train(
+        &mut self,
+        what: &str,
+        role: Role,
+        data: &DeviceDataset,
+        objective: Objective<'_>,
+        seed: u64,
+        epochs: Option<usize>,
+    ) -> Result<Mlp> {
+        let recipe = match role {
+            Role::Teacher => &self.scale.teacher,
+            Role::Student => &self.scale.student,
+        };
+        let epochs = epochs.unwrap_or(recipe.epochs);
+        (self.progress)(&format!(
+            "  {what}: {:?} hidden, {epochs} epochs on {} samples (seed {seed})",
+            recipe.hidden,
+            data.len()
+        ));
+        let sizes: Vec<usize> = std::iter::once(data.features())
+            .chain(recipe.hidden.iter().copied())
+            .chain(std::iter::once(data.classes()))
+            .collect();
+        let model = Mlp::new(self.ctx, &MlpSpec::relu(&sizes)?, seed)?;
+        let config = TrainerConfig::new(self.scale.batch_size, Optimizer::adam(self.scale.lr))
+            .dropout(Dropout {
+                p: recipe.dropout,
+                seed: seed as u32,
+            });
+        let jitter = recipe.jitter;
+        let data_seed = seed as u32 ^ 0x5eed;
+        let mut trainer = match objective {
+            Objective::CrossEntropy => {
+                let mut t = Trainer::new(self.ctx, model, &config)?;
+                t.attach_dataset(self.ctx, data, None, jitter, data_seed)?;
+                t
+            }
+            Objective::Kd(teacher) => {
+                let mut t = Trainer::new(self.ctx, model, &config.kd(self.scale.kd))?;
+                t.attach_dataset(self.ctx, data, Some(teacher), jitter, data_seed)?;
+                t
+            }
+            Objective::Multi(teachers, weights) => {
+                let multi = MultiKdConfig {
+                    temperature: self.scale.kd.temperature,
+                    alpha: self.scale.kd.alpha,
+                    weights,
+                    combine: Combine::Mixture,
+                };
+                let mut t = Trainer::new(self.ctx, model, &config.multi_kd(multi))?;
+                t.attach_teachers(self.ctx, data, &teachers, jitter, data_seed)?;
+                t
+            }
+        };
+        fit(
+            self.ctx,
+            &mut trainer,
+            data,
+            FitOptions::new(epochs, seed),
+            None,
+            || {},
+            |_, _| Ok(()),
+        )?;
+        Ok(trainer.into_student())
+    }
+
+    /// `model`'s logits for every sample of `data`, cached on the GPU as a teacher's.
+    pub fn teach(&self, model: &Mlp, data: &DeviceDataset) -> Result<TeacherLogits> {
+        TeacherLogits::compute(self.ctx, model, data, EVAL_CHUNK)
+    }
+
+    /// `model`'s logits for every sample of `data`, on the host.
+    pub fn logits(&self, model: &Mlp, data: &DeviceDataset) -> Result<Vec<f32>> {
+        logits(self.ctx, model, data, EVAL_CHUNK)
+    }
+
+    /// `model`'s errors per class on `data`.
+    pub fn errors(&self, model: &Mlp, data: &DeviceDataset) -> Result<ClassErrors> {
+        let logits = self.logits(model, data)?;
+        ClassErrors::count(&logits, data.labels(), data.classes(), &[])
+    }
+}
