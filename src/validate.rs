@@ -7,7 +7,8 @@ use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::ops::check::Comparison;
 use crate::ops::{
-    bias_grad, dropout, gather, kd_loss, matmul, metrics, multi_kd, optim, reduce, softmax,
+    bias_grad, calibration, dropout, gather, kd_loss, matmul, metrics, multi_kd, optim, reduce,
+    softmax,
 };
 use crate::rng::SplitMix64;
 
@@ -26,6 +27,7 @@ pub fn run_suite(ctx: &GpuContext, quick: bool) -> Result<Vec<Comparison>> {
     out.extend(dropout::check::suite(ctx, &mut rng)?);
     out.extend(gather::check::suite(ctx, &mut rng)?);
     out.extend(metrics::check::suite(ctx, &mut rng)?);
+    out.extend(calibration::check::suite(ctx, &mut rng)?);
     Ok(out)
 }
 

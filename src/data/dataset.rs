@@ -149,27 +149,33 @@ impl Dataset {
         })
     }
 
-    /// A seeded random split into (rest, held out) with `ceil(fraction·len)` samples held out
-    /// (at least one, and at least one left), each part in stored order. `fraction` must lie
-    /// in (0, 1) and the set hold at least two samples.
+    /// A seeded random split into (rest, held out) by [`split_indices`], each part in stored
+    /// order.
     pub fn split(&self, fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
-        if !(fraction > 0.0 && fraction < 1.0) {
-            return Err(Error::InvalidConfig(format!(
-                "a held-out fraction must lie in (0, 1), got {fraction}"
-            )));
-        }
-        if self.len() < 2 {
-            return Err(Error::InvalidConfig(format!(
-                "cannot split a data set of {} samples",
-                self.len()
-            )));
-        }
-        let held = ((self.len() as f64 * fraction).ceil() as usize).clamp(1, self.len() - 1);
-        let mut order: Vec<usize> = (0..self.len()).collect();
-        SplitMix64::new(seed).shuffle(&mut order);
-        let (mut out, mut rest) = (order[..held].to_vec(), order[held..].to_vec());
-        out.sort_unstable();
-        rest.sort_unstable();
-        Ok((self.select(&rest)?, self.select(&out)?))
+        let (rest, held) = split_indices(self.len(), fraction, seed)?;
+        Ok((self.select(&rest)?, self.select(&held)?))
     }
+}
+
+/// A seeded random split of `0..len` into (rest, held out), `ceil(fraction·len)` held out (at
+/// least one, and at least one left), each part sorted. `fraction` must lie in (0, 1) and
+/// `len` be at least 2.
+pub fn split_indices(len: usize, fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
+    if !(fraction > 0.0 && fraction < 1.0) {
+        return Err(Error::InvalidConfig(format!(
+            "a held-out fraction must lie in (0, 1), got {fraction}"
+        )));
+    }
+    if len < 2 {
+        return Err(Error::InvalidConfig(format!(
+            "cannot split a data set of {len} samples"
+        )));
+    }
+    let held = ((len as f64 * fraction).ceil() as usize).clamp(1, len - 1);
+    let mut order: Vec<usize> = (0..len).collect();
+    SplitMix64::new(seed).shuffle(&mut order);
+    let (mut out, mut rest) = (order[..held].to_vec(), order[held..].to_vec());
+    out.sort_unstable();
+    rest.sort_unstable();
+    Ok((rest, out))
 }

@@ -6,7 +6,7 @@ pub mod device;
 pub mod idx;
 pub mod npy;
 
-pub use dataset::Dataset;
+pub use dataset::{split_indices, Dataset};
 pub(crate) use device::BatchBuffers;
 pub use device::DeviceDataset;
 pub use idx::{bundled_dir, parse_idx, read_dir, read_idx, read_pair, IdxArray, TrainTest};

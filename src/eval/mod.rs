@@ -1,6 +1,7 @@
 //! Inference over a device data set: every sample's logits in chunks, and errors counted on
 //! the GPU (or per class on the host).
 
+pub mod calibrate;
 mod per_class;
 
 pub use per_class::ClassErrors;

@@ -3,6 +3,7 @@
 //! Snippets several kernels share live in `wgsl/` and are prepended to each kernel's source.
 
 pub mod bias_grad;
+pub mod calibration;
 pub mod check;
 pub mod dropout;
 pub mod gather;
@@ -30,5 +31,7 @@ pub const SHADERS: &[ShaderSource] = &[
     optim::ADAMW,
     dropout::SHADER,
     metrics::COUNT_ERRORS,
+    calibration::NLL_SHADER,
+    calibration::RELIABILITY_SHADER,
     gather::SHADER,
 ];

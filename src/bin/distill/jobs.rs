@@ -58,6 +58,11 @@ pub fn print_table(ctx: &GpuContext, results: &[ModelReport]) {
     }
 }
 
+/// The --val-fraction share, or the default 0.1.
+pub fn val_fraction(common: &Common) -> f64 {
+    common.val_fraction.unwrap_or(defaults::VAL_FRACTION)
+}
+
 /// T and α from the flags or the defaults, checked.
 pub fn kd_from(common: &Common) -> Result<KdConfig> {
     let kd = KdConfig {

@@ -72,9 +72,13 @@ struct Common {
     /// No progress bars or per-epoch lines.
     #[arg(long, short, global = true)]
     quiet: bool,
-    /// Machine-readable JSON on stdout (bench, validate, eval).
+    /// Machine-readable JSON on stdout (bench, validate, eval, calibrate).
     #[arg(long, global = true)]
     json: bool,
+    /// Share of the training set held out (seeded) for choices made after training: teacher
+    /// accuracy weights, calibration temperatures. Never the test set. Default 0.1.
+    #[arg(long, global = true)]
+    val_fraction: Option<f64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -101,6 +105,14 @@ enum Command {
     },
     /// Run an experiment end to end and write its table (`--list` names them).
     Experiment(ExperimentArgs),
+    /// Fit a model's calibration temperature on a held-out share of the training set, report
+    /// NLL, ECE, Brier score and accuracy on the test set before and after, and save the model
+    /// with the temperature recorded.
+    Calibrate {
+        /// Model weights (.safetensors).
+        #[arg(long)]
+        model: PathBuf,
+    },
     /// Benchmark kernels and the KD training step on this adapter.
     Bench {
         /// Fewer shapes and repetitions.
@@ -148,6 +160,11 @@ struct TeacherFlags {
     /// the weighted average of their logits; equal class sets only).
     #[arg(long)]
     combine: Option<String>,
+    /// Divide each teacher's logits by its calibration temperature before the distillation
+    /// temperature: the one its file records (`distill calibrate`), else one fitted on the
+    /// --val-fraction share of the training set.
+    #[arg(long)]
+    calibrate_teacher: bool,
 }
 
 impl TeacherFlags {
@@ -220,6 +237,7 @@ mod defaults {
     pub const TEMPERATURE: f32 = 20.0;
     pub const ALPHA: f32 = 0.9;
     pub const SEED: u64 = 1;
+    pub const VAL_FRACTION: f64 = 0.1;
 }
 
 fn main() -> ExitCode {
@@ -254,6 +272,11 @@ fn check_common(common: &Common) -> Result<()> {
     if let Some(h) = &common.hidden {
         if h.contains(&0) {
             return bad(format!("--hidden has a zero width: {h:?}"));
+        }
+    }
+    if let Some(f) = common.val_fraction {
+        if !(f > 0.0 && f < 1.0) {
+            return bad(format!("--val-fraction must lie in (0, 1), got {f}"));
         }
     }
     jobs::kd_from(common)?;
@@ -293,6 +316,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             training::catch_interrupts();
             commands::distill::run(&common, &args)
         }
+        Command::Calibrate { model } => commands::calibrate::run(&common, &model),
         Command::Experiment(args) => commands::experiment::run(&common, &args),
         Command::Eval { model } => commands::eval::run(&common, &model),
     }

@@ -150,6 +150,8 @@ pub struct Settings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub teacher_weights: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub teacher_calibration: Option<Vec<f32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classes: Option<String>,

@@ -5,19 +5,29 @@ use std::path::{Path, PathBuf};
 
 use distill_wgpu::classes::ClassSet;
 use distill_wgpu::data::npy::read_f32_matrix;
-use distill_wgpu::data::TrainTest;
+use distill_wgpu::data::{split_indices, TrainTest};
+use distill_wgpu::eval::calibrate::{calibrator, parse_held_out, CALIBRATION_KEY, HELD_OUT_KEY};
 use distill_wgpu::model::io;
 use distill_wgpu::ops::metrics::reference::argmax;
 use distill_wgpu::{
-    Combine, DeviceDataset, Error, GpuContext, KdConfig, Mlp, MultiKdConfig, Result, SplitMix64,
+    Combine, DeviceDataset, Error, GpuContext, KdConfig, Mlp, MultiKdConfig, Result,
     TeacherEnsemble, TeacherLogits, Teachers, WeightMode,
 };
 
 use crate::TeacherFlags;
 
-/// Share of the training set each teacher's accuracy is measured on for `--teacher-weights
-/// accuracy` (never the test set).
-const VALIDATION_FRACTION: f64 = 0.1;
+/// Salt of the validation split's seed, so it differs from the run's other seeded draws.
+const VALIDATION_SALT: u64 = 0xacc0_ac1e;
+
+/// Where a teacher's calibration temperature comes from.
+enum CalibrationSource {
+    /// Its file records one.
+    Recorded(f32),
+    /// Fit on these training rows, which it was not trained on.
+    HeldOut(Vec<usize>),
+    /// Fit on the run's validation rows.
+    Shared,
+}
 
 /// A teacher as read from disk, before the GPU is opened.
 enum Source {
@@ -102,6 +112,33 @@ impl TeacherFiles {
             .collect()
     }
 
+    /// How teacher `i` is calibrated: the temperature its file records (`distill calibrate`),
+    /// else fitted on the training rows its file says it was held out from (`train
+    /// --val-fraction`), else on the run's shared validation rows.
+    fn calibration_source(&self, i: usize, len: usize) -> Result<CalibrationSource> {
+        let Some((path, Source::Model(file))) = self.sources.get(i) else {
+            return Ok(CalibrationSource::Shared);
+        };
+        if let Some(text) = file.metadata.get(CALIBRATION_KEY) {
+            return match text.parse::<f32>() {
+                Ok(t) if t.is_finite() && t > 0.0 => Ok(CalibrationSource::Recorded(t)),
+                _ => Err(Error::InvalidConfig(format!(
+                    "{}: {CALIBRATION_KEY} = {text:?} is not a temperature",
+                    path.display()
+                ))),
+            };
+        }
+        match file.metadata.get(HELD_OUT_KEY) {
+            Some(entry) => {
+                let (fraction, seed) = parse_held_out(entry)?;
+                Ok(CalibrationSource::HeldOut(
+                    split_indices(len, fraction, seed)?.1,
+                ))
+            }
+            None => Ok(CalibrationSource::Shared),
+        }
+    }
+
     /// Every teacher's logits over the training set, cached on the GPU.
     fn logits(&self, ctx: &GpuContext, train: &DeviceDataset) -> Result<Vec<TeacherLogits>> {
         self.sources
@@ -125,7 +162,7 @@ fn weighing(
     ctx: &GpuContext,
     logits: &[TeacherLogits],
     labels: &[u8],
-    seed: u64,
+    validation: &[usize],
 ) -> Result<(MultiKdConfig, Vec<f32>)> {
     let k = logits.len();
     let spec = args.teacher_weights.as_deref().unwrap_or("uniform");
@@ -133,7 +170,10 @@ fn weighing(
         "uniform" => (WeightMode::Uniform, vec![1.0; k]),
         "confidence" => (WeightMode::Confidence, vec![1.0; k]),
         "route" => (WeightMode::Route, vec![1.0; k]),
-        "accuracy" => (WeightMode::Accuracy, accuracies(ctx, logits, labels, seed)?),
+        "accuracy" => (
+            WeightMode::Accuracy,
+            accuracies(ctx, logits, labels, validation)?,
+        ),
         list => {
             let base: Vec<f32> = list
                 .split(',')
@@ -184,35 +224,62 @@ pub struct Ready {
     logits: Vec<TeacherLogits>,
     known: Vec<ClassSet>,
     weighed: Option<Weighed>,
+    /// Each teacher's calibration temperature, when calibrated.
+    calibration: Vec<f32>,
 }
 
 impl Ready {
-    /// One teacher that knows every class.
-    pub fn single(logits: TeacherLogits) -> Self {
+    /// One teacher that knows every class (trained in this run), calibrated when asked on the
+    /// `validation` share as in [`Ready::from_files`].
+    pub fn single(
+        ctx: &GpuContext,
+        logits: TeacherLogits,
+        calibrate: bool,
+        (train, labels): (&DeviceDataset, &[u8]),
+        validation: (f64, u64),
+    ) -> Result<Self> {
         let known = vec![ClassSet::all(logits.classes())];
-        Self {
-            logits: vec![logits],
+        let mut logits = vec![logits];
+        let calibration = if calibrate {
+            let rows = validation_rows(labels.len(), validation)?;
+            let shared = |_| Ok(CalibrationSource::Shared);
+            calibrate_all(ctx, &mut logits, shared, (train, labels), &rows)?
+        } else {
+            Vec::new()
+        };
+        Ok(Self {
+            logits,
             known,
             weighed: None,
-        }
+            calibration,
+        })
     }
 
-    /// The teachers of `files` over `train` (with `labels`), weighed by the flags; one teacher
-    /// that knows every class, with no weighing asked for, keeps the plain loss.
+    /// The teachers of `files` over `train` (with `labels`), calibrated and weighed by the
+    /// flags; one teacher that knows every class, with no weighing asked for, keeps the plain
+    /// loss. Accuracy weights and fitted calibration temperatures use the same seeded
+    /// `validation` share (fraction, seed) of the training set.
     pub fn from_files(
         ctx: &GpuContext,
         files: &TeacherFiles,
         flags: &TeacherFlags,
         kd: KdConfig,
         (train, labels): (&DeviceDataset, &[u8]),
-        seed: u64,
+        (fraction, seed): (f64, u64),
     ) -> Result<Self> {
-        let logits = files.logits(ctx, train)?;
+        let validation = validation_rows(labels.len(), (fraction, seed))?;
+        let mut logits = files.logits(ctx, train)?;
+        let calibration = if flags.calibrate_teacher {
+            let source = |i| files.calibration_source(i, labels.len());
+            calibrate_all(ctx, &mut logits, source, (train, labels), &validation)?
+        } else {
+            Vec::new()
+        };
         let plain = files.is_single() && flags.teacher_weights.is_none() && flags.combine.is_none();
         let weighed = if plain {
             None
         } else {
-            let (config, base_weights) = weighing(flags, kd, ctx, &logits, labels, seed)?;
+            let (config, base_weights) = weighing(flags, kd, ctx, &logits, labels, &validation)?;
             let stacked = TeacherLogits::stack(ctx, &logits.iter().collect::<Vec<_>>())?;
             Some(Weighed {
                 config,
@@ -224,7 +291,13 @@ impl Ready {
             logits,
             known: files.known.clone(),
             weighed,
+            calibration,
         })
+    }
+
+    /// Each teacher's calibration temperature (empty unless `--calibrate-teacher`).
+    pub fn calibration(&self) -> &[f32] {
+        &self.calibration
     }
 
     /// The one teacher of the plain loss (`None` when weighed).
@@ -260,27 +333,69 @@ impl Ready {
     }
 }
 
-/// Each teacher's accuracy on a seeded `VALIDATION_FRACTION` of the training samples.
+/// The seeded validation rows of a training set of `len` samples.
+fn validation_rows(len: usize, (fraction, seed): (f64, u64)) -> Result<Vec<usize>> {
+    Ok(split_indices(len, fraction, seed ^ VALIDATION_SALT)?.1)
+}
+
+/// Divides each teacher's logits by its calibration temperature (from `source(i)`, fitted on
+/// the shared `validation` rows when it names none) and returns the temperatures.
+fn calibrate_all(
+    ctx: &GpuContext,
+    logits: &mut [TeacherLogits],
+    source: impl Fn(usize) -> Result<CalibrationSource>,
+    (train, labels): (&DeviceDataset, &[u8]),
+    validation: &[usize],
+) -> Result<Vec<f32>> {
+    let mut temperatures = Vec::new();
+    for (i, teacher) in logits.iter_mut().enumerate() {
+        let host = teacher.read(ctx)?;
+        let classes = teacher.classes();
+        let t_cal = match source(i)? {
+            CalibrationSource::Recorded(t) => t,
+            CalibrationSource::HeldOut(rows) => fit_on_rows(ctx, &host, labels, classes, &rows)?,
+            CalibrationSource::Shared => fit_on_rows(ctx, &host, labels, classes, validation)?,
+        };
+        let scaled: Vec<f32> = host.iter().map(|v| v / t_cal).collect();
+        *teacher = TeacherLogits::from_host(ctx, train, &scaled)?;
+        temperatures.push(t_cal);
+    }
+    Ok(temperatures)
+}
+
+/// The temperature minimising the NLL of `logits` `[labels.len(), classes]` on `rows`.
+fn fit_on_rows(
+    ctx: &GpuContext,
+    logits: &[f32],
+    labels: &[u8],
+    classes: usize,
+    rows: &[usize],
+) -> Result<f32> {
+    let picked: Vec<f32> = rows
+        .iter()
+        .flat_map(|&i| logits[i * classes..(i + 1) * classes].iter().copied())
+        .collect();
+    let picked_labels: Vec<u8> = rows.iter().map(|&i| labels[i]).collect();
+    calibrator(ctx, &picked, &picked_labels, classes)?.fit_temperature(ctx)
+}
+
+/// Each teacher's accuracy on the `validation` rows of the training set.
 fn accuracies(
     ctx: &GpuContext,
     logits: &[TeacherLogits],
     labels: &[u8],
-    seed: u64,
+    validation: &[usize],
 ) -> Result<Vec<f32>> {
-    let mut order: Vec<usize> = (0..labels.len()).collect();
-    SplitMix64::new(seed ^ 0xacc0_ac1e).shuffle(&mut order);
-    let take = ((labels.len() as f64 * VALIDATION_FRACTION).ceil() as usize).max(1);
-    let split = &order[..take.min(order.len())];
     logits
         .iter()
         .map(|t| {
             let all = t.read(ctx)?;
             let classes = t.classes();
-            let right = split
+            let right = validation
                 .iter()
                 .filter(|&&i| argmax(&all[i * classes..(i + 1) * classes]) == labels[i] as usize)
                 .count();
-            Ok(right as f32 / split.len() as f32)
+            Ok(right as f32 / validation.len().max(1) as f32)
         })
         .collect()
 }

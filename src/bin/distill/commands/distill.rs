@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use distill_wgpu::{DeviceDataset, Dropout, Result};
 
-use crate::jobs::{finish_model, kd_from, load_data, print_table, spec_and_init};
+use crate::jobs::{finish_model, kd_from, load_data, print_table, spec_and_init, val_fraction};
 use crate::output::{check_inputs_not_outputs, job_outputs, prepare};
 use crate::report::{write_run_report, Settings};
 use crate::teachers::{Ready, TeacherFiles};
@@ -39,7 +39,7 @@ pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
         &args.teachers,
         kd,
         (&train, &data.train.labels),
-        seed,
+        (val_fraction(common), seed),
     )?;
     let weighed = ready.weighed();
     let job = TrainJob {
@@ -75,6 +75,8 @@ pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
         teachers: (teachers.paths().len() > 1)
             .then(|| teachers.paths().iter().map(|p| p.to_path_buf()).collect()),
         teacher_weights: ready.describe(),
+        teacher_calibration: (!ready.calibration().is_empty())
+            .then(|| ready.calibration().to_vec()),
         init: args.init.clone(),
         temperature: Some(kd.temperature),
         alpha: Some(kd.alpha),

@@ -8,7 +8,9 @@ use distill_wgpu::data;
 use distill_wgpu::eval::evaluate;
 use distill_wgpu::{DeviceDataset, Dropout, KdConfig, MlpSpec, Result, TeacherLogits};
 
-use crate::jobs::{bundled_teacher, finish_model, kd_from, load_data, print_table, sizes};
+use crate::jobs::{
+    bundled_teacher, finish_model, kd_from, load_data, print_table, sizes, val_fraction,
+};
 use crate::output::{check_inputs_not_outputs, job_outputs, prepare};
 use crate::report::{write_run_report, ModelReport, Settings};
 use crate::teachers::{Ready, TeacherFiles};
@@ -68,7 +70,8 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
             }
             let start = Instant::now();
             let labels = (&train, data.train.labels.as_slice());
-            let ready = Ready::from_files(&ctx, files, &args.teachers, kd, labels, seed)?;
+            let validation = (val_fraction(common), seed);
+            let ready = Ready::from_files(&ctx, files, &args.teachers, kd, labels, validation)?;
             (ready, start.elapsed().as_secs_f64())
         }
         None => {
@@ -97,7 +100,11 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
             results.push(finish_model(&ctx, &test, &out, "teacher", &trained, &[])?);
             let start = Instant::now();
             let logits = TeacherLogits::compute(&ctx, &trained.model, &train, 512)?;
-            (Ready::single(logits), start.elapsed().as_secs_f64())
+            let calibrate = args.teachers.calibrate_teacher;
+            let labels = (&train, data.train.labels.as_slice());
+            let validation = (val_fraction(common), seed);
+            let ready = Ready::single(&ctx, logits, calibrate, labels, validation)?;
+            (ready, start.elapsed().as_secs_f64())
         }
     };
 
@@ -169,6 +176,8 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
         data: Some(common.data.clone().unwrap_or_else(data::bundled_dir)),
         teachers: (inputs.len() > 1).then(|| inputs.iter().map(|p| p.to_path_buf()).collect()),
         teacher_weights: ready.describe(),
+        teacher_calibration: (!ready.calibration().is_empty())
+            .then(|| ready.calibration().to_vec()),
         train_samples: Some(data.train.len()),
         test_samples: Some(data.test.len()),
         ..Settings::default()

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use distill_wgpu::classes::CLASSES_KEY;
+use distill_wgpu::eval::calibrate::{held_out_entry, HELD_OUT_KEY};
 use distill_wgpu::{ClassSet, DeviceDataset, Dropout, KdConfig, Result};
 
 use crate::jobs::{finish_model, load_data, print_table, spec_and_init};
@@ -14,6 +15,12 @@ use crate::{defaults, open_context, Common, TrainArgs};
 
 pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
     let mut data = load_data(common)?;
+    let seed = common.seed.unwrap_or(defaults::SEED);
+    // --val-fraction holds a seeded share out of training, recorded so `calibrate` fits on it.
+    let held_out = common.val_fraction.map(|f| (f, seed));
+    if let Some((fraction, seed)) = held_out {
+        data.train = data.train.split(fraction, seed)?.0;
+    }
     let known = args
         .classes
         .as_deref()
@@ -34,7 +41,6 @@ pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
     let inputs: Vec<&Path> = args.init.iter().map(|p| p.as_path()).collect();
     check_inputs_not_outputs(&inputs, &job_outputs(&out, &["model"]))?;
     let ctx = open_context(common)?;
-    let seed = common.seed.unwrap_or(defaults::SEED);
     let train = DeviceDataset::new(&ctx, &data.train, data.classes)?;
     let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
     let job = TrainJob {
@@ -54,7 +60,9 @@ pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
         teachers: None,
     };
     let trained = train_model(&ctx, common, &train, &job, &out)?;
-    let meta: Vec<(&str, String)> = known.iter().map(|k| (CLASSES_KEY, k.to_string())).collect();
+    let mut meta: Vec<(&str, String)> =
+        known.iter().map(|k| (CLASSES_KEY, k.to_string())).collect();
+    meta.extend(held_out.map(|h| (HELD_OUT_KEY, held_out_entry(h))));
     let results = vec![finish_model(&ctx, &test, &out, "model", &trained, &meta)?];
     print_table(&ctx, &results);
     if let Some(known) = &known {
