@@ -347,3 +347,46 @@ fn several_teachers_with_some_classes_each_distill_one_student() {
         fails_with(&distill_in(&dir, &["run", "--data", d, "--teacher", &a, "--teacher", bundled, "--out", dir.join("x7").to_str().unwrap()]), "has sizes");
     });
 }
+
+#[test]
+fn calibrate_fits_on_the_held_out_share_and_distill_uses_it() {
+    with_gpu!(_ctx => {
+        let dir = temp_dir("calibrate");
+        let data = tiny_data(&dir);
+        let d = data.to_str().unwrap();
+        let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+        ok(&distill_in(&dir, &["train", "--data", d, "--hidden", "16", "--epochs", "3", "--val-fraction", "0.25", "--out", &path("held")]));
+        let model = dir.join("held/model.safetensors");
+        let file = io::load_file(&model).unwrap();
+        assert_eq!(file.metadata.get("distill_wgpu.held_out").map(String::as_str), Some("0.25;1"));
+        let run = distill_in(&dir, &["calibrate", "--data", d, "--model", model.to_str().unwrap(), "--out", &path("cal"), "--json"]);
+        ok(&run);
+        let json: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        assert_eq!(json["schema"], "distill-wgpu-calibration/1");
+        assert_eq!(json["held_out_from_training"], true);
+        assert_eq!(json["val_samples"], 60, "a quarter of 240");
+        let t = json["temperature"].as_f64().unwrap();
+        assert!(t > 0.05 && t < 50.0, "{t}");
+        let (before, after) = (&json["test_before"], &json["test_after"]);
+        assert_eq!(before["accuracy"], after["accuracy"], "scaling changes no prediction");
+        assert_eq!(before["bins"].as_array().unwrap().len(), 15);
+        let calibrated = io::load_file(&dir.join("cal/model-calibrated.safetensors")).unwrap();
+        assert_eq!(calibrated.params, file.params);
+        let recorded: f64 = calibrated.metadata["distill_wgpu.calibration_temperature"].parse().unwrap();
+        assert!((recorded - t).abs() < 1e-6 * t);
+
+        // A model with no held-out share gets a warning; a nonsensical fraction an error.
+        ok(&distill_in(&dir, &["train", "--data", d, "--hidden", "16", "--epochs", "1", "--out", &path("plain")]));
+        let warned = distill_in(&dir, &["calibrate", "--data", d, "--model", &path("plain/model.safetensors"), "--out", &path("cal2")]);
+        ok(&warned);
+        assert!(String::from_utf8_lossy(&warned.stdout).contains("warning: the model records no held-out share"));
+        fails_with(&distill_in(&dir, &["calibrate", "--data", d, "--model", &path("plain/model.safetensors"), "--val-fraction", "1.5"]), "--val-fraction");
+
+        // --calibrate-teacher divides by the recorded temperature.
+        let teacher = path("cal/model-calibrated.safetensors");
+        ok(&distill_in(&dir, &["distill", "--data", d, "--teacher", &teacher, "--calibrate-teacher", "--hidden", "8", "--epochs", "1", "--out", &path("student")]));
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("student/report.json")).unwrap()).unwrap();
+        let used = report["settings"]["teacher_calibration"][0].as_f64().unwrap();
+        assert!((used - t).abs() < 1e-6 * t, "{used} vs {t}");
+    });
+}
