@@ -15,6 +15,7 @@ pub mod bench;
 pub mod classes;
 pub mod cpu;
 pub mod data;
+pub mod diagnose;
 pub mod distill;
 pub mod error;
 pub mod eval;

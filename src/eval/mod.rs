@@ -4,7 +4,7 @@
 pub mod calibrate;
 mod per_class;
 
-pub use per_class::ClassErrors;
+pub use per_class::{confusion_matrix, ClassErrors};
 
 use crate::data::{BatchBuffers, DeviceDataset};
 use crate::error::{Error, Result};

@@ -70,9 +70,31 @@ impl ClassErrors {
     }
 }
 
+/// The confusion matrix `[classes, classes]` of `logits` against `labels`: entry
+/// `(true, predicted)` counts the samples of class `true` predicted as `predicted` (argmax, first
+/// on ties). Errors as [`ClassErrors::count`].
+pub fn confusion_matrix(logits: &[f32], labels: &[u8], classes: usize) -> Result<Vec<usize>> {
+    // The checks of `count` (shapes, labels, finite values) guard the loop below.
+    ClassErrors::count(logits, labels, classes, &[])?;
+    let mut matrix = vec![0; classes * classes];
+    for (i, &y) in labels.iter().enumerate() {
+        let predicted = argmax(&logits[i * classes..(i + 1) * classes]);
+        matrix[y as usize * classes + predicted] += 1;
+    }
+    Ok(matrix)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn confusion_counts_true_by_predicted() {
+        let logits = [2.0, 1.0, 0.5, 1.0, 3.0, 1.0];
+        let m = confusion_matrix(&logits, &[0, 1, 1], 2).unwrap();
+        assert_eq!(m, vec![1, 0, 1, 1]);
+        assert!(confusion_matrix(&logits, &[0, 1], 2).is_err());
+    }
 
     #[test]
     fn counts_per_class_and_applies_shifts() {

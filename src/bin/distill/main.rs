@@ -113,6 +113,9 @@ enum Command {
         #[arg(long)]
         model: PathBuf,
     },
+    /// Why distillation helped or hurt: teacher accuracy and calibration, per-class accuracy,
+    /// confusion matrices, teacher–label disagreements, student fidelity, and warnings.
+    Diagnose(DiagnoseArgs),
     /// Benchmark kernels and the KD training step on this adapter.
     Bench {
         /// Fewer shapes and repetitions.
@@ -182,6 +185,19 @@ struct DistillArgs {
     /// Start the student from these weights (fine-tuning) instead of a fresh initialisation.
     #[arg(long)]
     init: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct DiagnoseArgs {
+    /// The teacher's weights (.safetensors).
+    #[arg(long)]
+    teacher: PathBuf,
+    /// A student distilled from it.
+    #[arg(long)]
+    student: Option<PathBuf>,
+    /// A student of the same size trained from scratch, to compare with.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -317,6 +333,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             commands::distill::run(&common, &args)
         }
         Command::Calibrate { model } => commands::calibrate::run(&common, &model),
+        Command::Diagnose(args) => commands::diagnose::run(&common, &args),
         Command::Experiment(args) => commands::experiment::run(&common, &args),
         Command::Eval { model } => commands::eval::run(&common, &model),
     }

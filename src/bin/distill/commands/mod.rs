@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod calibrate;
+pub mod diagnose;
 pub mod distill;
 pub mod eval;
 pub mod experiment;

@@ -1,0 +1,187 @@
+//! `distill diagnose --teacher T [--student S] [--baseline B]`: why distillation helped or
+//! hurt, from the models' logits on the data (see `distill_wgpu::diagnose`).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use distill_wgpu::diagnose::{diagnose, DiagnoseInput, Diagnosis, ModelLogits, Thresholds};
+use distill_wgpu::eval::calibrate::calibrator;
+use distill_wgpu::eval::{check_fits, logits};
+use distill_wgpu::model::io;
+use distill_wgpu::ops::calibration::ECE_BINS;
+use distill_wgpu::{files, DeviceDataset, GpuContext, Mlp, Result};
+
+use crate::jobs::load_data;
+use crate::output::{check_inputs_not_outputs, prepare};
+use crate::report::{to_json, today, AdapterReport};
+use crate::{open_context, Common, DiagnoseArgs};
+
+/// `diagnosis.json`.
+#[derive(Serialize)]
+struct DiagnosisReport<'a> {
+    schema: &'static str,
+    date: String,
+    crate_version: &'static str,
+    adapter: AdapterReport,
+    teacher: &'a Path,
+    student: Option<&'a Path>,
+    baseline: Option<&'a Path>,
+    thresholds: Thresholds,
+    diagnosis: &'a Diagnosis,
+}
+
+type Logits = (Vec<f32>, Option<Vec<f32>>);
+
+/// The borrowed view of a model's logits.
+fn view<'a>(name: &'a str, l: &'a Logits) -> ModelLogits<'a> {
+    ModelLogits {
+        name,
+        test: &l.0,
+        train: l.1.as_deref(),
+    }
+}
+
+/// A model's logits on the test set, and on the training set when `train` is given.
+fn model_logits(
+    ctx: &GpuContext,
+    path: &Path,
+    test: &DeviceDataset,
+    train: Option<&DeviceDataset>,
+) -> Result<Logits> {
+    let (spec, params) = io::load(path)?;
+    let model = Mlp::from_parameters(ctx, &spec, &params)?;
+    check_fits(&path.display().to_string(), &model, test)?;
+    let on_test = logits(ctx, &model, test, 512)?;
+    let on_train = train.map(|t| logits(ctx, &model, t, 512)).transpose()?;
+    Ok((on_test, on_train))
+}
+
+pub fn run(common: &Common, args: &DiagnoseArgs) -> Result<ExitCode> {
+    let data = load_data(common)?;
+    let out = prepare(common)?;
+    let report_path = out.join("diagnosis.json");
+    let mut inputs: Vec<&Path> = vec![&args.teacher];
+    inputs.extend(args.student.as_deref());
+    inputs.extend(args.baseline.as_deref());
+    check_inputs_not_outputs(&inputs, &[report_path.clone()])?;
+    let ctx = open_context(common)?;
+    let train = DeviceDataset::new(&ctx, &data.train, data.classes)?;
+    let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
+    let teacher = model_logits(&ctx, &args.teacher, &test, Some(&train))?;
+    let student = args
+        .student
+        .as_deref()
+        .map(|p| model_logits(&ctx, p, &test, Some(&train)))
+        .transpose()?;
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(|p| model_logits(&ctx, p, &test, None))
+        .transpose()?;
+    let calibration = calibrator(&ctx, &teacher.0, test.labels(), data.classes)?
+        .calibration(&ctx, 1.0, ECE_BINS)?;
+    let input = DiagnoseInput {
+        classes: data.classes,
+        test_labels: &data.test.labels,
+        train_labels: &data.train.labels,
+        teacher: view("teacher", &teacher),
+        teacher_calibration: &calibration,
+        student: student.as_ref().map(|l| view("student", l)),
+        baseline: baseline.as_ref().map(|l| view("baseline", l)),
+    };
+    let thresholds = Thresholds::default();
+    let diagnosis = diagnose(&input, &thresholds)?;
+    let report = DiagnosisReport {
+        schema: "distill-wgpu-diagnosis/1",
+        date: today(),
+        crate_version: env!("CARGO_PKG_VERSION"),
+        adapter: AdapterReport::new(&ctx),
+        teacher: &args.teacher,
+        student: args.student.as_deref(),
+        baseline: args.baseline.as_deref(),
+        thresholds,
+        diagnosis: &diagnosis,
+    };
+    let json = to_json(&report);
+    files::write_atomic(&report_path, json.as_bytes())?;
+    if common.json {
+        println!("{json}");
+    } else {
+        print_diagnosis(&diagnosis, data.classes);
+        println!(
+            "\nfull diagnosis (confusion matrices included) in {}",
+            report_path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_diagnosis(d: &Diagnosis, classes: usize) {
+    let c = &d.teacher_calibration;
+    println!(
+        "teacher: {} test errors ({:.2} %), NLL {:.4}, ECE {:.4}, Brier {:.4}",
+        d.teacher.errors,
+        100.0 * d.teacher.accuracy,
+        c.nll,
+        c.ece,
+        c.brier
+    );
+    let models: Vec<_> = [Some(&d.teacher), d.student.as_ref(), d.baseline.as_ref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    for m in &models[1..] {
+        println!(
+            "{}: {} test errors ({:.2} %)",
+            m.name,
+            m.errors,
+            100.0 * m.accuracy
+        );
+    }
+    print!("\nper-class test accuracy, %\nclass");
+    for m in &models {
+        print!(" {:>9}", m.name);
+    }
+    println!();
+    for class in 0..classes {
+        print!("{class:>5}");
+        for m in &models {
+            print!(" {:>9.1}", 100.0 * m.class_accuracy[class]);
+        }
+        println!();
+    }
+    if let Some(dis) = &d.disagreements {
+        println!(
+            "\nteacher–label disagreements on the training set: {} ({:.2} %)",
+            dis.count,
+            100.0 * dis.fraction
+        );
+        for x in &dis.most_confident {
+            println!(
+                "  sample {:>6}: label {}, teacher says {} (p = {:.3})",
+                x.index, x.label, x.teacher_class, x.probability
+            );
+        }
+    }
+    if let Some(f) = &d.fidelity {
+        print!(
+            "\nstudent fidelity: top-1 agreement with the teacher {:.2} % on test (mean KL {:.4})",
+            100.0 * f.test_agreement,
+            f.test_kl
+        );
+        if let (Some(a), Some(kl)) = (f.train_agreement, f.train_kl) {
+            print!(", {:.2} % on training (mean KL {kl:.4})", 100.0 * a);
+        }
+        println!();
+    }
+    if d.warnings.is_empty() {
+        println!("\nno warnings");
+    } else {
+        println!("\nwarnings:");
+        for w in &d.warnings {
+            println!("  - {}", w.message);
+        }
+    }
+}
