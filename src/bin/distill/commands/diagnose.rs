@@ -65,7 +65,7 @@ pub fn run(common: &Common, args: &DiagnoseArgs) -> Result<ExitCode> {
     let mut inputs: Vec<&Path> = vec![&args.teacher];
     inputs.extend(args.student.as_deref());
     inputs.extend(args.baseline.as_deref());
-    check_inputs_not_outputs(&inputs, &[report_path.clone()])?;
+    check_inputs_not_outputs(&inputs, std::slice::from_ref(&report_path))?;
     let ctx = open_context(common)?;
     let train = DeviceDataset::new(&ctx, &data.train, data.classes)?;
     let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
