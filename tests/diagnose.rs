@@ -117,7 +117,12 @@ fn each_rule_fires_on_its_number() {
     let student = labels_with(20, &[0, 3]);
     let baseline = labels_with(20, &[1]);
     assert_eq!(
-        kinds((&test, &train), Some((&student, &train)), Some(&baseline), 0.0),
+        kinds(
+            (&test, &train),
+            Some((&student, &train)),
+            Some(&baseline),
+            0.0
+        ),
         [WarningKind::ClassesHurt]
     );
     // The student follows the teacher on 36 of 40 training samples (90 % < 95 %).

@@ -2,10 +2,10 @@
 //! data set, and count its test errors per class.
 
 use crate::data::{Dataset, DeviceDataset};
-use crate::distill::{Combine, MultiKdConfig, TeacherLogits, Teachers, WeightMode};
+use crate::distill::{Combine, KdConfig, MultiKdConfig, TeacherLogits, Teachers, WeightMode};
 use crate::error::Result;
 use crate::eval::{logits, ClassErrors};
-use crate::experiment::Scale;
+use crate::experiment::{Recipe, Scale};
 use crate::gpu::GpuContext;
 use crate::model::{Mlp, MlpSpec};
 use crate::ops::dropout::Dropout;
@@ -46,7 +46,7 @@ impl Lab<'_> {
     }
 
     /// Trains a fresh model of `role`'s recipe (its epochs, unless `epochs` says otherwise)
-    /// on `data` with `objective`, seeded by `seed`.
+    /// on `data` with `objective` and the scale's KD settings, seeded by `seed`.
     pub fn train(
         &mut self,
         what: &str,
@@ -56,11 +56,25 @@ impl Lab<'_> {
         seed: u64,
         epochs: Option<usize>,
     ) -> Result<Mlp> {
-        let recipe = match role {
-            Role::Teacher => &self.scale.teacher,
-            Role::Student => &self.scale.student,
+        let mut recipe = match role {
+            Role::Teacher => self.scale.teacher.clone(),
+            Role::Student => self.scale.student.clone(),
         };
-        let epochs = epochs.unwrap_or(recipe.epochs);
+        recipe.epochs = epochs.unwrap_or(recipe.epochs);
+        self.train_recipe(what, &recipe, data, objective, seed, self.scale.kd)
+    }
+
+    /// Trains a fresh model of `recipe` on `data` with `objective` at `kd`, seeded by `seed`.
+    pub fn train_recipe(
+        &mut self,
+        what: &str,
+        recipe: &Recipe,
+        data: &DeviceDataset,
+        objective: Objective<'_>,
+        seed: u64,
+        kd: KdConfig,
+    ) -> Result<Mlp> {
+        let epochs = recipe.epochs;
         (self.progress)(&format!(
             "  {what}: {:?} hidden, {epochs} epochs on {} samples (seed {seed})",
             recipe.hidden,
@@ -85,14 +99,14 @@ impl Lab<'_> {
                 t
             }
             Objective::Kd(teacher) => {
-                let mut t = Trainer::new(self.ctx, model, &config.kd(self.scale.kd))?;
+                let mut t = Trainer::new(self.ctx, model, &config.kd(kd))?;
                 t.attach_dataset(self.ctx, data, Some(teacher), jitter, data_seed)?;
                 t
             }
             Objective::Multi(teachers, weights) => {
                 let multi = MultiKdConfig {
-                    temperature: self.scale.kd.temperature,
-                    alpha: self.scale.kd.alpha,
+                    temperature: kd.temperature,
+                    alpha: kd.alpha,
                     weights,
                     combine: Combine::Mixture,
                 };

@@ -13,6 +13,7 @@ mod lab;
 mod novel_class;
 mod omitted_class;
 mod specialists;
+pub mod sweep;
 pub mod table;
 
 pub use table::Table;

@@ -66,8 +66,8 @@ pub fn val_fraction(common: &Common) -> f64 {
 /// T and α from the flags or the defaults, checked.
 pub fn kd_from(common: &Common) -> Result<KdConfig> {
     let kd = KdConfig {
-        temperature: common.temperature.unwrap_or(defaults::TEMPERATURE),
-        alpha: common.alpha.unwrap_or(defaults::ALPHA),
+        temperature: common.temperature().unwrap_or(defaults::TEMPERATURE),
+        alpha: common.alpha().unwrap_or(defaults::ALPHA),
     };
     kd.validate()?;
     Ok(kd)
@@ -110,10 +110,7 @@ pub fn spec_and_init(
     init: Option<&Path>,
 ) -> Result<(MlpSpec, Option<Vec<f32>>)> {
     let features = data.train.features();
-    let hidden = common
-        .hidden
-        .clone()
-        .unwrap_or_else(|| default_hidden.to_vec());
+    let hidden = common.hidden().unwrap_or_else(|| default_hidden.to_vec());
     let Some(path) = init else {
         return Ok((
             MlpSpec::relu(&sizes(features, &hidden, data.classes))?,
@@ -134,7 +131,7 @@ pub fn spec_and_init(
             spec.sizes, data.classes
         ));
     }
-    if common.hidden.is_some() && spec.sizes != wanted {
+    if common.hidden_list.is_some() && spec.sizes != wanted {
         return mismatch(format!(
             "model {:?} differs from --hidden {:?}",
             spec.sizes, hidden

@@ -47,15 +47,16 @@ struct Common {
     /// Adam learning rate.
     #[arg(long, global = true)]
     lr: Option<f32>,
-    /// Distillation temperature T > 0.
-    #[arg(long, global = true)]
-    temperature: Option<f32>,
-    /// Weight α ∈ [0, 1] of the teacher term.
-    #[arg(long, global = true)]
-    alpha: Option<f32>,
-    /// Hidden layer widths, e.g. 800,800.
-    #[arg(long, global = true, value_delimiter = ',')]
-    hidden: Option<Vec<usize>>,
+    /// Distillation temperature T > 0 (`sweep`: a list, e.g. 1,2,4,8,20).
+    #[arg(long = "temperature", global = true, value_delimiter = ',')]
+    temperatures: Vec<f32>,
+    /// Weight α ∈ [0, 1] of the teacher term (`sweep`: a list, e.g. 0,0.5,0.9,1).
+    #[arg(long = "alpha", global = true, value_delimiter = ',')]
+    alphas: Vec<f32>,
+    /// Hidden layer widths, e.g. 800,800 (`sweep`: architectures separated by `;`, e.g.
+    /// "30;100;300,300").
+    #[arg(long = "hidden", global = true, value_parser = parse_hidden_list)]
+    hidden_list: Option<HiddenList>,
     /// Seed for initialisation, shuffling, dropout and jitter.
     #[arg(long, global = true)]
     seed: Option<u64>,
@@ -116,6 +117,9 @@ enum Command {
     /// Why distillation helped or hurt: teacher accuracy and calibration, per-class accuracy,
     /// confusion matrices, teacher–label disagreements, student fidelity, and warnings.
     Diagnose(DiagnoseArgs),
+    /// Students distilled over a grid of --temperature, --alpha, --hidden and --train-fraction
+    /// lists (teacher logits cached once), beside scratch students, with mean ± std tables.
+    Sweep(SweepArgs),
     /// Benchmark kernels and the KD training step on this adapter.
     Bench {
         /// Fewer shapes and repetitions.
@@ -188,6 +192,19 @@ struct DistillArgs {
 }
 
 #[derive(Args, Debug)]
+struct SweepArgs {
+    /// The teacher (.safetensors); default: the bundled one (bundled data only).
+    #[arg(long)]
+    teacher: Option<PathBuf>,
+    /// Shares of the training set, e.g. 0.1,0.3,1 (a seeded subset per seed).
+    #[arg(long, value_delimiter = ',')]
+    train_fraction: Vec<f64>,
+    /// Seeds, e.g. 1,2,3 (default: --seed, or 1).
+    #[arg(long, value_delimiter = ',')]
+    seeds: Vec<u64>,
+}
+
+#[derive(Args, Debug)]
 struct DiagnoseArgs {
     /// The teacher's weights (.safetensors).
     #[arg(long)]
@@ -256,6 +273,42 @@ mod defaults {
     pub const VAL_FRACTION: f64 = 0.1;
 }
 
+/// One or more architectures' hidden widths: `800,800` or `30;100;300,300`.
+#[derive(Debug, Clone, PartialEq)]
+struct HiddenList(Vec<Vec<usize>>);
+
+fn parse_hidden_list(text: &str) -> std::result::Result<HiddenList, String> {
+    text.split(';')
+        .map(|arch| {
+            arch.split(',')
+                .map(|w| {
+                    w.trim()
+                        .parse::<usize>()
+                        .map_err(|_| format!("{w:?} is not a width in {text:?}"))
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map(HiddenList)
+}
+
+impl Common {
+    /// The one temperature of a training command (`check_common` allows one outside `sweep`).
+    fn temperature(&self) -> Option<f32> {
+        self.temperatures.first().copied()
+    }
+
+    /// The one α of a training command.
+    fn alpha(&self) -> Option<f32> {
+        self.alphas.first().copied()
+    }
+
+    /// The one architecture of a training command.
+    fn hidden(&self) -> Option<Vec<usize>> {
+        self.hidden_list.as_ref().and_then(|h| h.0.first().cloned())
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli) {
@@ -271,8 +324,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Rejects nonsensical common flags before any data is read or file written.
-fn check_common(common: &Common) -> Result<()> {
+/// Rejects nonsensical common flags before any data is read or file written; only a `sweep`
+/// takes several temperatures, α values or architectures.
+fn check_common(common: &Common, sweep: bool) -> Result<()> {
     let bad = |m: String| Err(Error::InvalidConfig(m));
     if common.batch_size == Some(0) {
         return bad("--batch-size must be at least 1".into());
@@ -285,24 +339,36 @@ fn check_common(common: &Common) -> Result<()> {
             return bad(format!("--lr must be finite and > 0, got {lr}"));
         }
     }
-    if let Some(h) = &common.hidden {
-        if h.contains(&0) {
-            return bad(format!("--hidden has a zero width: {h:?}"));
+    let archs = common.hidden_list.as_ref().map_or(&[][..], |h| &h.0[..]);
+    if let Some(h) = archs.iter().find(|h| h.contains(&0)) {
+        return bad(format!("--hidden has a zero width: {h:?}"));
+    }
+    if !sweep {
+        let several = [
+            ("--temperature", common.temperatures.len()),
+            ("--alpha", common.alphas.len()),
+            ("--hidden", archs.len()),
+        ];
+        if let Some((flag, _)) = several.iter().find(|(_, n)| *n > 1) {
+            return bad(format!(
+                "{flag} takes one value here (lists are for `distill sweep`)"
+            ));
         }
+        jobs::kd_from(common)?;
     }
     if let Some(f) = common.val_fraction {
         if !(f > 0.0 && f < 1.0) {
             return bad(format!("--val-fraction must lie in (0, 1), got {f}"));
         }
     }
-    jobs::kd_from(common)?;
     Ok(())
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     let common = cli.common;
-    check_common(&common)?;
-    match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
+    let command = cli.command.unwrap_or(Command::Run(RunArgs::default()));
+    check_common(&common, matches!(command, Command::Sweep(_)))?;
+    match command {
         Command::Adapters => {
             let adapters = distill_wgpu::list_adapters();
             if adapters.is_empty() {
@@ -334,6 +400,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Calibrate { model } => commands::calibrate::run(&common, &model),
         Command::Diagnose(args) => commands::diagnose::run(&common, &args),
+        Command::Sweep(args) => {
+            training::catch_interrupts();
+            commands::sweep::run(&common, &args)
+        }
         Command::Experiment(args) => commands::experiment::run(&common, &args),
         Command::Eval { model } => commands::eval::run(&common, &model),
     }

@@ -99,8 +99,8 @@ fn scale_from(common: &Common, args: &ExperimentArgs) -> Result<Scale> {
     } else if let Some(seed) = common.seed {
         scale.seeds = vec![seed];
     }
-    if let Some(h) = &common.hidden {
-        scale.student.hidden = h.clone();
+    if let Some(h) = common.hidden() {
+        scale.student.hidden = h;
     }
     if let Some(e) = common.epochs {
         scale.student.epochs = e;
@@ -117,10 +117,10 @@ fn scale_from(common: &Common, args: &ExperimentArgs) -> Result<Scale> {
     if let Some(lr) = common.lr {
         scale.lr = lr;
     }
-    if let Some(t) = common.temperature {
+    if let Some(t) = common.temperature() {
         scale.kd.temperature = t;
     }
-    if let Some(a) = common.alpha {
+    if let Some(a) = common.alpha() {
         scale.kd.alpha = a;
     }
     scale.validate()?;

@@ -7,5 +7,6 @@ pub mod distill;
 pub mod eval;
 pub mod experiment;
 pub mod run;
+pub mod sweep;
 pub mod train;
 pub mod validate;

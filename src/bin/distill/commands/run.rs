@@ -109,8 +109,7 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
     };
 
     let hidden = common
-        .hidden
-        .clone()
+        .hidden()
         .unwrap_or_else(|| defaults::STUDENT_HIDDEN.to_vec());
     let student_spec = MlpSpec::relu(&sizes(features, &hidden, data.classes))?;
     // Same initialisation for both students, so the only difference is the teacher's signal.
