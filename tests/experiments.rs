@@ -46,7 +46,7 @@ fn specialists_know_only_their_half() {
     with_gpu!(ctx => {
         let data = bundled();
         let t = run(ctx, Experiment::Specialists, &data);
-        assert_eq!(t.rows.len(), 6);
+        assert_eq!(t.rows.len(), 7);
         // Trained without classes 5-9, specialist 0-4 never predicts them, and vice versa.
         assert_eq!(value(&t, "teacher: specialist 0-4", 2), count(&data, 5, 9));
         assert_eq!(value(&t, "teacher: specialist 5-9", 1), count(&data, 0, 4));
@@ -135,6 +135,21 @@ fn bad_settings_are_typed_errors() {
         assert!(Experiment::parse("nope").unwrap_err().to_string().contains("specialists"));
         for e in Experiment::ALL {
             assert_eq!(Experiment::parse(e.name()).unwrap(), e);
+        }
+    });
+}
+
+#[test]
+fn label_noise_drops_only_contradicted_terms() {
+    with_gpu!(ctx => {
+        let t = run(ctx, Experiment::LabelNoise, &bundled());
+        assert_eq!(t.rows.len(), 5);
+        let method = "student: KD, drop where the teacher contradicts the label";
+        let dropped = value(&t, method, 1);
+        // The teacher fits part of the noise, so it contradicts some but not all 300 flipped labels.
+        assert!(dropped > 0.0 && dropped < 1500.0, "{dropped}");
+        for row in &t.rows {
+            assert!(row.values[0][0] > 0.0 && row.values[0][0] < 500.0, "{}", row.method);
         }
     });
 }

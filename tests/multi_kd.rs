@@ -59,6 +59,7 @@ impl Case {
             rows: self.rows,
             cols: self.cols,
             teacher_count: self.k,
+            gates: None,
         }
     }
 
@@ -78,6 +79,7 @@ impl Case {
             rows: self.rows,
             cols: self.cols,
             teacher_count: self.k,
+            gates: None,
         };
         cpu::multi_kd(
             &batch,
@@ -538,7 +540,7 @@ fn gpu_matches_reference_on_a_random_sweep() {
             let t = [0.5f32, 1.0, 4.0, 20.0][rng.below(4)];
             let alpha = [0.0f32, 0.3, 0.5, 1.0][rng.below(4)];
             let cfg = config(t, alpha, WEIGHT_MODES[rng.below(5)], combine);
-            results.extend(mcheck::check_random_case(ctx, &mut rng, (rows, cols, k), &known, cfg).unwrap());
+            results.extend(mcheck::check_random_case(ctx, &mut rng, (rows, cols, k), &known, cfg, rows % 2 == 0).unwrap());
         }
         assert_all_ok(&results);
     });

@@ -303,3 +303,44 @@ fn bad_teacher_sets_get_typed_errors() {
         assert!(invalid(single.attach_teachers(ctx, &data, &good, 0, 0)).contains("multi-teacher"));
     });
 }
+
+#[test]
+fn gated_stacks_append_one_gate_per_teacher_to_each_row() {
+    with_gpu!(ctx => {
+        let (train, _, classes) = slices(64, 0);
+        let data = DeviceDataset::new(ctx, &train, classes).unwrap();
+        let a = scratch(ctx, &train, classes, 1, 1);
+        let b = scratch(ctx, &train, classes, 1, 2);
+        let (la, lb) = (
+            TeacherLogits::compute(ctx, &a, &data, 32).unwrap(),
+            TeacherLogits::compute(ctx, &b, &data, 32).unwrap(),
+        );
+        let gates: Vec<bool> = (0..64 * 2).map(|i| i % 3 != 0).collect();
+        let stacked = TeacherLogits::stack_gated(ctx, &[&la, &lb], Some(&gates)).unwrap();
+        assert!(stacked.is_gated());
+        assert_eq!(stacked.row_width(), 2 * 10 + 2);
+        let rows = stacked.read(ctx).unwrap();
+        let (ra, rb) = (la.read(ctx).unwrap(), lb.read(ctx).unwrap());
+        for n in 0..64 {
+            let row = &rows[n * 22..(n + 1) * 22];
+            assert_eq!(&row[..10], &ra[n * 10..(n + 1) * 10]);
+            assert_eq!(&row[10..20], &rb[n * 10..(n + 1) * 10]);
+            assert_eq!(row[20], f32::from(u8::from(gates[2 * n])));
+            assert_eq!(row[21], f32::from(u8::from(gates[2 * n + 1])));
+        }
+        assert!(TeacherLogits::stack_gated(ctx, &[&la, &lb], Some(&gates[1..])).is_err());
+
+        // Every gate shut: the student trains on its labels alone, whatever the teachers say.
+        let shut = vec![false; 64];
+        let stacked = TeacherLogits::stack_gated(ctx, &[&la], Some(&shut)).unwrap();
+        let known = [ClassSet::all(10)];
+        let teachers = Teachers { logits: &stacked, known: &known, base_weights: &[1.0] };
+        let spec = MlpSpec::relu(&[784, 16, 10]).unwrap();
+        let cfg = config().multi_kd(multi(WeightMode::Uniform, Combine::Mixture));
+        let mut t = Trainer::new(ctx, Mlp::new(ctx, &spec, 5).unwrap(), &cfg).unwrap();
+        t.attach_teachers(ctx, &data, &teachers, 0, 7).unwrap();
+        let (logs, _) = fit(ctx, &mut t, &data, FitOptions::new(1, 3), None, || {}, |_, _| Ok(())).unwrap();
+        assert_eq!(logs[0].loss.kl, 0.0, "no KD term anywhere");
+        assert!(logs[0].loss.ce > 0.0);
+    });
+}

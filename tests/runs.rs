@@ -329,6 +329,12 @@ fn several_teachers_with_some_classes_each_distill_one_student() {
         fails_with(&student(&["--teacher-weights", "0.5"], "x4").0, "one per teacher");
         fails_with(&student(&["--teacher-weights", "-1,2"], "x5").0, "one per teacher");
         fails_with(&student(&["--teacher-weights", "best"], "x6").0, "uniform, accuracy");
+        // Dropping KD where a teacher confidently contradicts the label is counted per teacher.
+        let (run, out) = student(&["--kd-disagreement", "drop", "--disagreement-threshold", "0.3"], "drop");
+        ok(&run);
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+        assert_eq!(report["settings"]["kd_dropped"].as_array().unwrap().len(), 2);
+        fails_with(&student(&["--kd-disagreement", "drop", "--disagreement-threshold", "1"], "x8").0, "disagreement threshold");
         // Equal class sets may combine logits.
         let (run, _) = student(&["--teacher-classes", "0-2", "--teacher-classes", "0-2", "--combine", "logits"], "logits");
         ok(&run);

@@ -17,12 +17,24 @@ pub struct TeacherEnsemble {
     len: usize,
     classes: usize,
     teachers: usize,
+    gated: bool,
 }
 
 impl TeacherLogits {
     /// Stacks 1 to [`MAX_TEACHERS`] teachers' logits computed for the same data set (read back,
     /// interleaved on the host and uploaded: once per run).
     pub fn stack(ctx: &GpuContext, teachers: &[&TeacherLogits]) -> Result<TeacherEnsemble> {
+        Self::stack_gated(ctx, teachers, None)
+    }
+
+    /// As [`TeacherLogits::stack`], with per-sample gates `[len, K]`: teacher k gives sample n
+    /// a KD term only when `gates[n·K + k]` is true (and it knows the label), so a sample
+    /// whose teachers are all shut learns from its label alone.
+    pub fn stack_gated(
+        ctx: &GpuContext,
+        teachers: &[&TeacherLogits],
+        gates: Option<&[bool]>,
+    ) -> Result<TeacherEnsemble> {
         let k = teachers.len();
         if k == 0 || k > MAX_TEACHERS {
             return Err(Error::InvalidConfig(format!(
@@ -44,10 +56,21 @@ impl TeacherLogits {
             .iter()
             .map(|t| t.read(ctx))
             .collect::<Result<_>>()?;
-        let mut stacked = Vec::with_capacity(len * k * classes);
+        if let Some(g) = gates {
+            check_len("teacher gates", len * k, g.len())?;
+        }
+        let width = k * classes + if gates.is_some() { k } else { 0 };
+        let mut stacked = Vec::with_capacity(len * width);
         for n in 0..len {
             for row in &rows {
                 stacked.extend_from_slice(&row[n * classes..(n + 1) * classes]);
+            }
+            if let Some(g) = gates {
+                stacked.extend(
+                    g[n * k..(n + 1) * k]
+                        .iter()
+                        .map(|&open| f32::from(u8::from(open))),
+                );
             }
         }
         Ok(TeacherEnsemble {
@@ -56,6 +79,7 @@ impl TeacherLogits {
             len,
             classes,
             teachers: k,
+            gated: gates.is_some(),
         })
     }
 }
@@ -81,9 +105,19 @@ impl TeacherEnsemble {
         self.teachers
     }
 
-    /// The logits `[len, K, classes]`, read back.
+    /// Whether each sample's row ends with its K gates.
+    pub fn is_gated(&self) -> bool {
+        self.gated
+    }
+
+    /// Floats per sample: K·classes logits, plus K gates when gated.
+    pub fn row_width(&self) -> usize {
+        self.teachers * self.classes + if self.gated { self.teachers } else { 0 }
+    }
+
+    /// The stored rows `[len, row_width]` (logits `[K, classes]`, then gates if any), read back.
     pub fn read(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
-        let n = self.len * self.teachers * self.classes;
+        let n = self.len * self.row_width();
         ctx.read_back("stacked teacher logits", &self.buffer, 0, n)
     }
 }
@@ -126,6 +160,7 @@ impl Teachers<'_> {
             rows: 1,
             cols: classes,
             teacher_count: k,
+            gates: None,
         }
         .validate(config)?;
         Ok(known)

@@ -3,6 +3,7 @@
 //! frozen teachers' logits for a data set.
 
 pub mod ensemble;
+pub mod gating;
 pub mod reference;
 pub mod teacher;
 

@@ -7,9 +7,12 @@
 //! - [`Experiment::OmittedClass`]: a transfer set without one class (Hinton et al. 2015, §3)
 //!   and the bias correction that recovers it.
 //! - [`Experiment::Ensemble`]: three teachers and a weak one, weighed five ways.
+//! - [`Experiment::LabelNoise`]: 20 % flipped labels; keeping or dropping the KD term where the
+//!   teacher contradicts a label, and α = 1.
 
 mod ensemble;
 mod lab;
+mod label_noise;
 mod novel_class;
 mod omitted_class;
 mod specialists;
@@ -187,15 +190,18 @@ pub enum Experiment {
     OmittedClass,
     /// Several teachers of mixed quality, weighed uniformly, by accuracy, by confidence, routed.
     Ensemble,
+    /// Flipped training labels: scratch, KD keep, KD drop, α = 1.
+    LabelNoise,
 }
 
 impl Experiment {
     /// Every experiment, in the order `--list` shows them.
-    pub const ALL: [Experiment; 4] = [
+    pub const ALL: [Experiment; 5] = [
         Experiment::Specialists,
         Experiment::NovelClass,
         Experiment::OmittedClass,
         Experiment::Ensemble,
+        Experiment::LabelNoise,
     ];
 
     /// The command-line name.
@@ -205,6 +211,7 @@ impl Experiment {
             Experiment::NovelClass => "novel-class",
             Experiment::OmittedClass => "omitted-class",
             Experiment::Ensemble => "ensemble",
+            Experiment::LabelNoise => "label-noise",
         }
     }
 
@@ -222,6 +229,9 @@ impl Experiment {
             }
             Experiment::Ensemble => {
                 "three teachers and a weak one: best single, uniform, accuracy, confidence, route"
+            }
+            Experiment::LabelNoise => {
+                "20 % flipped labels: scratch, KD keep, KD drop where the teacher disagrees, α = 1"
             }
         }
     }
@@ -270,6 +280,7 @@ impl Experiment {
             Experiment::NovelClass => novel_class::run(&mut lab, &data),
             Experiment::OmittedClass => omitted_class::run(&mut lab, &data),
             Experiment::Ensemble => ensemble::run(&mut lab, &data),
+            Experiment::LabelNoise => label_noise::run(&mut lab, &data),
         }?;
         table.seeds = scale.seeds.clone();
         let mut notes = scale.notes(&data);

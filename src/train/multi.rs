@@ -35,11 +35,12 @@ impl Trainer {
         }
         let known = teachers.validate(&config)?;
         let k = logits.teachers();
-        let width = k * logits.classes();
+        let width = logits.row_width();
         self.bind_gather(ctx, data, Some((&logits.buffer, width)), jitter, seed)?;
         let rows = self.config.batch_size;
+        let gated = logits.is_gated();
         self.plan
-            .bind_teachers(ctx, (rows, k), &known, teachers.base_weights)
+            .bind_teachers(ctx, (rows, k), gated, &known, teachers.base_weights)
     }
 
     /// The multi-teacher settings in force (`None` with the single-teacher objective).

@@ -72,9 +72,13 @@ impl StepPlan {
         let classes = spec.classes();
         let inputs = ctx.storage_buffer("batch inputs", rows * spec.inputs(), None)?;
         let labels = ctx.storage_buffer("batch labels", rows, None)?;
-        let per_row = if multi.is_some() { MAX_TEACHERS } else { 1 };
-        let teacher_logits =
-            ctx.storage_buffer("batch teacher logits", rows * per_row * classes, None)?;
+        // Multi: up to MAX_TEACHERS rows of logits per sample, and as many gates.
+        let per_row = if multi.is_some() {
+            MAX_TEACHERS * (classes + 1)
+        } else {
+            classes
+        };
+        let teacher_logits = ctx.storage_buffer("batch teacher logits", rows * per_row, None)?;
         let forward = ForwardPlan::new(ctx, spec, params, &inputs, rows, "student")?;
         let grads = ctx.storage_buffer("parameter gradients", spec.parameter_count(), None)?;
         let layers = spec.layers();
@@ -214,6 +218,7 @@ impl StepPlan {
         &mut self,
         ctx: &GpuContext,
         (rows, teachers): (usize, usize),
+        gated: bool,
         known: &[u32],
         base: &[f32],
     ) -> Result<()> {
@@ -235,6 +240,7 @@ impl StepPlan {
         *dispatches = Some(MultiKdDispatches::new(
             ctx,
             (rows, classes, teachers),
+            gated,
             *config,
             &MultiKdBuffers {
                 student: self.forward.logits(),

@@ -172,6 +172,24 @@ struct TeacherFlags {
     /// --val-fraction share of the training set.
     #[arg(long)]
     calibrate_teacher: bool,
+    /// What to do where a teacher confidently contradicts a training label: keep its KD term
+    /// (default) or drop it, leaving that sample its label alone.
+    #[arg(long, value_enum, default_value_t = Disagreement::Keep)]
+    kd_disagreement: Disagreement,
+    /// With --kd-disagreement drop: the teacher's probability of its (wrong) top class above
+    /// which the KD term is dropped.
+    #[arg(long, default_value_t = 0.5)]
+    disagreement_threshold: f32,
+}
+
+/// `--kd-disagreement`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Disagreement {
+    /// Keep every KD term.
+    #[default]
+    Keep,
+    /// Drop the KD term where the teacher confidently contradicts the label.
+    Drop,
 }
 
 impl TeacherFlags {

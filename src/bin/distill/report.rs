@@ -151,6 +151,9 @@ pub struct Settings {
     pub teacher_weights: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub teacher_calibration: Option<Vec<f32>>,
+    /// Per teacher, training samples whose KD term was dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kd_dropped: Option<Vec<usize>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use distill_wgpu::classes::ClassSet;
 use distill_wgpu::data::npy::read_f32_matrix;
 use distill_wgpu::data::{split_indices, TrainTest};
+use distill_wgpu::distill::gating::disagreement_gates;
 use distill_wgpu::eval::calibrate::{calibrator, parse_held_out, CALIBRATION_KEY, HELD_OUT_KEY};
 use distill_wgpu::model::io;
 use distill_wgpu::ops::metrics::reference::argmax;
@@ -14,7 +15,7 @@ use distill_wgpu::{
     TeacherEnsemble, TeacherLogits, Teachers, WeightMode,
 };
 
-use crate::TeacherFlags;
+use crate::{Disagreement, TeacherFlags};
 
 /// Salt of the validation split's seed, so it differs from the run's other seeded draws.
 const VALIDATION_SALT: u64 = 0xacc0_ac1e;
@@ -226,6 +227,8 @@ pub struct Ready {
     weighed: Option<Weighed>,
     /// Each teacher's calibration temperature, when calibrated.
     calibration: Vec<f32>,
+    /// Per teacher, the training samples whose KD term was dropped (--kd-disagreement drop).
+    dropped: Vec<usize>,
 }
 
 impl Ready {
@@ -252,6 +255,7 @@ impl Ready {
             known,
             weighed: None,
             calibration,
+            dropped: Vec::new(),
         })
     }
 
@@ -275,12 +279,26 @@ impl Ready {
         } else {
             Vec::new()
         };
-        let plain = files.is_single() && flags.teacher_weights.is_none() && flags.combine.is_none();
+        let drop = flags.kd_disagreement == Disagreement::Drop;
+        let plain = files.is_single()
+            && flags.teacher_weights.is_none()
+            && flags.combine.is_none()
+            && !drop;
+        let mut dropped = Vec::new();
         let weighed = if plain {
             None
         } else {
             let (config, base_weights) = weighing(flags, kd, ctx, &logits, labels, &validation)?;
-            let stacked = TeacherLogits::stack(ctx, &logits.iter().collect::<Vec<_>>())?;
+            let gates = if drop {
+                let (gates, counts) =
+                    teacher_gates(ctx, &logits, labels, flags.disagreement_threshold)?;
+                dropped = counts;
+                Some(gates)
+            } else {
+                None
+            };
+            let all: Vec<&TeacherLogits> = logits.iter().collect();
+            let stacked = TeacherLogits::stack_gated(ctx, &all, gates.as_deref())?;
             Some(Weighed {
                 config,
                 base_weights,
@@ -292,7 +310,14 @@ impl Ready {
             known: files.known.clone(),
             weighed,
             calibration,
+            dropped,
         })
+    }
+
+    /// Per teacher, the training samples whose KD term was dropped (empty unless
+    /// `--kd-disagreement drop`).
+    pub fn dropped(&self) -> &[usize] {
+        &self.dropped
     }
 
     /// Each teacher's calibration temperature (empty unless `--calibrate-teacher`).
@@ -331,6 +356,28 @@ impl Ready {
             )
         })
     }
+}
+
+/// Gates `[N, K]` (sample-major) shutting each teacher's KD term where it confidently
+/// contradicts the label, and how many each teacher shut.
+fn teacher_gates(
+    ctx: &GpuContext,
+    logits: &[TeacherLogits],
+    labels: &[u8],
+    threshold: f32,
+) -> Result<(Vec<bool>, Vec<usize>)> {
+    let per_teacher: Vec<Vec<bool>> = logits
+        .iter()
+        .map(|t| disagreement_gates(&t.read(ctx)?, labels, t.classes(), threshold))
+        .collect::<Result<_>>()?;
+    let counts = per_teacher
+        .iter()
+        .map(|g| g.iter().filter(|open| !**open).count())
+        .collect();
+    let gates = (0..labels.len())
+        .flat_map(|n| per_teacher.iter().map(move |g| g[n]))
+        .collect();
+    Ok((gates, counts))
 }
 
 /// The seeded validation rows of a training set of `len` samples.

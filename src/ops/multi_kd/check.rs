@@ -96,6 +96,7 @@ pub fn compare_multi_kd(
         to_f64(batch.teachers),
         to_f64(batch.base_weights),
     );
+    let gates = batch.gates.map(to_f64);
     let wide = MultiKdBatch {
         student: &student,
         teachers: &teachers,
@@ -105,6 +106,7 @@ pub fn compare_multi_kd(
         rows: batch.rows,
         cols: batch.cols,
         teacher_count: batch.teacher_count,
+        gates: gates.as_deref(),
     };
     let MultiKdConfig {
         temperature,
@@ -115,8 +117,11 @@ pub fn compare_multi_kd(
     let e = reference::multi_kd(&wide, temperature as f64, alpha as f64, weights, combine);
     let (rows, k) = (batch.rows as f64, batch.teacher_count as f64);
     let label = format!(
-        "{}x{} K={} {weights:?} {combine:?} T={temperature} α={alpha}",
-        batch.rows, batch.cols, batch.teacher_count
+        "{}x{} K={} {weights:?} {combine:?} T={temperature} α={alpha}{}",
+        batch.rows,
+        batch.cols,
+        batch.teacher_count,
+        if batch.gates.is_some() { " gated" } else { "" }
     );
     // Log-probabilities lose about ulp(|x|) each, x the logits fed to a softmax: z for the hard
     // term, z/T and t/T (or t̄/T) for the soft term, t at T = 1 for the confidence weights.
@@ -190,19 +195,30 @@ pub fn compare_multi_kd(
 }
 
 /// Checks one random batch: logits in ±6, labels random with row 0 on the last class (known to
-/// nobody under every mask but [`Masks::All`]), base weights in [0, 1).
+/// nobody under every mask but [`Masks::All`]), base weights in [0, 1); `gated`: each
+/// (row, teacher) gate open with probability ½, row 1's all shut.
 pub fn check_random_case(
     ctx: &GpuContext,
     rng: &mut SplitMix64,
     (rows, cols, teachers): (usize, usize, usize),
     known: &[u32],
     config: MultiKdConfig,
+    gated: bool,
 ) -> Result<Vec<Comparison>> {
     let z = random_vec(rng, rows * cols, -6.0, 6.0);
     let t = random_vec(rng, rows * teachers * cols, -6.0, 6.0);
     let base = random_vec(rng, teachers, 0.0, 1.0);
     let mut labels: Vec<u32> = (0..rows).map(|_| rng.below(cols) as u32).collect();
     labels[0] = cols as u32 - 1;
+    let gates: Vec<f32> = (0..rows * teachers)
+        .map(|i| {
+            if i / teachers == 1 {
+                0.0
+            } else {
+                rng.below(2) as f32
+            }
+        })
+        .collect();
     let batch = MultiKdBatch {
         student: &z,
         teachers: &t,
@@ -212,6 +228,7 @@ pub fn check_random_case(
         rows,
         cols,
         teacher_count: teachers,
+        gates: gated.then_some(&gates[..]),
     };
     check_multi_kd(ctx, &batch, config)
 }
@@ -230,7 +247,7 @@ const SETTINGS: [(f32, f32); 9] = [
 ];
 
 /// 1 to 4 teachers × every mask kind × every weight mode × both combines (logits only with
-/// equal sets), (T, α) in turn; then C = 2 with single-class teachers and the extreme logits.
+/// equal sets), (T, α) in turn, every fourth case with per-sample gates; then C = 2 with single-class teachers and the extreme logits.
 pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
     let mut out = Vec::new();
     let mut turn = 0;
@@ -251,7 +268,9 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
                         combine,
                     };
                     let shape = (rows, cols, teachers);
-                    out.extend(check_random_case(ctx, rng, shape, &known, config)?);
+                    // Every fourth case (T cycling) gates some (row, teacher) pairs shut.
+                    let gated = turn % 4 == 1;
+                    out.extend(check_random_case(ctx, rng, shape, &known, config, gated)?);
                 }
             }
         }
@@ -269,7 +288,14 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
                 weights,
                 combine,
             };
-            out.extend(check_random_case(ctx, rng, (6, 2, 2), &known, config)?);
+            out.extend(check_random_case(
+                ctx,
+                rng,
+                (6, 2, 2),
+                &known,
+                config,
+                false,
+            )?);
         }
     }
     out.extend(extreme(ctx)?);
@@ -298,6 +324,7 @@ fn extreme(ctx: &GpuContext) -> Result<Vec<Comparison>> {
                     rows: 2,
                     cols: 4,
                     teacher_count: 2,
+                    gates: None,
                 };
                 let config = MultiKdConfig {
                     temperature,

@@ -10,6 +10,9 @@
 //   dL/dz_c = (1/B)[(1 − α)(s_c − 1[c = y_b]) + α·T·Σ_k w_k·1[c ∈ S_k]·(q_k(c) − p_k(c))]
 // combine 1 (logits): one teacher t̄ = Σ_k w_k t_k over the shared class set S = S_0 (the
 //   launcher checks the sets are equal), then the single-teacher terms over S.
+// Gated (params.gated = 1): each sample's teacher row is followed by K gates, and teacher k is
+//   eligible for row b only when its gate is > 0 too (per-sample KD weights, e.g. no KD term
+//   where the teacher confidently contradicts the label).
 // row_terms [ce_b, kl_b] are reduced by reduce_loss.wgsl. All log-probabilities are
 // max-subtracted; nothing takes log(softmax). Every sum runs in a fixed order or tree.
 // Needs ../wgsl/online_softmax.wgsl prepended (see mod.rs).
@@ -24,7 +27,7 @@ struct MultiKdParams {
     inv_temperature: f32,
     alpha: f32,
     inv_batch: f32,
-    _pad0: u32,
+    gated: u32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -37,7 +40,7 @@ const EMPTY: vec2<f32> = vec2<f32>(-3.0e38, 0.0);
 @group(0) @binding(0) var<uniform> params: MultiKdParams;
 // z [B, C]
 @group(0) @binding(1) var<storage, read> student: array<f32>;
-// t [B, K, C]: a sample's K teachers are one contiguous run of K·C values
+// t [B, K·C (+ K gates)]: a sample's K teachers are one contiguous run of K·C values
 @group(0) @binding(2) var<storage, read> teachers: array<f32>;
 // [K, C], 0 or 1
 @group(0) @binding(3) var<storage, read> known: array<u32>;
@@ -85,11 +88,16 @@ fn reduce_soft(lid: u32) -> vec4<f32> {
 }
 
 // t̄_c = Σ_k w_k t_kc in a fixed order (the same in both passes, so p sums to 1).
+// Floats per sample in `teachers`: K·C logits, then K gates when gated.
+fn row_stride(k_count: u32) -> u32 {
+    return k_count * params.cols + select(0u, k_count, params.gated == 1u);
+}
+
 fn combined_logit(row: u32, col: u32, k_count: u32, w: array<f32, MAX_TEACHERS>) -> f32 {
     var sum = 0.0;
     for (var k = 0u; k < k_count; k += 1u) {
         if w[k] > 0.0 {
-            sum += w[k] * teachers[(row * k_count + k) * params.cols + col];
+            sum += w[k] * teachers[row * row_stride(k_count) + k * params.cols + col];
         }
     }
     return sum;
@@ -129,7 +137,7 @@ fn multi_kd_rows(
     var confidence: array<f32, MAX_TEACHERS>;
     var eligible: array<bool, MAX_TEACHERS>;
     for (var k = 0u; k < k_count; k += 1u) {
-        let tbase = (row * k_count + k) * cols;
+        let tbase = row * row_stride(k_count) + k * cols;
         let mbase = k * cols;
         var soft = vec4<f32>(EMPTY, EMPTY);
         var sharp = EMPTY;
@@ -148,6 +156,9 @@ fn multi_kd_rows(
         stats[k] = reduce_soft(lid);
         let sharp_stats = reduce_pair(lid);
         eligible[k] = row_active && known[mbase + label] != 0u;
+        if eligible[k] && params.gated == 1u {
+            eligible[k] = teachers[row * row_stride(k_count) + k_count * cols + k] > 0.0;
+        }
         confidence[k] = 0.0;
         if eligible[k] {
             confidence[k] = (teachers[tbase + label] - sharp_stats.x) - sharp_stats.y;
@@ -223,7 +234,7 @@ fn multi_kd_rows(
                     if w[k] > 0.0 && known[k * cols + j] != 0u {
                         let st = stats[k];
                         let log_q = (z * inv_t - st.x) - st.y;
-                        let log_p = (teachers[(row * k_count + k) * cols + j] * inv_t - st.z) - st.w;
+                        let log_p = (teachers[row * row_stride(k_count) + k * cols + j] * inv_t - st.z) - st.w;
                         let p = exp(log_p);
                         if p > 0.0 {
                             kl += w[k] * (p * (log_p - log_q));

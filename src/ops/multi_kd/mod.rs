@@ -99,12 +99,21 @@ pub struct MultiKdBatch<'a, F = f32> {
     pub cols: usize,
     /// Teachers K, 1 to [`MAX_TEACHERS`].
     pub teacher_count: usize,
+    /// Per-sample gates `[rows, teacher_count]`: teacher k is eligible for row b only when
+    /// `gates[b·K + k] > 0` (as well as knowing its label). `None`: every gate open.
+    pub gates: Option<&'a [F]>,
 }
 
-impl<F> MultiKdBatch<'_, F> {
+impl<F: Copy + Into<f64>> MultiKdBatch<'_, F> {
     /// Known classes of teacher `k`.
     pub fn known_row(&self, k: usize) -> &[u32] {
         &self.known[k * self.cols..(k + 1) * self.cols]
+    }
+
+    /// Whether row `row`'s gate for teacher `k` is open.
+    pub fn gate_open(&self, row: usize, k: usize) -> bool {
+        self.gates
+            .is_none_or(|g| g[row * self.teacher_count + k].into() > 0.0)
     }
 }
 
@@ -135,6 +144,10 @@ impl MultiKdBatch<'_, f32> {
         check_finite("student logits", self.student)?;
         check_finite("teacher logits", self.teachers)?;
         check_finite("teacher base weights", self.base_weights)?;
+        if let Some(gates) = self.gates {
+            check_len("teacher gates", rows * k, gates.len())?;
+            check_finite("teacher gates", gates)?;
+        }
         if let Some(i) = self.base_weights.iter().position(|&w| w < 0.0) {
             return Err(Error::InvalidConfig(format!(
                 "teacher base weights must be ≥ 0, teacher {i} has {}",
@@ -201,11 +214,17 @@ pub(crate) struct MultiKdParams {
     pub inv_temperature: f32,
     pub alpha: f32,
     pub inv_batch: f32,
-    pub pad: [u32; 3],
+    /// 1 when each sample's teacher row ends with K gates.
+    pub gated: u32,
+    pub pad: [u32; 2],
 }
 
 impl MultiKdParams {
-    pub fn new(rows: usize, cols: usize, teachers: usize, config: MultiKdConfig) -> Self {
+    pub fn new(
+        (rows, cols, teachers): (usize, usize, usize),
+        gated: bool,
+        config: MultiKdConfig,
+    ) -> Self {
         Self {
             rows: rows as u32,
             cols: cols as u32,
@@ -219,7 +238,8 @@ impl MultiKdParams {
             inv_temperature: 1.0 / config.temperature,
             alpha: config.alpha,
             inv_batch: 1.0 / rows as f32,
-            pad: [0; 3],
+            gated: u32::from(gated),
+            pad: [0; 2],
         }
     }
 }
@@ -255,17 +275,20 @@ pub(crate) struct MultiKdDispatches {
     pub dispatches: [Dispatch; 2],
     pub uniforms: [wgpu::Buffer; 2],
     shape: (usize, usize, usize),
+    gated: bool,
 }
 
 impl MultiKdDispatches {
-    /// Binds the buffers of a `rows × cols` batch with `teachers` teachers.
+    /// Binds the buffers of a `rows × cols` batch with `teachers` teachers (each sample's
+    /// teacher row followed by their gates when `gated`).
     pub fn new(
         ctx: &GpuContext,
         (rows, cols, teachers): (usize, usize, usize),
+        gated: bool,
         config: MultiKdConfig,
         buffers: &MultiKdBuffers<'_>,
     ) -> Result<Self> {
-        let params = MultiKdParams::new(rows, cols, teachers, config);
+        let params = MultiKdParams::new((rows, cols, teachers), gated, config);
         let uniform = ctx.uniform_buffer("multi kd params", &params)?;
         let rows_dispatch = Dispatch::new(
             ctx,
@@ -294,15 +317,15 @@ impl MultiKdDispatches {
             dispatches: [rows_dispatch, reduce],
             uniforms: [uniform, reduce_uniform],
             shape: (rows, cols, teachers),
+            gated,
         })
     }
 
     /// Rewrites both uniforms for `config` (the caller validates it); later submits use it.
     pub fn set_config(&self, ctx: &GpuContext, config: MultiKdConfig) {
-        let (rows, cols, teachers) = self.shape;
-        let params = MultiKdParams::new(rows, cols, teachers, config);
+        let params = MultiKdParams::new(self.shape, self.gated, config);
         ctx.write(&self.uniforms[0], 0, &[params]);
-        let reduce = ReduceParams::new(rows, config.temperature, config.alpha);
+        let reduce = ReduceParams::new(self.shape.0, config.temperature, config.alpha);
         ctx.write(&self.uniforms[1], 0, &[reduce]);
     }
 }
@@ -318,7 +341,19 @@ pub fn prepare_multi_kd(
     batch.validate(&config)?;
     let (rows, cols, k) = (batch.rows, batch.cols, batch.teacher_count);
     let z = ctx.upload("student logits", batch.student)?;
-    let t = ctx.upload("teacher logits", batch.teachers)?;
+    // With gates, each sample's K teacher rows are followed by its K gates.
+    let t = match batch.gates {
+        None => ctx.upload("teacher logits", batch.teachers)?,
+        Some(gates) => {
+            let rows_with_gates: Vec<f32> = (0..rows)
+                .flat_map(|r| {
+                    let logits = &batch.teachers[r * k * cols..(r + 1) * k * cols];
+                    logits.iter().chain(&gates[r * k..(r + 1) * k]).copied()
+                })
+                .collect();
+            ctx.upload("teacher logits and gates", &rows_with_gates)?
+        }
+    };
     let known = ctx.upload("known classes", batch.known)?;
     let base = ctx.upload("teacher base weights", batch.base_weights)?;
     let y = ctx.upload("labels", batch.labels)?;
@@ -329,6 +364,7 @@ pub fn prepare_multi_kd(
     let built = MultiKdDispatches::new(
         ctx,
         (rows, cols, k),
+        batch.gates.is_some(),
         config,
         &MultiKdBuffers {
             student: &z,

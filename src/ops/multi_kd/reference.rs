@@ -116,7 +116,9 @@ pub fn multi_kd(
         let z = &batch.student[r * cols..(r + 1) * cols];
         let t_row =
             |k: usize| &batch.teachers[(r * teachers + k) * cols..(r * teachers + k + 1) * cols];
-        let eligible: Vec<bool> = (0..teachers).map(|k| batch.known_row(k)[y] != 0).collect();
+        let eligible: Vec<bool> = (0..teachers)
+            .map(|k| batch.known_row(k)[y] != 0 && batch.gate_open(r, k))
+            .collect();
         let confidence = log_confidences(batch, r);
         let w = teacher_weights(mode, &eligible, batch.base_weights, &confidence);
         let mut kl = 0.0;

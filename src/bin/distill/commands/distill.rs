@@ -75,6 +75,7 @@ pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
         teachers: (teachers.paths().len() > 1)
             .then(|| teachers.paths().iter().map(|p| p.to_path_buf()).collect()),
         teacher_weights: ready.describe(),
+        kd_dropped: (!ready.dropped().is_empty()).then(|| ready.dropped().to_vec()),
         teacher_calibration: (!ready.calibration().is_empty())
             .then(|| ready.calibration().to_vec()),
         init: args.init.clone(),

@@ -175,6 +175,7 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
         data: Some(common.data.clone().unwrap_or_else(data::bundled_dir)),
         teachers: (inputs.len() > 1).then(|| inputs.iter().map(|p| p.to_path_buf()).collect()),
         teacher_weights: ready.describe(),
+        kd_dropped: (!ready.dropped().is_empty()).then(|| ready.dropped().to_vec()),
         teacher_calibration: (!ready.calibration().is_empty())
             .then(|| ready.calibration().to_vec()),
         train_samples: Some(data.train.len()),
