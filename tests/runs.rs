@@ -396,3 +396,32 @@ fn calibrate_fits_on_the_held_out_share_and_distill_uses_it() {
         assert!((used - t).abs() < 1e-6 * t, "{used} vs {t}");
     });
 }
+
+#[test]
+fn a_sweep_writes_every_cell_and_seed() {
+    with_gpu!(_ctx => {
+        let dir = temp_dir("sweep");
+        let data = tiny_data(&dir);
+        let d = data.to_str().unwrap();
+        let teacher = dir.join("teacher");
+        ok(&distill_in(&dir, &["train", "--data", d, "--hidden", "16", "--epochs", "2", "--out", teacher.to_str().unwrap()]));
+        let t = teacher.join("model.safetensors");
+        let out = dir.join("sweep");
+        let run = distill_in(&dir, &["sweep", "--data", d, "--teacher", t.to_str().unwrap(), "--temperature", "1,4", "--alpha", "0,0.9", "--hidden", "8;4,4", "--train-fraction", "0.5,1", "--seeds", "1,2", "--epochs", "1", "--batch-size", "32", "--out", out.to_str().unwrap()]);
+        ok(&run);
+        // 2 sizes × 2 shares × (2 T × 1 α + scratch) = 12 cells, × 2 seeds.
+        let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+        let mut lines = csv.lines();
+        assert_eq!(lines.next(), Some("hidden,train_fraction,temperature,alpha,seed,test_errors"));
+        let rows: Vec<&str> = lines.collect();
+        assert_eq!(rows.len(), 24, "{csv}");
+        assert_eq!(rows.iter().filter(|r| r.split(',').nth(2) == Some("")).count(), 8, "scratch rows");
+        let table = std::fs::read_to_string(out.join("sweep.md")).unwrap();
+        assert!(table.contains("| 4-4 | 0.5 | 4 | 0.9 |"), "{table}");
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("sweep.json")).unwrap()).unwrap();
+        assert_eq!(json["result"]["cells"].as_array().unwrap().len(), 12);
+        fails_with(&distill_in(&dir, &["sweep", "--data", d, "--out", dir.join("x").to_str().unwrap()]), "needs --teacher");
+        fails_with(&distill_in(&dir, &["sweep", "--data", d, "--teacher", t.to_str().unwrap(), "--train-fraction", "0", "--out", dir.join("y").to_str().unwrap()]), "(0, 1]");
+        fails_with(&distill_in(&dir, &["distill", "--data", d, "--teacher", t.to_str().unwrap(), "--temperature", "1,2"]), "takes one value");
+    });
+}

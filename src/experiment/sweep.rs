@@ -283,3 +283,89 @@ fn subset(train: &Dataset, fraction: f64, seed: u64) -> Result<(Dataset, Vec<usi
     let (_, rows) = split_indices(train.len(), fraction, model_seed(seed, 0))?;
     Ok((train.select(&rows)?, rows))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid() -> SweepGrid {
+        SweepGrid {
+            temperatures: vec![1.0, 4.0, 20.0],
+            alphas: vec![0.0, 0.5, 1.0],
+            hidden: vec![vec![30], vec![100, 100]],
+            train_fractions: vec![0.1, 1.0],
+            seeds: vec![1, 2],
+        }
+    }
+
+    #[test]
+    fn cells_count_scratch_once_per_size_and_share() {
+        // 2 sizes × 2 shares × (3 T × 2 non-zero α + 1 scratch).
+        assert_eq!(grid().cells(), 28);
+        assert!(grid().validate(false).is_ok());
+    }
+
+    #[test]
+    fn empty_bad_and_oversized_grids_are_refused() {
+        let refuse = |g: SweepGrid, needle: &str| {
+            let e = g.validate(false).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        };
+        refuse(
+            SweepGrid {
+                temperatures: vec![],
+                ..grid()
+            },
+            "every axis",
+        );
+        refuse(
+            SweepGrid {
+                seeds: vec![],
+                ..grid()
+            },
+            "seed",
+        );
+        refuse(
+            SweepGrid {
+                train_fractions: vec![0.0],
+                ..grid()
+            },
+            "(0, 1]",
+        );
+        refuse(
+            SweepGrid {
+                train_fractions: vec![1.5],
+                ..grid()
+            },
+            "(0, 1]",
+        );
+        refuse(
+            SweepGrid {
+                hidden: vec![vec![0]],
+                ..grid()
+            },
+            "zero",
+        );
+        assert!(SweepGrid {
+            alphas: vec![1.5],
+            ..grid()
+        }
+        .validate(false)
+        .is_err());
+        assert!(SweepGrid {
+            temperatures: vec![-1.0],
+            ..grid()
+        }
+        .validate(false)
+        .is_err());
+        let big = SweepGrid {
+            temperatures: (1..=10).map(|t| t as f32).collect(),
+            alphas: (1..=10).map(|a| a as f32 / 10.0).collect(),
+            hidden: vec![vec![8], vec![16], vec![32]],
+            ..grid()
+        };
+        assert!(big.cells() > MAX_CELLS);
+        refuse(big.clone(), "--force");
+        assert!(big.validate(true).is_ok());
+    }
+}
