@@ -164,7 +164,7 @@ pub(crate) struct Axis {
 
 impl Axis {
     /// An axis over `values`, of which the non-finite ones are ignored, widened to round tick
-    /// steps (and to take in 0 if `from_zero`). `what` names the values in errors: none finite,
+    /// steps (whole ones if every value is whole) and to take in 0 if `from_zero`. `what` names the values in errors: none finite,
     /// or a span beyond f64.
     pub fn fit(
         title: &str,
@@ -172,12 +172,10 @@ impl Axis {
         values: impl IntoIterator<Item = f64>,
         from_zero: bool,
     ) -> Result<Self> {
-        let (mut lo, mut hi) = values
-            .into_iter()
-            .filter(|v| v.is_finite())
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-                (lo.min(v), hi.max(v))
-            });
+        let (mut lo, mut hi, whole) = values.into_iter().filter(|v| v.is_finite()).fold(
+            (f64::INFINITY, f64::NEG_INFINITY, true),
+            |(lo, hi, whole), v| (lo.min(v), hi.max(v), whole && v.fract() == 0.0),
+        );
         if lo > hi {
             return Err(plot_error(title, format!("no finite {what} to plot")));
         }
@@ -201,7 +199,11 @@ impl Axis {
                 mid + least
             };
         }
-        let step = nice_step(hi - lo, 8);
+        // Whole numbers (epochs, counts) get whole ticks.
+        let step = match nice_step(hi - lo, 8) {
+            step if whole => step.max(1.0),
+            step => step,
+        };
         let (lo, hi) = ((lo / step).floor() * step, (hi / step).ceil() * step);
         if !(step.is_finite() && step > 0.0 && lo.is_finite() && hi.is_finite() && lo < hi) {
             return Err(plot_error(
@@ -315,6 +317,9 @@ mod tests {
         assert_eq!(a.label(0.5), "0.5");
         assert_eq!(Axis::with_step(0.0, 1.0, 0.05).label(0.15), "0.15");
         assert_eq!(Axis::with_step(0.0, 100.0, 20.0).label(40.0), "40");
+        let epochs = Axis::fit("t", "epoch", [1.0, 2.0], false).unwrap();
+        assert_eq!(epochs.ticks, [1.0, 2.0]);
+        assert_eq!(epochs.label(2.0), "2");
         let zero = Axis::fit("t", "y", [3.0, 7.0], true).unwrap();
         assert_eq!(zero.lo, 0.0);
         assert!(zero.ticks.contains(&0.0));

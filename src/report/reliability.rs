@@ -198,6 +198,12 @@ pub fn reliability_diagrams(panels: &[(&str, &[ReliabilityBin])]) -> Result<Stri
             }))?;
             chart.draw_series(bars.iter().map(|b| {
                 Rectangle::new(
+                    [(b.lower, b.accuracy), (b.upper, b.confidence)],
+                    RED.stroke_width(1),
+                )
+            }))?;
+            chart.draw_series(bars.iter().map(|b| {
+                Rectangle::new(
                     [(b.lower, 0.0), (b.upper, b.accuracy)],
                     WHITE.stroke_width(1),
                 )
