@@ -16,7 +16,7 @@ pub(crate) const SIZE: (u32, u32) = (640, 400);
 /// Font family of every text.
 pub(crate) const FONT: &str = "sans-serif";
 /// Longest category or series name shown on an axis, in characters (longer ones end in "…").
-const MAX_NAME: usize = 28;
+const MAX_NAME: usize = 36;
 /// Most ticks an axis gets.
 const MAX_TICKS: usize = 40;
 

@@ -31,7 +31,7 @@ impl Series {
 /// Pixels per character of an axis label (12 px sans-serif, generously).
 const LABEL_CHAR: usize = 7;
 /// Width of a plot's area for category names beside the bars of a horizontal bar chart, most.
-const MAX_NAME_AREA: u32 = 210;
+const MAX_NAME_AREA: u32 = 260;
 
 /// A line chart of `series` (each a coloured line with a marker at every point, named in a
 /// legend beside the plot) as an SVG document of 640 × 400. Points with a NaN or infinite
