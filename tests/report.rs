@@ -296,7 +296,8 @@ fn extreme_values_give_a_plot_or_an_error_never_a_panic() {
                 heat_map("odd", "r", "c", &names(1), &names(2), &[a, b], 3),
             ];
             for svg in charts.into_iter().flatten() {
-                render(&svg);
+                // A valid SVG document (parsing is enough; the drawing tests render).
+                usvg::Tree::from_str(&svg, &usvg::Options::default()).unwrap();
                 drew += 1;
             }
         }
