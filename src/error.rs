@@ -168,6 +168,10 @@ pub enum Error {
         /// The folder or file.
         path: PathBuf,
     },
+    /// A plot, table or report file could not be made from the values given (no data to show,
+    /// mismatched lengths, values out of range).
+    #[error("report: {0}")]
+    Report(String),
     /// An output path is also one of the run's inputs.
     #[error("{path} is an input of this run and would be overwritten by its output; choose another --out")]
     InputIsOutput {

@@ -8,7 +8,8 @@
 //! `L = (1 − α)·CE(y, softmax(z)) + α·T²·KL(softmax(t/T) ‖ softmax(z/T))`
 //!
 //! Layers, each depending only on those before it: [`gpu`] → [`ops`] → [`model`] / [`data`] →
-//! [`eval`] / [`distill`] / [`train`] → [`validate`] / [`bench`](mod@bench) (and the `distill` binary).
+//! [`eval`] / [`distill`] / [`train`] → [`validate`] / [`bench`](mod@bench) / [`report`] (and the
+//! `distill` binary).
 #![doc = include_str!("../README.md")]
 
 pub mod bench;
@@ -24,6 +25,7 @@ pub mod files;
 pub mod gpu;
 pub mod model;
 pub mod ops;
+pub mod report;
 pub mod rng;
 pub mod train;
 pub mod util;

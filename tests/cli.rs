@@ -169,6 +169,11 @@ fn an_experiment_prints_and_writes_its_table() {
         assert_eq!(report["schema"], "distill-wgpu-experiment/1");
         assert_eq!(report["table"]["rows"].as_array().unwrap().len(), 4);
         assert_eq!(report["scale"]["seeds"], serde_json::json!([1]));
+        // report.html: the table and a chart of its first column.
+        let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+        assert!(html.contains("<td>student: partial KD (3 masked)</td>"), "{html}");
+        assert_eq!(html.matches("<svg").count(), 1, "{html}");
+        assert!(!html.contains("no figure"), "{html}");
         // An --out that holds results is kept unless --force.
         let again = distill(&["experiment", "novel-class", "--quick", "--out", out.to_str().unwrap()]);
         assert_clean_failure(&again, "already");

@@ -87,6 +87,39 @@ fn weights(path: &Path) -> Vec<f32> {
     io::load(path).unwrap().1
 }
 
+/// metrics.csv of a run folder as (job, epoch, test errors) rows, after checking its columns.
+fn metrics(out: &Path) -> Vec<(String, usize, Option<usize>)> {
+    let text = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header, distill_wgpu::report::METRICS_COLUMNS);
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            let errors = (!r[5].is_empty()).then(|| r[5].parse().unwrap());
+            (r[0].to_string(), r[1].parse().unwrap(), errors)
+        })
+        .collect()
+}
+
+/// report.html of a run folder, checked to be one self-contained page with `figures` plots
+/// and every model named in `models`.
+fn page(out: &Path, figures: usize, models: &[&str]) -> String {
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert_eq!(html.matches("<svg").count(), figures, "figures in {html}");
+    assert!(!html.contains("no figure"), "a plot failed: {html}");
+    assert!(!html.contains("<script") && !html.contains("src="));
+    for m in models {
+        assert!(
+            html.contains(&format!("<td>{m}</td>")),
+            "{m} missing from the table"
+        );
+    }
+    html
+}
+
 #[test]
 fn each_run_gets_a_new_folder_and_existing_results_are_kept() {
     with_gpu!(_ctx => {
@@ -151,6 +184,11 @@ fn resume_continues_to_bit_identical_weights() {
         ok(&run(args(&parts, "1"), &[]));
         ok(&run(args(&parts, "3"), &["--resume"]));
         assert_eq!(weights(&whole.join("model.safetensors")), weights(&parts.join("model.safetensors")));
+        // The resumed run reports the test errors of every epoch, the same as in one go.
+        let rows = metrics(&whole);
+        assert_eq!(rows.iter().map(|r| r.1).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(rows.iter().all(|r| r.0 == "model" && r.2.is_some()), "{rows:?}");
+        assert_eq!(metrics(&parts), rows);
         // Resuming a finished run changes nothing; other settings are refused.
         ok(&run(args(&parts, "3"), &["--resume"]));
         assert_eq!(weights(&whole.join("model.safetensors")), weights(&parts.join("model.safetensors")));
@@ -320,6 +358,11 @@ fn several_teachers_with_some_classes_each_distill_one_student() {
             ok(&run);
             let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
             assert_eq!(report["settings"]["teachers"].as_array().unwrap().len(), 2);
+            let epochs = report["models"][0]["epochs"].as_array().unwrap();
+            let errors: Vec<Option<usize>> = epochs.iter().map(|e| e["test_errors"].as_u64().map(|n| n as usize)).collect();
+            assert_eq!(metrics(&out).into_iter().map(|r| r.2).collect::<Vec<_>>(), errors);
+            assert!(errors.len() == 2 && errors.iter().all(Option::is_some));
+            page(&out, 5, &["student-distilled"]);
             assert!(weights(&out.join("student-distilled.safetensors")).iter().all(|v| v.is_finite()));
         }
         // The recorded class lists are used; overriding them needs one list per teacher.
@@ -343,6 +386,14 @@ fn several_teachers_with_some_classes_each_distill_one_student() {
         let out = dir.join("pipeline");
         let run = distill_in(&dir, &["run", "--data", d, "--teacher", &a, "--teacher", &b, "--teacher-weights", "route", "--hidden", "8", "--epochs", "2", "--out", out.to_str().unwrap()]);
         ok(&run);
+        // report.html: loss and test-error curves, per-class bars, a confusion matrix and
+        // reliability diagrams; metrics.csv: the trained jobs' epochs with their test errors.
+        let html = page(&out, 5, &["teacher 1 (loaded)", "teacher 2 (loaded)", "student-scratch", "student-distilled"]);
+        assert!(html.contains("Confusion matrix: student-distilled"));
+        let rows = metrics(&out);
+        let jobs: Vec<(&str, usize)> = rows.iter().map(|r| (r.0.as_str(), r.1)).collect();
+        assert_eq!(jobs, [("student-scratch", 1), ("student-scratch", 2), ("student-distilled", 1), ("student-distilled", 2)]);
+        assert!(rows.iter().all(|r| r.2.is_some_and(|e| e <= 60)), "{rows:?}");
         let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
         let names: Vec<&str> = report["models"].as_array().unwrap().iter().map(|m| m["model"].as_str().unwrap()).collect();
         assert_eq!(names, ["teacher 1 (loaded)", "teacher 2 (loaded)", "student-scratch", "student-distilled"]);

@@ -98,8 +98,8 @@ mod tests {
 
     #[test]
     fn counts_per_class_and_applies_shifts() {
-        // Three samples of 2 classes: labels 0, 1, 1.
-        let logits = [2.0, 1.0, 0.5, 1.0, 3.0, 1.0];
+        // Three samples of 2 classes: labels 0, 1, 1; sample 1 is wrong by 0.5.
+        let logits = [2.0, 1.0, 1.0, 0.5, 1.0, 3.0];
         let labels = [0, 1, 1];
         let plain = ClassErrors::count(&logits, &labels, 2, &[]).unwrap();
         assert_eq!(plain.errors, vec![0, 1]);

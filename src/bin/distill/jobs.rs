@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use distill_wgpu::data::{self, DeviceDataset, TrainTest};
 use distill_wgpu::eval::evaluate;
 use distill_wgpu::model::io;
+use distill_wgpu::report::{TestDiagnostics, DEFAULT_BINS};
 use distill_wgpu::{Error, GpuContext, KdConfig, MlpSpec, Result};
 
 use crate::report::{EpochReport, ModelReport};
@@ -73,7 +74,8 @@ pub fn kd_from(common: &Common) -> Result<KdConfig> {
     Ok(kd)
 }
 
-/// Evaluates a trained model on the test set and saves its weights.
+/// Evaluates a trained model on the test set (errors, and the breakdown by class for
+/// report.html) and saves its weights.
 pub fn finish_model(
     ctx: &GpuContext,
     test: &DeviceDataset,
@@ -84,6 +86,7 @@ pub fn finish_model(
 ) -> Result<ModelReport> {
     let model = &trained.model;
     let eval = evaluate(ctx, model, test, 512)?;
+    let diagnostics = TestDiagnostics::measure(ctx, model, test, DEFAULT_BINS)?;
     let params = model.parameters(ctx)?;
     let file = out.join(format!("{name}.safetensors"));
     io::save(&file, model.spec(), &params, extra)?;
@@ -96,7 +99,12 @@ pub fn finish_model(
         test_accuracy: eval.accuracy(),
         train_seconds: trained.seconds,
         weights: file,
-        epochs: trained.logs.iter().map(EpochReport::from).collect(),
+        epochs: trained
+            .logs
+            .iter()
+            .map(|log| EpochReport::new(log, trained.test_errors.get(&log.epoch).copied()))
+            .collect(),
+        diagnostics: Some(diagnostics),
     })
 }
 

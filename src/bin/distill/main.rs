@@ -11,6 +11,7 @@ use distill_wgpu::{ContextOptions, Error, GpuContext, Result};
 mod commands;
 mod jobs;
 mod output;
+mod pages;
 mod report;
 mod teachers;
 mod training;
@@ -60,7 +61,8 @@ struct Common {
     /// Seed for initialisation, shuffling, dropout and jitter.
     #[arg(long, global = true)]
     seed: Option<u64>,
-    /// Output folder for weights, checkpoints and the JSON report; default: a new
+    /// Output folder for weights, checkpoints, report.json, report.html and metrics.csv;
+    /// default: a new
     /// runs/run-NNN. A folder that already holds files is refused unless --force or --resume.
     #[arg(long, global = true)]
     out: Option<PathBuf>,

@@ -96,14 +96,33 @@ pub fn check_inputs_not_outputs(inputs: &[&Path], outputs: &[PathBuf]) -> Result
     Ok(())
 }
 
-/// The files a training job named `name` writes in `out`.
+/// The last component of `path`, for messages (the whole path if it has none).
+pub fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// The report files a run writes in `out`.
+const RUN_REPORTS: [&str; 3] = ["report.json", "report.html", "metrics.csv"];
+
+/// The files a run of training jobs named `names` writes in `out`.
 pub fn job_outputs(out: &Path, names: &[&str]) -> Vec<PathBuf> {
-    let mut files = vec![out.join("report.json")];
+    let mut files: Vec<PathBuf> = RUN_REPORTS.iter().map(|f| out.join(f)).collect();
     for name in names {
         files.push(out.join(format!("{name}.safetensors")));
         files.push(checkpoint_path(out, name));
+        files.push(test_errors_path(out, name));
     }
     files
+}
+
+/// The test errors per epoch of job `name` in `out`, kept beside its checkpoint so a resumed
+/// run reports them for every epoch.
+pub fn test_errors_path(out: &Path, name: &str) -> PathBuf {
+    out.join("checkpoints")
+        .join(format!("{name}.test-errors.json"))
 }
 
 /// The checkpoint of job `name` in `out`.

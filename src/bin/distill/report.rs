@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use distill_wgpu::bench::{KernelBench, StepBench};
 use distill_wgpu::files;
+use distill_wgpu::report::{MetricsRow, TestDiagnostics};
 use distill_wgpu::train::EpochLog;
 use distill_wgpu::validate::KernelSummary;
 use distill_wgpu::{GpuContext, Result};
@@ -88,24 +89,40 @@ pub struct BenchReport {
     pub kd_step: Vec<StepBench>,
 }
 
-/// One epoch in report.json.
+/// One epoch in report.json (`test_errors`: null when not measured).
 #[derive(Debug, Serialize)]
 pub struct EpochReport {
-    epoch: usize,
-    loss: f32,
-    ce: f32,
-    kl: f32,
-    seconds: f64,
+    pub epoch: usize,
+    pub loss: f32,
+    pub ce: f32,
+    pub kl: f32,
+    pub seconds: f64,
+    pub test_errors: Option<usize>,
 }
 
-impl From<&EpochLog> for EpochReport {
-    fn from(l: &EpochLog) -> Self {
+impl EpochReport {
+    /// The report of epoch `log`, with its test errors if measured.
+    pub fn new(log: &EpochLog, test_errors: Option<usize>) -> Self {
         Self {
-            epoch: l.epoch,
-            loss: l.loss.total,
-            ce: l.loss.ce,
-            kl: l.loss.kl,
-            seconds: l.seconds,
+            epoch: log.epoch,
+            loss: log.loss.total,
+            ce: log.loss.ce,
+            kl: log.loss.kl,
+            seconds: log.seconds,
+            test_errors,
+        }
+    }
+
+    /// The epoch as a metrics.csv row of job `job`.
+    pub fn metrics_row(&self, job: &str) -> MetricsRow {
+        MetricsRow {
+            job: job.to_string(),
+            epoch: self.epoch,
+            loss: self.loss,
+            ce: self.ce,
+            kl: self.kl,
+            test_errors: self.test_errors,
+            seconds: self.seconds,
         }
     }
 }
@@ -123,6 +140,9 @@ pub struct ModelReport {
     pub train_seconds: f64,
     pub weights: PathBuf,
     pub epochs: Vec<EpochReport>,
+    /// The test result by class, for report.html (not in report.json).
+    #[serde(skip)]
+    pub diagnostics: Option<TestDiagnostics>,
 }
 
 /// Settings of a run, as given or defaulted (fields a command does not use are left out).
@@ -177,7 +197,7 @@ pub struct RunReport<'a> {
     date: String,
     crate_version: &'static str,
     adapter: AdapterReport,
-    settings: Settings,
+    settings: &'a Settings,
     models: &'a [ModelReport],
 }
 
@@ -190,7 +210,7 @@ pub fn to_json(report: &impl Serialize) -> String {
 pub fn write_run_report(
     out: &Path,
     ctx: &GpuContext,
-    settings: Settings,
+    settings: &Settings,
     models: &[ModelReport],
 ) -> Result<PathBuf> {
     let report = RunReport {

@@ -1,6 +1,8 @@
 //! One training job of the CLI: a model trained on the training set with a progress bar,
-//! a checkpoint written atomically after every epoch (and on Ctrl-C), resumable bit for bit.
+//! a checkpoint written atomically after every epoch (and on Ctrl-C), resumable bit for bit,
+//! and the test errors after every epoch when given a test set.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -8,13 +10,15 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
+use distill_wgpu::eval::evaluate;
+use distill_wgpu::files::write_atomic;
 use distill_wgpu::train::{fit, Checkpoint, EpochLog, FitEnd, FitOptions, FitPosition};
 use distill_wgpu::{
     ClassSet, DeviceDataset, Dropout, Error, GpuContext, KdConfig, Mlp, MlpSpec, MultiKdConfig,
     Optimizer, Result, TeacherLogits, Teachers, Trainer, TrainerConfig,
 };
 
-use crate::output::checkpoint_path;
+use crate::output::{checkpoint_path, test_errors_path};
 use crate::{defaults, Common};
 
 /// Set by the Ctrl-C handler: training stops at the next batch and saves a checkpoint.
@@ -50,13 +54,42 @@ pub struct TrainJob<'a> {
     pub classes: Option<&'a ClassSet>,
     /// Several (or partial) teachers and how they are weighed, instead of `teacher`.
     pub teachers: Option<(&'a Teachers<'a>, MultiKdConfig)>,
+    /// A test set to count the model's errors on after every epoch (not part of the
+    /// settings a checkpoint must match: it changes no training step).
+    pub test: Option<&'a DeviceDataset>,
 }
 
-/// A trained model with its epoch logs and wall time.
+/// Test errors after each epoch, by epoch.
+pub type TestErrors = BTreeMap<usize, usize>;
+
+/// A trained model with its epoch logs, test errors per epoch (when measured) and wall time
+/// (without the time spent testing).
 pub struct Trained {
     pub model: Mlp,
     pub logs: Vec<EpochLog>,
+    pub test_errors: TestErrors,
     pub seconds: f64,
+}
+
+/// Errors of `model` on `test`; `None` when its logits are not finite there (the loss was,
+/// so training goes on and the final evaluation reports it).
+fn count_test_errors(ctx: &GpuContext, model: &Mlp, test: &DeviceDataset) -> Result<Option<usize>> {
+    match evaluate(ctx, model, test, 512) {
+        Ok(eval) => Ok(Some(eval.errors)),
+        Err(Error::NonFiniteOutput { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The test errors kept beside a checkpoint, for the epochs the checkpoint has finished
+/// (none if the file is missing or unreadable: they are a record, not training state).
+fn resumed_test_errors(path: &Path, logs: &[EpochLog]) -> TestErrors {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return TestErrors::new();
+    };
+    let mut errors: TestErrors = serde_json::from_str(&text).unwrap_or_default();
+    errors.retain(|epoch, _| logs.iter().any(|l| l.epoch == *epoch));
+    errors
 }
 
 /// The settings a checkpoint must agree with to be resumed (all but the epoch count, which a
@@ -151,13 +184,16 @@ pub fn train_model(
     };
     let settings = job_settings(common, job);
     let checkpoint_file = checkpoint_path(out, job.name);
-    let (from, mut logs) = match resumable(common, job, &checkpoint_file, &settings)? {
-        Some(c) => {
-            trainer.restore(ctx, &c.state)?;
-            (c.position, c.logs)
-        }
-        None => (FitPosition::start(), Vec::new()),
-    };
+    let errors_file = test_errors_path(out, job.name);
+    let (from, mut logs, mut test_errors) =
+        match resumable(common, job, &checkpoint_file, &settings)? {
+            Some(c) => {
+                trainer.restore(ctx, &c.state)?;
+                let errors = resumed_test_errors(&errors_file, &c.logs);
+                (c.position, c.logs, errors)
+            }
+            None => (FitPosition::start(), Vec::new(), TestErrors::new()),
+        };
     if let Some(dir) = checkpoint_file.parent() {
         std::fs::create_dir_all(dir).map_err(|source| Error::Io {
             path: dir.to_path_buf(),
@@ -179,8 +215,9 @@ pub fn train_model(
         .save(&checkpoint_file)
     };
     let start = Instant::now();
+    let mut test_seconds = 0.0;
     // The epoch hook keeps `logs` whole (earlier epochs included), so every checkpoint and
-    // the result carry the run's full history.
+    // the result carry the run's full history; the test errors go beside the checkpoint.
     let (_, end) = fit(
         ctx,
         &mut trainer,
@@ -194,8 +231,15 @@ pub fn train_model(
         None,
         || bar.inc(1),
         |trainer, log| {
+            let tested = Instant::now();
+            let errors = match job.test {
+                Some(test) => count_test_errors(ctx, trainer.student(), test)?,
+                None => None,
+            };
+            test_seconds += tested.elapsed().as_secs_f64();
+            let shown = errors.map_or(String::new(), |e| format!(", test errors {e}"));
             bar.set_message(format!(
-                "epoch {} loss {:.4} (ce {:.4} kl {:.4})",
+                "epoch {} loss {:.4} (ce {:.4} kl {:.4}){shown}",
                 log.epoch, log.loss.total, log.loss.ce, log.loss.kl
             ));
             logs.push(*log);
@@ -203,7 +247,19 @@ pub fn train_model(
                 epoch: log.epoch + 1,
                 batch: 0,
             };
-            save(trainer, next, &logs)
+            save(trainer, next, &logs)?;
+            if let Some(e) = errors {
+                test_errors.insert(log.epoch, e);
+            }
+            if job.test.is_some() {
+                write_atomic(
+                    &errors_file,
+                    serde_json::to_string(&test_errors)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                )?;
+            }
+            Ok(())
         },
     )?;
     bar.finish_and_clear();
@@ -215,7 +271,7 @@ pub fn train_model(
             checkpoint: checkpoint_file,
         });
     }
-    let secs = start.elapsed().as_secs_f64();
+    let secs = (start.elapsed().as_secs_f64() - test_seconds).max(0.0);
     if !common.quiet {
         if let Some(last) = logs.last() {
             // KL is only meaningful when a teacher term is trained.
@@ -224,8 +280,11 @@ pub fn train_model(
             } else {
                 String::new()
             };
+            let tested = test_errors
+                .get(&last.epoch)
+                .map_or(String::new(), |e| format!(", test errors {e}"));
             eprintln!(
-                "{:>10}: {} epochs in {:.1} s, final loss {:.4} (ce {:.4}{kl})",
+                "{:>10}: {} epochs in {:.1} s, final loss {:.4} (ce {:.4}{kl}){tested}",
                 job.name, job.epochs, secs, last.loss.total, last.loss.ce
             );
         }
@@ -233,6 +292,7 @@ pub fn train_model(
     Ok(Trained {
         model: trainer.into_student(),
         logs,
+        test_errors,
         seconds: secs,
     })
 }

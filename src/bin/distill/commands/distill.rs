@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use distill_wgpu::{DeviceDataset, Dropout, Result};
 
 use crate::jobs::{finish_model, kd_from, load_data, print_table, spec_and_init, val_fraction};
-use crate::output::{check_inputs_not_outputs, job_outputs, prepare};
+use crate::output::{check_inputs_not_outputs, file_name, job_outputs, prepare};
+use crate::pages::write_run_pages;
 use crate::report::{write_run_report, Settings};
 use crate::teachers::{Ready, TeacherFiles};
 use crate::training::{train_model, TrainJob};
@@ -54,6 +55,7 @@ pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
         init: init.as_deref().zip(args.init.as_deref()),
         classes: None,
         teachers: weighed.as_ref().map(|(t, config)| (t, *config)),
+        test: Some(&test),
     };
     let trained = train_model(&ctx, common, &train, &job, &out)?;
     let meta = [
@@ -83,10 +85,13 @@ pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
         alpha: Some(kd.alpha),
         ..Settings::default()
     };
-    let report = write_run_report(&out, &ctx, settings, &results)?;
+    let report = write_run_report(&out, &ctx, &settings, &results)?;
+    let [csv, html] = write_run_pages(&out, "distill", &ctx, &settings, &results)?;
     println!(
-        "weights and {} written to {}",
-        report.display(),
+        "weights, {}, {} and {} written to {}",
+        file_name(&report),
+        file_name(&html),
+        file_name(&csv),
         out.display()
     );
     Ok(ExitCode::SUCCESS)

@@ -1,5 +1,6 @@
 //! `distill experiment NAME`: runs one experiment (or `all`) end to end, prints its table and
-//! writes it to the output folder as Markdown and JSON.
+//! writes it to the output folder as Markdown and JSON, and every finished experiment's table
+//! with a chart into report.html.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -11,6 +12,7 @@ use distill_wgpu::{files, Error, Result};
 
 use crate::jobs::load_data;
 use crate::output::prepare;
+use crate::pages::write_experiment_page;
 use crate::report::{to_json, today, AdapterReport};
 use crate::{open_context, Common, ExperimentArgs};
 
@@ -52,6 +54,7 @@ pub fn run(common: &Common, args: &ExperimentArgs) -> Result<ExitCode> {
     let data = load_data(common)?;
     let out = prepare(common)?;
     let ctx = open_context(common)?;
+    let mut finished = Vec::new();
     for experiment in chosen {
         if !common.quiet {
             eprintln!("experiment {}: {}", experiment.name(), experiment.summary());
@@ -78,10 +81,14 @@ pub fn run(common: &Common, args: &ExperimentArgs) -> Result<ExitCode> {
         let stem = out.join(experiment.name());
         files::write_atomic(&stem.with_extension("md"), markdown.as_bytes())?;
         files::write_atomic(&stem.with_extension("json"), to_json(&report).as_bytes())?;
+        finished.push((table, seconds));
+        // Rewritten after each experiment, so `all` leaves a page of what finished.
+        let page = write_experiment_page(&out, &ctx, &scale, &finished)?;
         println!(
-            "{} took {seconds:.0} s; table written to {}.md and .json",
+            "{} took {seconds:.0} s; table written to {}.md and .json, and to {}",
             experiment.name(),
-            stem.display()
+            stem.display(),
+            page.display()
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -1,17 +1,20 @@
 //! `distill run` (the default): teacher (bundled, loaded or trained live), scratch student and
-//! distilled student on the same data, the results table and report.json.
+//! distilled student on the same data, the results table, report.json, report.html and
+//! metrics.csv.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use distill_wgpu::data;
 use distill_wgpu::eval::evaluate;
+use distill_wgpu::report::{TestDiagnostics, DEFAULT_BINS};
 use distill_wgpu::{DeviceDataset, Dropout, KdConfig, MlpSpec, Result, TeacherLogits};
 
 use crate::jobs::{
     bundled_teacher, finish_model, kd_from, load_data, print_table, sizes, val_fraction,
 };
-use crate::output::{check_inputs_not_outputs, job_outputs, prepare};
+use crate::output::{check_inputs_not_outputs, file_name, job_outputs, prepare};
+use crate::pages::write_run_pages;
 use crate::report::{write_run_report, ModelReport, Settings};
 use crate::teachers::{Ready, TeacherFiles};
 use crate::training::{train_model, TrainJob};
@@ -66,6 +69,12 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
                     train_seconds: 0.0,
                     weights: path.to_path_buf(),
                     epochs: Vec::new(),
+                    diagnostics: Some(TestDiagnostics::measure(
+                        &ctx,
+                        teacher,
+                        &test,
+                        DEFAULT_BINS,
+                    )?),
                 });
             }
             let start = Instant::now();
@@ -95,6 +104,7 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
                 init: None,
                 classes: None,
                 teachers: None,
+                test: Some(&test),
             };
             let trained = train_model(&ctx, common, &train, &job, &out)?;
             results.push(finish_model(&ctx, &test, &out, "teacher", &trained, &[])?);
@@ -125,6 +135,7 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
         init: None,
         classes: None,
         teachers: None,
+        test: Some(&test),
     };
     let scratch = train_model(&ctx, common, &train, &scratch_job, &out)?;
     results.push(finish_model(
@@ -182,12 +193,15 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
         test_samples: Some(data.test.len()),
         ..Settings::default()
     };
-    let report = write_run_report(&out, &ctx, settings, &results)?;
+    let report = write_run_report(&out, &ctx, &settings, &results)?;
+    let [csv, html] = write_run_pages(&out, "run", &ctx, &settings, &results)?;
     println!(
-        "T = {}, α = {}; weights and {} written to {}",
+        "T = {}, α = {}; weights, {}, {} and {} written to {}",
         kd.temperature,
         kd.alpha,
-        report.display(),
+        file_name(&report),
+        file_name(&html),
+        file_name(&csv),
         out.display()
     );
     Ok(ExitCode::SUCCESS)

@@ -8,7 +8,8 @@ use distill_wgpu::eval::calibrate::{held_out_entry, HELD_OUT_KEY};
 use distill_wgpu::{ClassSet, DeviceDataset, Dropout, KdConfig, Result};
 
 use crate::jobs::{finish_model, load_data, print_table, spec_and_init};
-use crate::output::{check_inputs_not_outputs, job_outputs, prepare};
+use crate::output::{check_inputs_not_outputs, file_name, job_outputs, prepare};
+use crate::pages::write_run_pages;
 use crate::report::{write_run_report, Settings};
 use crate::training::{train_model, TrainJob};
 use crate::{defaults, open_context, Common, TrainArgs};
@@ -58,6 +59,7 @@ pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
         init: init.as_deref().zip(args.init.as_deref()),
         classes: known.as_ref(),
         teachers: None,
+        test: Some(&test),
     };
     let trained = train_model(&ctx, common, &train, &job, &out)?;
     let mut meta: Vec<(&str, String)> =
@@ -81,10 +83,13 @@ pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
         classes: known.as_ref().map(ToString::to_string),
         ..Settings::default()
     };
-    let report = write_run_report(&out, &ctx, settings, &results)?;
+    let report = write_run_report(&out, &ctx, &settings, &results)?;
+    let [csv, html] = write_run_pages(&out, "train", &ctx, &settings, &results)?;
     println!(
-        "weights and {} written to {}",
-        report.display(),
+        "weights, {}, {} and {} written to {}",
+        file_name(&report),
+        file_name(&html),
+        file_name(&csv),
         out.display()
     );
     Ok(ExitCode::SUCCESS)
