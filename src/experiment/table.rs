@@ -98,6 +98,18 @@ impl Table {
         mean_std(row.values.get(column)?)
     }
 
+    /// A cell as shown: "mean ± std" with the column's decimals, the mean alone for one seed,
+    /// "–" when not measured.
+    pub fn cell_text(&self, row: &Row, column: usize) -> String {
+        let decimals = self.columns.get(column).map_or(1, |c| c.decimals);
+        let values = row.values.get(column).map_or(&[][..], |v| &v[..]);
+        match mean_std(values) {
+            None => "–".to_string(),
+            Some((m, _)) if values.len() == 1 => format!("{m:.decimals$}"),
+            Some((m, s)) => format!("{m:.decimals$} ± {s:.decimals$}"),
+        }
+    }
+
     /// The table in Markdown, with its title, seeds and notes.
     pub fn markdown(&self) -> String {
         let mut out = format!("### `{}`: {}\n\n", self.experiment, self.title);
@@ -110,13 +122,8 @@ impl Table {
         out.push('\n');
         for row in &self.rows {
             out.push_str(&format!("| {} |", row.method));
-            for (c, values) in self.columns.iter().zip(&row.values) {
-                let cell = match mean_std(values) {
-                    None => "–".to_string(),
-                    Some((m, _)) if values.len() == 1 => format!("{m:.*}", c.decimals),
-                    Some((m, s)) => format!("{m:.*} ± {s:.*}", c.decimals, c.decimals),
-                };
-                out.push_str(&format!(" {cell} |"));
+            for column in 0..self.columns.len() {
+                out.push_str(&format!(" {} |", self.cell_text(row, column)));
             }
             out.push('\n');
         }

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use distill_wgpu::{ContextOptions, Error, GpuContext, Result};
 
+mod analysis_pages;
 mod commands;
 mod jobs;
 mod output;

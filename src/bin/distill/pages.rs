@@ -19,7 +19,7 @@ const MAX_DIAGRAMS: usize = 4;
 
 /// Adds `svg` as a figure, or, when the plot could not be made, a line saying why: the page
 /// of a finished run is written even if one plot has nothing to show.
-fn figure(page: &mut HtmlReport, caption: &str, svg: Result<String>) {
+pub fn figure(page: &mut HtmlReport, caption: &str, svg: Result<String>) {
     match svg {
         Ok(svg) => page.figure(caption, &svg),
         Err(e) => page.paragraph(&format!("{caption}: no figure ({e}).")),
@@ -27,7 +27,7 @@ fn figure(page: &mut HtmlReport, caption: &str, svg: Result<String>) {
 }
 
 /// The line "date · crate version · adapter" under a page's title.
-fn provenance(ctx: &GpuContext) -> String {
+pub fn provenance(ctx: &GpuContext) -> String {
     format!(
         "{} · distill-wgpu {} · adapter: {}",
         today(),
@@ -190,14 +190,7 @@ pub fn write_experiment_page(
             .rows
             .iter()
             .map(|row| {
-                let cells =
-                    table.columns.iter().zip(&row.values).map(|(c, values)| {
-                        match mean_std(values) {
-                            None => "–".to_string(),
-                            Some((m, _)) if values.len() == 1 => format!("{m:.*}", c.decimals),
-                            Some((m, s)) => format!("{m:.*} ± {s:.*}", c.decimals, c.decimals),
-                        }
-                    });
+                let cells = (0..table.columns.len()).map(|c| table.cell_text(row, c));
                 std::iter::once(row.method.clone()).chain(cells).collect()
             })
             .collect();

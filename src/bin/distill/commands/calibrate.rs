@@ -15,6 +15,7 @@ use distill_wgpu::model::io;
 use distill_wgpu::ops::calibration::Calibration;
 use distill_wgpu::{files, DeviceDataset, Mlp, Result};
 
+use crate::analysis_pages::write_calibration_page;
 use crate::jobs::{load_data, val_fraction};
 use crate::output::{check_inputs_not_outputs, prepare};
 use crate::report::{to_json, today, AdapterReport};
@@ -59,7 +60,11 @@ pub fn run(common: &Common, model_path: &Path) -> Result<ExitCode> {
     let out = prepare(common)?;
     let calibrated = out.join(CALIBRATED);
     let report_path = out.join("calibration.json");
-    check_inputs_not_outputs(&[model_path], &[calibrated.clone(), report_path.clone()])?;
+    let page_path = out.join("report.html");
+    check_inputs_not_outputs(
+        &[model_path],
+        &[calibrated.clone(), report_path.clone(), page_path],
+    )?;
     let ctx = open_context(common)?;
     let model = Mlp::from_parameters(&ctx, &file.spec, &file.params)?;
     let validation = DeviceDataset::new(&ctx, &validation, data.classes)?;
@@ -93,6 +98,7 @@ pub fn run(common: &Common, model_path: &Path) -> Result<ExitCode> {
     };
     let json = to_json(&report);
     files::write_atomic(&report_path, json.as_bytes())?;
+    let page = write_calibration_page(&out, &ctx, model_path, &before, &after)?;
     if common.json {
         println!("{json}");
         return Ok(ExitCode::SUCCESS);
@@ -122,9 +128,10 @@ pub fn run(common: &Common, model_path: &Path) -> Result<ExitCode> {
         println!("{name:<22} {b:>15.5} {a:>16.5}");
     }
     println!(
-        "\ncalibrated model written to {} (the temperature is in its metadata as {CALIBRATION_KEY}); report in {}",
+        "\ncalibrated model written to {} (the temperature is in its metadata as {CALIBRATION_KEY}); report in {} and {}",
         calibrated.display(),
-        report_path.display()
+        report_path.display(),
+        page.display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -13,6 +13,7 @@ use distill_wgpu::model::io;
 use distill_wgpu::ops::calibration::ECE_BINS;
 use distill_wgpu::{files, DeviceDataset, GpuContext, Mlp, Result};
 
+use crate::analysis_pages::write_diagnosis_page;
 use crate::jobs::load_data;
 use crate::output::{check_inputs_not_outputs, prepare};
 use crate::report::{to_json, today, AdapterReport};
@@ -65,7 +66,7 @@ pub fn run(common: &Common, args: &DiagnoseArgs) -> Result<ExitCode> {
     let mut inputs: Vec<&Path> = vec![&args.teacher];
     inputs.extend(args.student.as_deref());
     inputs.extend(args.baseline.as_deref());
-    check_inputs_not_outputs(&inputs, std::slice::from_ref(&report_path))?;
+    check_inputs_not_outputs(&inputs, &[report_path.clone(), out.join("report.html")])?;
     let ctx = open_context(common)?;
     let train = DeviceDataset::new(&ctx, &data.train, data.classes)?;
     let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
@@ -106,13 +107,15 @@ pub fn run(common: &Common, args: &DiagnoseArgs) -> Result<ExitCode> {
     };
     let json = to_json(&report);
     files::write_atomic(&report_path, json.as_bytes())?;
+    let page = write_diagnosis_page(&out, &ctx, &diagnosis)?;
     if common.json {
         println!("{json}");
     } else {
         print_diagnosis(&diagnosis, data.classes);
         println!(
-            "\nfull diagnosis (confusion matrices included) in {}",
-            report_path.display()
+            "\nfull diagnosis (confusion matrices included) in {} and {}",
+            report_path.display(),
+            page.display()
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -12,6 +12,7 @@ use distill_wgpu::experiment::Scale;
 use distill_wgpu::model::io;
 use distill_wgpu::{files, Error, Mlp, Result};
 
+use crate::analysis_pages::write_sweep_page;
 use crate::jobs::{bundled_teacher, load_data};
 use crate::output::{check_inputs_not_outputs, prepare};
 use crate::report::{to_json, today, AdapterReport};
@@ -61,10 +62,11 @@ pub fn run(common: &Common, args: &SweepArgs) -> Result<ExitCode> {
     let data = load_data(common)?;
     let (spec, params) = io::load(&teacher_path)?;
     let out = prepare(common)?;
-    let outputs: Vec<_> = ["md", "csv", "json"]
+    let mut outputs: Vec<_> = ["md", "csv", "json"]
         .iter()
         .map(|ext| out.join(format!("sweep.{ext}")))
         .collect();
+    outputs.push(out.join("report.html"));
     check_inputs_not_outputs(&[teacher_path.as_path()], &outputs)?;
     let ctx = open_context(common)?;
     let teacher = Mlp::from_parameters(&ctx, &spec, &params)?;
@@ -120,6 +122,7 @@ pub fn run(common: &Common, args: &SweepArgs) -> Result<ExitCode> {
         result: &result,
     };
     files::write_atomic(&outputs[2], to_json(&report).as_bytes())?;
+    write_sweep_page(&out, &ctx, &result)?;
     println!("sweep written to {}", out.display());
     Ok(ExitCode::SUCCESS)
 }
