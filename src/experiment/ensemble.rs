@@ -3,9 +3,9 @@
 //! uniform, accuracy-weighted, confidence-weighted and routed.
 
 use crate::classes::ClassSet;
-use crate::distill::{TeacherLogits, Teachers, WeightMode};
+use crate::distill::{TeacherLogits, WeightMode};
 use crate::error::Result;
-use crate::experiment::lab::{Lab, Objective, Role};
+use crate::experiment::lab::{Lab, Objective, Panel, Role};
 use crate::experiment::{model_seed, Data, Table};
 use crate::model::Mlp;
 use crate::ops::multi_kd::reference::teacher_weights;
@@ -94,7 +94,7 @@ pub(crate) fn run(lab: &mut Lab<'_>, data: &Data) -> Result<Table> {
             errors(lab, &single)?,
         );
 
-        let stacked = TeacherLogits::stack(lab.ctx, &logits.iter().collect::<Vec<_>>())?;
+        let all: Vec<&TeacherLogits> = logits.iter().collect();
         let known = vec![ClassSet::all(data.classes); models.len()];
         let host_logits: Vec<Vec<f32>> = logits
             .iter()
@@ -107,19 +107,14 @@ pub(crate) fn run(lab: &mut Lab<'_>, data: &Data) -> Result<Table> {
             ("route", WeightMode::Route),
         ];
         for (name, mode) in modes {
-            let teachers = Teachers {
-                logits: &stacked,
+            let panel = Panel {
+                logits: &all,
                 known: &known,
                 base_weights: &accuracy,
+                gates: None,
+                mode,
             };
-            let student = lab.train(
-                name,
-                Role::Student,
-                &train,
-                Objective::Multi(teachers, mode),
-                student_seed,
-                None,
-            )?;
+            let student = lab.student_from(name, &train, panel, student_seed)?;
             let method = format!("student: KD from all 4, {name}");
             table.record(&method, 0, errors(lab, &student)?);
             let weak_weight = mean_weight(

@@ -1,6 +1,7 @@
 //! What every experiment does: train a teacher or student with a given objective on a device
 //! data set, and count its test errors per class.
 
+use crate::classes::ClassSet;
 use crate::data::{Dataset, DeviceDataset};
 use crate::distill::{Combine, KdConfig, MultiKdConfig, TeacherLogits, Teachers, WeightMode};
 use crate::error::Result;
@@ -23,6 +24,20 @@ pub(crate) enum Objective<'a> {
     Kd(&'a TeacherLogits),
     /// Several or partial teachers, weighed per sample, mixture of KL terms.
     Multi(Teachers<'a>, WeightMode),
+}
+
+/// Several (or partial, or gated) teachers for one student, and how they are weighed.
+pub(crate) struct Panel<'a> {
+    /// Each teacher's logits over the training set.
+    pub logits: &'a [&'a TeacherLogits],
+    /// The classes each knows.
+    pub known: &'a [ClassSet],
+    /// Base weights (fixed and accuracy modes).
+    pub base_weights: &'a [f32],
+    /// Per-sample gates `[N, K]`, if any.
+    pub gates: Option<&'a [bool]>,
+    /// The weighting.
+    pub mode: WeightMode,
 }
 
 /// Which of the scale's recipes to train with.
@@ -125,6 +140,24 @@ impl Lab<'_> {
             |_, _| Ok(()),
         )?;
         Ok(trainer.into_student())
+    }
+
+    /// Trains a student of the scale's recipe from `panel` (stacked for `data`).
+    pub fn student_from(
+        &mut self,
+        what: &str,
+        data: &DeviceDataset,
+        panel: Panel<'_>,
+        seed: u64,
+    ) -> Result<Mlp> {
+        let stacked = TeacherLogits::stack_gated(self.ctx, panel.logits, panel.gates)?;
+        let teachers = Teachers {
+            logits: &stacked,
+            known: panel.known,
+            base_weights: panel.base_weights,
+        };
+        let objective = Objective::Multi(teachers, panel.mode);
+        self.train(what, Role::Student, data, objective, seed, None)
     }
 
     /// `model`'s logits for every sample of `data`, cached on the GPU as a teacher's.

@@ -5,9 +5,9 @@
 use crate::classes::ClassSet;
 use crate::data::{split_indices, Dataset};
 use crate::distill::gating::disagreement_gates;
-use crate::distill::{KdConfig, TeacherLogits, Teachers, WeightMode};
+use crate::distill::{KdConfig, WeightMode};
 use crate::error::Result;
-use crate::experiment::lab::{Lab, Objective, Role};
+use crate::experiment::lab::{Lab, Objective, Panel, Role};
 use crate::experiment::{model_seed, Data, Table};
 use crate::rng::SplitMix64;
 
@@ -67,21 +67,14 @@ pub(crate) fn run(lab: &mut Lab<'_>, data: &Data) -> Result<Table> {
             THRESHOLD,
         )?;
         let shut = gates.iter().filter(|g| !**g).count();
-        let stacked = TeacherLogits::stack_gated(lab.ctx, &[&logits], Some(&gates))?;
-        let known = [ClassSet::all(data.classes)];
-        let teachers = Teachers {
-            logits: &stacked,
-            known: &known,
+        let panel = Panel {
+            logits: &[&logits],
+            known: &[ClassSet::all(data.classes)],
             base_weights: &[1.0],
+            gates: Some(&gates),
+            mode: WeightMode::Uniform,
         };
-        let dropped = lab.train(
-            "KD drop",
-            Role::Student,
-            &train,
-            Objective::Multi(teachers, WeightMode::Uniform),
-            init,
-            None,
-        )?;
+        let dropped = lab.student_from("KD drop", &train, panel, init)?;
         let method = "student: KD, drop where the teacher contradicts the label";
         table.record(method, 0, errors(lab, &dropped)?);
         table.record(method, 1, shut as f64);

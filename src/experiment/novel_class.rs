@@ -3,9 +3,9 @@
 //! and partial KD (that class masked out of the KD term; its samples get cross-entropy only).
 
 use crate::classes::ClassSet;
-use crate::distill::{TeacherLogits, Teachers, WeightMode};
+use crate::distill::WeightMode;
 use crate::error::Result;
-use crate::experiment::lab::{Lab, Objective, Role};
+use crate::experiment::lab::{Lab, Objective, Panel, Role};
 use crate::experiment::{model_seed, Data, Table, HELD_OUT_CLASS};
 
 pub(crate) fn run(lab: &mut Lab<'_>, data: &Data) -> Result<Table> {
@@ -61,21 +61,14 @@ pub(crate) fn run(lab: &mut Lab<'_>, data: &Data) -> Result<Table> {
         )?;
         record("student: blind KD", &lab.errors(&blind, &test)?);
 
-        let stacked = TeacherLogits::stack(lab.ctx, &[&logits])?;
-        let masks = [known.clone()];
-        let teachers = Teachers {
-            logits: &stacked,
-            known: &masks,
+        let panel = Panel {
+            logits: &[&logits],
+            known: std::slice::from_ref(&known),
             base_weights: &[1.0],
+            gates: None,
+            mode: WeightMode::Uniform,
         };
-        let partial = lab.train(
-            "partial KD",
-            Role::Student,
-            &train,
-            Objective::Multi(teachers, WeightMode::Uniform),
-            student_seed,
-            None,
-        )?;
+        let partial = lab.student_from("partial KD", &train, panel, student_seed)?;
         record(
             &format!("student: partial KD ({HELD_OUT_CLASS} masked)"),
             &lab.errors(&partial, &test)?,

@@ -3,9 +3,9 @@
 //! generalist teacher distilled the same way and a scratch student.
 
 use crate::classes::ClassSet;
-use crate::distill::{TeacherLogits, Teachers, WeightMode};
+use crate::distill::WeightMode;
 use crate::error::Result;
-use crate::experiment::lab::{Lab, Objective, Role};
+use crate::experiment::lab::{Lab, Objective, Panel, Role};
 use crate::experiment::{model_seed, Data, Table};
 
 pub(crate) fn run(lab: &mut Lab<'_>, data: &Data) -> Result<Table> {
@@ -72,22 +72,15 @@ pub(crate) fn run(lab: &mut Lab<'_>, data: &Data) -> Result<Table> {
         record("student: scratch", &lab.errors(&scratch, &test)?);
 
         let logits = [lab.teach(&a, &train)?, lab.teach(&b, &train)?];
-        let stacked = TeacherLogits::stack(lab.ctx, &[&logits[0], &logits[1]])?;
         let known = [low.clone(), high.clone()];
-        let teachers = Teachers {
-            logits: &stacked,
+        let panel = Panel {
+            logits: &[&logits[0], &logits[1]],
             known: &known,
             base_weights: &[1.0, 1.0],
+            gates: None,
+            mode: WeightMode::Uniform,
         };
-        let objective = Objective::Multi(teachers, WeightMode::Uniform);
-        let from_both = lab.train(
-            "from specialists",
-            Role::Student,
-            &train,
-            objective,
-            student_seed,
-            None,
-        )?;
+        let from_both = lab.student_from("from specialists", &train, panel, student_seed)?;
         record(
             "student: KD from both specialists",
             &lab.errors(&from_both, &test)?,
@@ -109,23 +102,15 @@ pub(crate) fn run(lab: &mut Lab<'_>, data: &Data) -> Result<Table> {
         );
 
         // The generalist knows which half a sample is in; the specialists add the detail.
-        let all = [&logits[0], &logits[1], &generalist];
-        let stacked = TeacherLogits::stack(lab.ctx, &all)?;
         let known = [low.clone(), high.clone(), ClassSet::all(data.classes)];
-        let teachers = Teachers {
-            logits: &stacked,
+        let panel = Panel {
+            logits: &[&logits[0], &logits[1], &generalist],
             known: &known,
             base_weights: &[1.0, 1.0, 1.0],
+            gates: None,
+            mode: WeightMode::Uniform,
         };
-        let objective = Objective::Multi(teachers, WeightMode::Uniform);
-        let combined = lab.train(
-            "specialists + generalist",
-            Role::Student,
-            &train,
-            objective,
-            student_seed,
-            None,
-        )?;
+        let combined = lab.student_from("specialists + generalist", &train, panel, student_seed)?;
         record(
             "student: KD from specialists + generalist",
             &lab.errors(&combined, &test)?,
