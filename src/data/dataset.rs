@@ -3,6 +3,7 @@
 use crate::classes::ClassSet;
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
+use crate::util::select_rows;
 
 /// An image classification data set in memory: u8 pixels `[count, height·width]`, labels.
 #[derive(Debug, Clone)]
@@ -135,15 +136,8 @@ impl Dataset {
             )));
         }
         Ok(Dataset {
-            pixels: indices
-                .iter()
-                .flat_map(|&i| {
-                    self.pixels[i * features..(i + 1) * features]
-                        .iter()
-                        .copied()
-                })
-                .collect(),
-            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            pixels: select_rows(&self.pixels, features, indices),
+            labels: select_rows(&self.labels, 1, indices),
             height: self.height,
             width: self.width,
         })

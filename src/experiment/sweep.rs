@@ -14,6 +14,7 @@ use crate::experiment::table::mean_std;
 use crate::experiment::{model_seed, Recipe, Scale};
 use crate::gpu::GpuContext;
 use crate::model::Mlp;
+use crate::util::select_rows;
 
 /// Most cells a sweep runs unless told to (`force`).
 pub const MAX_CELLS: usize = 200;
@@ -227,14 +228,7 @@ pub fn run_sweep(
             for &seed in &grid.seeds {
                 let (subset, rows) = subset(&data.train, fraction, seed)?;
                 let device = lab.upload(&subset, data.classes)?;
-                let picked: Vec<f32> = rows
-                    .iter()
-                    .flat_map(|&i| {
-                        all_logits[i * data.classes..(i + 1) * data.classes]
-                            .iter()
-                            .copied()
-                    })
-                    .collect();
+                let picked = select_rows(&all_logits, data.classes, &rows);
                 let teacher_logits = TeacherLogits::from_host(ctx, &device, &picked)?;
                 let init = model_seed(seed, 1);
                 let scratch_kd = KdConfig::cross_entropy();

@@ -3,7 +3,7 @@
 
 use crate::data::DeviceDataset;
 use crate::error::{Error, Result};
-use crate::eval::{confusion_matrix, logits, ClassErrors};
+use crate::eval::{confusion_matrix, logits, ClassErrors, Evaluation};
 use crate::gpu::GpuContext;
 use crate::model::Mlp;
 use crate::report::charts::bar_chart;
@@ -58,7 +58,23 @@ impl TestDiagnostics {
             ));
         }
         let all = logits(ctx, model, data, BATCH)?;
-        Self::from_logits(&all, data.labels(), data.classes(), bins)
+        // A model with a non-finite logit is named as `eval::evaluate` names it.
+        Self::from_logits(&all, data.labels(), data.classes(), bins).map_err(|e| match e {
+            Error::NonFiniteOutput { rows, count, .. } => Error::NonFiniteOutput {
+                what: format!("model {:?}", model.spec().sizes),
+                rows,
+                count,
+            },
+            other => other,
+        })
+    }
+
+    /// Errors and samples over all classes.
+    pub fn evaluation(&self) -> Evaluation {
+        Evaluation {
+            errors: self.class_errors.total(),
+            count: self.class_errors.samples.iter().sum(),
+        }
     }
 
     /// Accuracy on each class; NaN for a class with no samples.

@@ -4,10 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use distill_wgpu::data::{self, DeviceDataset, TrainTest};
-use distill_wgpu::eval::evaluate;
 use distill_wgpu::model::io;
 use distill_wgpu::report::{TestDiagnostics, DEFAULT_BINS};
-use distill_wgpu::{Error, GpuContext, KdConfig, MlpSpec, Result};
+use distill_wgpu::{Error, GpuContext, KdConfig, Mlp, MlpSpec, Result};
 
 use crate::report::{EpochReport, ModelReport};
 use crate::training::Trained;
@@ -85,11 +84,38 @@ pub fn finish_model(
     extra: &[(&str, String)],
 ) -> Result<ModelReport> {
     let model = &trained.model;
-    let eval = evaluate(ctx, model, test, 512)?;
-    let diagnostics = TestDiagnostics::measure(ctx, model, test, DEFAULT_BINS)?;
-    let params = model.parameters(ctx)?;
     let file = out.join(format!("{name}.safetensors"));
+    let epochs = trained
+        .logs
+        .iter()
+        .map(|log| EpochReport::new(log, trained.test_errors.get(&log.epoch).copied()))
+        .collect();
+    // Measured before saving: a model with non-finite outputs leaves no weights file.
+    let report = model_report(
+        ctx,
+        test,
+        name,
+        model,
+        (file.clone(), trained.seconds),
+        epochs,
+    )?;
+    let params = model.parameters(ctx)?;
     io::save(&file, model.spec(), &params, extra)?;
+    Ok(report)
+}
+
+/// A model's row of the results: its test errors, counted with its per-class breakdown in one
+/// pass over the test set, beside its weights file, training time and epoch logs.
+pub fn model_report(
+    ctx: &GpuContext,
+    test: &DeviceDataset,
+    name: &str,
+    model: &Mlp,
+    (weights, train_seconds): (PathBuf, f64),
+    epochs: Vec<EpochReport>,
+) -> Result<ModelReport> {
+    let diagnostics = TestDiagnostics::measure(ctx, model, test, DEFAULT_BINS)?;
+    let eval = diagnostics.evaluation();
     Ok(ModelReport {
         name: name.to_string(),
         sizes: model.spec().sizes.clone(),
@@ -97,13 +123,9 @@ pub fn finish_model(
         test_errors: eval.errors,
         test_count: eval.count,
         test_accuracy: eval.accuracy(),
-        train_seconds: trained.seconds,
-        weights: file,
-        epochs: trained
-            .logs
-            .iter()
-            .map(|log| EpochReport::new(log, trained.test_errors.get(&log.epoch).copied()))
-            .collect(),
+        train_seconds,
+        weights,
+        epochs,
         diagnostics: Some(diagnostics),
     })
 }

@@ -10,6 +10,7 @@ use distill_wgpu::distill::gating::disagreement_gates;
 use distill_wgpu::eval::calibrate::{calibrator, parse_held_out, CALIBRATION_KEY, HELD_OUT_KEY};
 use distill_wgpu::model::io;
 use distill_wgpu::ops::metrics::reference::argmax;
+use distill_wgpu::util::select_rows;
 use distill_wgpu::{
     Combine, DeviceDataset, Error, GpuContext, KdConfig, Mlp, MultiKdConfig, Result,
     TeacherEnsemble, TeacherLogits, Teachers, WeightMode,
@@ -418,11 +419,8 @@ fn fit_on_rows(
     classes: usize,
     rows: &[usize],
 ) -> Result<f32> {
-    let picked: Vec<f32> = rows
-        .iter()
-        .flat_map(|&i| logits[i * classes..(i + 1) * classes].iter().copied())
-        .collect();
-    let picked_labels: Vec<u8> = rows.iter().map(|&i| labels[i]).collect();
+    let picked = select_rows(logits, classes, rows);
+    let picked_labels = select_rows(labels, 1, rows);
     calibrator(ctx, &picked, &picked_labels, classes)?.fit_temperature(ctx)
 }
 

@@ -6,16 +6,15 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use distill_wgpu::data;
-use distill_wgpu::eval::evaluate;
-use distill_wgpu::report::{TestDiagnostics, DEFAULT_BINS};
 use distill_wgpu::{DeviceDataset, Dropout, KdConfig, MlpSpec, Result, TeacherLogits};
 
 use crate::jobs::{
-    bundled_teacher, finish_model, kd_from, load_data, print_table, sizes, val_fraction,
+    bundled_teacher, finish_model, kd_from, load_data, model_report, print_table, sizes,
+    val_fraction,
 };
 use crate::output::{check_inputs_not_outputs, file_name, job_outputs, prepare};
 use crate::pages::write_run_pages;
-use crate::report::{write_run_report, ModelReport, Settings};
+use crate::report::{write_run_report, Settings};
 use crate::teachers::{Ready, TeacherFiles};
 use crate::training::{train_model, TrainJob};
 use crate::{defaults, open_context, Common, RunArgs, TeacherFlags};
@@ -53,29 +52,20 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
             let models = files.models(&ctx)?;
             let several = models.len() > 1;
             for (i, (path, teacher)) in models.iter().enumerate() {
-                let eval = evaluate(&ctx, teacher, &test, 512)?;
-                let spec = teacher.spec();
-                results.push(ModelReport {
-                    name: if several {
-                        format!("teacher {} (loaded)", i + 1)
-                    } else {
-                        "teacher (loaded)".into()
-                    },
-                    sizes: spec.sizes.clone(),
-                    parameters: spec.parameter_count(),
-                    test_errors: eval.errors,
-                    test_count: eval.count,
-                    test_accuracy: eval.accuracy(),
-                    train_seconds: 0.0,
-                    weights: path.to_path_buf(),
-                    epochs: Vec::new(),
-                    diagnostics: Some(TestDiagnostics::measure(
-                        &ctx,
-                        teacher,
-                        &test,
-                        DEFAULT_BINS,
-                    )?),
-                });
+                let name = if several {
+                    format!("teacher {} (loaded)", i + 1)
+                } else {
+                    "teacher (loaded)".into()
+                };
+                let weights = (path.to_path_buf(), 0.0);
+                results.push(model_report(
+                    &ctx,
+                    &test,
+                    &name,
+                    teacher,
+                    weights,
+                    Vec::new(),
+                )?);
             }
             let start = Instant::now();
             let labels = (&train, data.train.labels.as_slice());
