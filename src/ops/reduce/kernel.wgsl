@@ -1,7 +1,8 @@
 // Deterministic batch reduction of the per-row KD terms written by kd_loss.wgsl.
 // One workgroup: invocation i sums rows i, i + WG, … in order, then a fixed tree combines them,
 // so the same inputs give the same bits on the same adapter (no float atomics).
-//   loss[0] = (1 − α)·mean(ce) + α·T²·mean(kl), loss[1] = mean(ce), loss[2] = mean(kl)
+//   loss[0] = w_ce·mean(ce) + w_kl·mean(kl), loss[1] = mean(ce), loss[2] = mean(kl), with
+//   w_ce = 1 − α and w_kl = α·T² for the KD loss (other objectives weigh the terms their way)
 //   loss[4..7] accumulate loss[0..3] over steps and loss[7] counts the steps, so a trainer can
 //   read an epoch's mean loss once instead of stalling every step; loss[3] records the first
 //   step (counted like loss[7]) whose loss was NaN or infinite, 0 while none was, so a
@@ -10,8 +11,8 @@
 
 struct ReduceParams {
     rows: u32,
-    alpha: f32,
-    temperature_sq: f32,
+    ce_weight: f32,
+    kl_weight: f32,
     inv_batch: f32,
 }
 
@@ -41,7 +42,7 @@ fn reduce_loss(@builtin(local_invocation_index) lid: u32) {
     if lid == 0u {
         let ce = red[0].x * params.inv_batch;
         let kl = red[0].y * params.inv_batch;
-        let total = (1.0 - params.alpha) * ce + params.alpha * params.temperature_sq * kl;
+        let total = params.ce_weight * ce + params.kl_weight * kl;
         loss[0] = total;
         loss[1] = ce;
         loss[2] = kl;

@@ -19,17 +19,23 @@ pub const LOSS_SLOTS: usize = 8;
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct ReduceParams {
     pub rows: u32,
-    pub alpha: f32,
-    pub temperature_sq: f32,
+    pub ce_weight: f32,
+    pub kl_weight: f32,
     pub inv_batch: f32,
 }
 
 impl ReduceParams {
+    /// The KD weighting: `(1 − α)·ce + α·T²·kl`.
     pub fn new(rows: usize, temperature: f32, alpha: f32) -> Self {
+        Self::weighted(rows, 1.0 - alpha, alpha * (temperature * temperature))
+    }
+
+    /// Any weighting `ce_weight·ce + kl_weight·kl` of the two per-row terms (DKD, hint loss).
+    pub fn weighted(rows: usize, ce_weight: f32, kl_weight: f32) -> Self {
         Self {
             rows: rows as u32,
-            alpha,
-            temperature_sq: temperature * temperature,
+            ce_weight,
+            kl_weight,
             inv_batch: 1.0 / rows as f32,
         }
     }
