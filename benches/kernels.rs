@@ -64,6 +64,19 @@ fn benches(c: &mut Criterion) {
     }
     group.finish();
 
+    let mut group = c.benchmark_group("stream");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3));
+    for w in workloads::prepare_stream_workloads(&ctx, &mut rng).unwrap() {
+        let shape: Vec<String> = w.shape.iter().map(usize::to_string).collect();
+        group.throughput(Throughput::Bytes(w.bytes as u64));
+        group.bench_function(format!("{} {}", w.name, shape.join("x")), |b| {
+            b.iter_custom(|i| time(&ctx, &w.kernel, i))
+        });
+    }
+    group.finish();
+
     let mut group = c.benchmark_group("kd_step");
     group
         .sample_size(10)

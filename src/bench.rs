@@ -11,6 +11,8 @@ use crate::distill::{KdConfig, TeacherLogits};
 use crate::error::Result;
 use crate::gpu::{GpuContext, PreparedKernel};
 use crate::model::{Mlp, MlpSpec};
+use crate::ops::ema::prepare_ema_update;
+use crate::ops::hint::prepare_hint_loss;
 use crate::ops::kd_loss::{prepare_kd_loss, KdBatch};
 use crate::ops::matmul::{self, prepare_matmul, MatmulSpec, MatmulVariant};
 use crate::ops::optim::Optimizer;
@@ -84,6 +86,55 @@ pub fn prepare_row_workloads(
     let softmax = prepare_softmax(ctx, &z, rows, cols, 4.0)?;
     let bytes = 3 * rows * cols * 4;
     Ok(vec![("kd_loss", kd, bytes), ("softmax", softmax, bytes)])
+}
+
+/// A memory-bound kernel to time, with the bytes one run moves.
+#[derive(Debug)]
+pub struct StreamWorkload {
+    /// Kernel name in the report.
+    pub name: &'static str,
+    /// `[rows, width]` of a row kernel, `[count]` of an element-wise one.
+    pub shape: Vec<usize>,
+    /// How the kernel is laid out over the grid.
+    pub variant: &'static str,
+    /// The kernel over random inputs.
+    pub kernel: PreparedKernel,
+    /// Bytes read plus bytes written per run.
+    pub bytes: usize,
+}
+
+/// The hint loss at 128×800 (a 784-800-800-10 student's hidden layer at batch 128, β = 1; it
+/// reads r and h, writes the gradient and the row terms, then the reduction reads those) and
+/// the EMA update over a 784-800-800-10 MLP's parameters (d = 0.999; reads θ' and θ, writes
+/// θ').
+pub fn prepare_stream_workloads(
+    ctx: &GpuContext,
+    rng: &mut SplitMix64,
+) -> Result<Vec<StreamWorkload>> {
+    let (rows, width) = (128, 800);
+    let r = rng.uniform_vec(rows * width, -1.0, 1.0);
+    let h = rng.uniform_vec(rows * width, -1.0, 1.0);
+    let hint = prepare_hint_loss(ctx, &r, &h, rows, width, 1.0)?;
+    let count = MlpSpec::relu(&[784, 800, 800, 10])?.parameter_count();
+    let shadow = rng.uniform_vec(count, -0.1, 0.1);
+    let source = rng.uniform_vec(count, -0.1, 0.1);
+    let ema = prepare_ema_update(ctx, &shadow, &source, 0.999)?;
+    Ok(vec![
+        StreamWorkload {
+            name: "hint_loss",
+            shape: vec![rows, width],
+            variant: "workgroup-per-row",
+            kernel: hint,
+            bytes: (3 * rows * width + 4 * rows) * 4,
+        },
+        StreamWorkload {
+            name: "ema",
+            shape: vec![count],
+            variant: "element-wise",
+            kernel: ema,
+            bytes: 3 * count * 4,
+        },
+    ])
 }
 
 /// The KD-step benchmark: random 28×28 images in 10 classes on the GPU with a
@@ -168,12 +219,13 @@ pub fn time_kernel(ctx: &GpuContext, kernel: &PreparedKernel, repeats: usize) ->
 /// One timed kernel: a matmul (with `product` and `gflops`) or a row kernel (with `gbps`).
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelBench {
-    /// `matmul`, `kd_loss` or `softmax`.
+    /// `matmul`, `kd_loss`, `softmax`, `hint_loss` or `ema`.
     pub kernel: String,
     /// Which product a matmul computes, e.g. `X·Wᵀ`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
-    /// `[M, N, K]` of a matmul, `[rows, cols]` of a row kernel.
+    /// `[M, N, K]` of a matmul, `[rows, cols]` of a row kernel, `[count]` of an element-wise
+    /// one.
     pub shape: Vec<usize>,
     /// The variant that ran.
     pub variant: String,
@@ -182,7 +234,7 @@ pub struct KernelBench {
     /// Floating-point throughput of a matmul.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gflops: Option<f64>,
-    /// Bytes of logits read plus outputs written, per second, of a row kernel.
+    /// Bytes read plus bytes written, per second, of a row or element-wise kernel.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gbps: Option<f64>,
 }
@@ -216,7 +268,8 @@ pub struct StepBench {
     pub submits_per_step: usize,
 }
 
-/// Times every matmul workload and row kernel (`say` gets a line per result).
+/// Times every matmul workload, row kernel and stream workload (`say` gets a line per
+/// result).
 pub fn bench_kernels(
     ctx: &GpuContext,
     rng: &mut SplitMix64,
@@ -267,6 +320,28 @@ pub fn bench_kernels(
                 gbps: Some(gbps),
             });
         }
+    }
+    for w in prepare_stream_workloads(ctx, rng)? {
+        let secs = time_kernel(ctx, &w.kernel, repeats)?;
+        let gbps = w.bytes as f64 / secs / 1e9;
+        let shape: Vec<String> = w.shape.iter().map(usize::to_string).collect();
+        say(format!(
+            "{:<9} {:>10} {:<17} {:>9.3} ms {:>8.3} GB/s",
+            w.name,
+            shape.join("x"),
+            w.variant,
+            secs * 1e3,
+            gbps
+        ));
+        rows_out.push(KernelBench {
+            kernel: w.name.into(),
+            product: None,
+            shape: w.shape,
+            variant: w.variant.into(),
+            seconds: secs,
+            gflops: None,
+            gbps: Some(gbps),
+        });
     }
     Ok(rows_out)
 }

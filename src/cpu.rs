@@ -8,9 +8,13 @@ pub use crate::model::reference::{
     dense_backward, dense_forward, mlp_backward, mlp_backward_scaled, mlp_forward,
     mlp_forward_dropout, mlp_logits, relu_backward, DenseGrads,
 };
+pub use crate::ops::accumulate::reference::accumulate;
 pub use crate::ops::bias_grad::reference::bias_grad;
 pub use crate::ops::dropout::reference::{apply_dropout, dropout_keeps, pcg_hash};
+pub use crate::ops::ema::reference::ema_update;
 pub use crate::ops::gather::reference::{gather, jitter_shift};
+pub use crate::ops::hint::reference::hint_loss;
+pub use crate::ops::hint::HintOutput;
 pub use crate::ops::kd_loss::reference::kd_loss;
 pub use crate::ops::kd_loss::KdOutput;
 pub use crate::ops::matmul::reference::matmul;

@@ -7,8 +7,8 @@ use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::ops::check::Comparison;
 use crate::ops::{
-    bias_grad, calibration, dropout, gather, kd_loss, matmul, metrics, multi_kd, optim, reduce,
-    softmax,
+    accumulate, bias_grad, calibration, dropout, ema, gather, hint, kd_loss, matmul, metrics,
+    multi_kd, optim, reduce, softmax,
 };
 use crate::rng::SplitMix64;
 
@@ -28,6 +28,9 @@ pub fn run_suite(ctx: &GpuContext, quick: bool) -> Result<Vec<Comparison>> {
     out.extend(gather::check::suite(ctx, &mut rng)?);
     out.extend(metrics::check::suite(ctx, &mut rng)?);
     out.extend(calibration::check::suite(ctx, &mut rng)?);
+    out.extend(hint::check::suite(ctx, &mut rng)?);
+    out.extend(accumulate::check::suite(ctx, &mut rng)?);
+    out.extend(ema::check::suite(ctx, &mut rng)?);
     Ok(out)
 }
 

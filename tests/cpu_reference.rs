@@ -180,3 +180,52 @@ fn optimizers_follow_their_definitions() {
     // First bias-corrected Adam step moves by lr·sign(g).
     assert!((p[0] - 0.9).abs() < 1e-7, "{}", p[0]);
 }
+
+#[test]
+fn hint_loss_gradient_matches_finite_differences() {
+    let mut rng = SplitMix64::new(11);
+    for &(rows, width, beta) in &[(1, 1, 1.0), (3, 5, 0.5), (4, 7, 2.0), (2, 3, 0.0)] {
+        let r = random(&mut rng, rows * width, 3.0);
+        let h = random(&mut rng, rows * width, 3.0);
+        let out = cpu::hint_loss(&r, &h, rows, width, beta);
+        let numeric = numeric_grad(&r, |rr| cpu::hint_loss(rr, &h, rows, width, beta).loss);
+        assert_grads_close(
+            &format!("dL/dr {rows}x{width} β={beta}"),
+            &out.grad,
+            &numeric,
+        );
+        // The MSE is the plain mean of squares, the loss β times it, the rows' terms average
+        // to it.
+        let squares: f64 = r.iter().zip(&h).map(|(a, b)| (a - b).powi(2)).sum();
+        let mse = squares / (rows * width) as f64;
+        assert!((out.mse - mse).abs() <= 1e-12 * mse, "{} vs {mse}", out.mse);
+        assert!((out.loss - beta * mse).abs() <= 1e-12 * mse);
+        let row_mean = out.row_mse.iter().sum::<f64>() / rows as f64;
+        assert!((row_mean - mse).abs() <= 1e-12 * mse);
+    }
+    let same = cpu::hint_loss(&[1.5, -2.0], &[1.5, -2.0], 1, 2, 3.0);
+    assert_eq!((same.loss, same.mse), (0.0, 0.0));
+    assert!(same.grad.iter().all(|&g| g == 0.0));
+}
+
+#[test]
+fn ema_toward_a_constant_student_closes_the_gap_by_d_per_update() {
+    let mut rng = SplitMix64::new(12);
+    let theta = random(&mut rng, 6, 2.0);
+    let start = random(&mut rng, 6, 2.0);
+    for &d in &[0.5, 0.9, 0.99, 0.999] {
+        let mut shadow = start.clone();
+        for n in 1..=50 {
+            shadow = cpu::ema_update(&shadow, &theta, d);
+            for i in 0..theta.len() {
+                // θ'ₙ = θ + dⁿ·(θ'₀ − θ)
+                let expected = theta[i] + d.powi(n) * (start[i] - theta[i]);
+                assert!(
+                    (shadow[i] - expected).abs() <= 1e-13,
+                    "d={d} n={n} [{i}]: {} vs {expected}",
+                    shadow[i]
+                );
+            }
+        }
+    }
+}

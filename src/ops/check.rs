@@ -87,6 +87,21 @@ impl Comparison {
 
 /// Compares `got` with `expected` element-wise.
 pub fn compare(what: &str, got: &[f32], expected: &[f64], tolerance: Tolerance) -> Comparison {
+    compare_scaled(what, got, expected, |i| expected[i].abs(), tolerance)
+}
+
+/// Compares `got` with `expected` element-wise against a tolerance relative to a per-element
+/// scale: `|got − expected| ≤ atol + rtol·scale(i)` (for results whose rounding error follows
+/// the size of the inputs rather than of the result, e.g. a blend of two values of opposite
+/// sign). [`Comparison::max_rel`] is then `|err| / scale(i)`, over elements with
+/// `scale(i) > atol`; [`compare`] is the case `scale(i) = |expected[i]|`.
+pub fn compare_scaled(
+    what: &str,
+    got: &[f32],
+    expected: &[f64],
+    scale: impl Fn(usize) -> f64,
+    tolerance: Tolerance,
+) -> Comparison {
     let mut c = Comparison {
         what: what.to_string(),
         count: expected.len(),
@@ -107,11 +122,12 @@ pub fn compare(what: &str, got: &[f32], expected: &[f64], tolerance: Tolerance) 
     }
     for (i, (&g, &e)) in got.iter().zip(expected).enumerate() {
         let err = (g as f64 - e).abs();
-        let ok = err <= tolerance.atol + tolerance.rtol * e.abs();
+        let size = scale(i);
+        let ok = err <= tolerance.atol + tolerance.rtol * size;
         if err.is_finite() {
             c.max_abs = c.max_abs.max(err);
-            if e.abs() > tolerance.atol {
-                c.max_rel = c.max_rel.max(err / e.abs());
+            if size > tolerance.atol {
+                c.max_rel = c.max_rel.max(err / size);
             }
         } else {
             c.max_abs = f64::INFINITY;

@@ -2,11 +2,14 @@
 //! function), its f64 reference (`reference.rs`) and its validation cases (`check.rs`).
 //! Snippets several kernels share live in `wgsl/` and are prepended to each kernel's source.
 
+pub mod accumulate;
 pub mod bias_grad;
 pub mod calibration;
 pub mod check;
 pub mod dropout;
+pub mod ema;
 pub mod gather;
+pub mod hint;
 pub mod kd_loss;
 pub mod matmul;
 pub mod metrics;
@@ -34,4 +37,7 @@ pub const SHADERS: &[ShaderSource] = &[
     calibration::NLL_SHADER,
     calibration::RELIABILITY_SHADER,
     gather::SHADER,
+    hint::SHADER,
+    accumulate::SHADER,
+    ema::SHADER,
 ];
