@@ -9,6 +9,7 @@ pub use crate::model::reference::{
     mlp_forward_dropout, mlp_logits, relu_backward, DenseGrads,
 };
 pub use crate::ops::bias_grad::reference::bias_grad;
+pub use crate::ops::dkd::reference::{dkd_loss, dkd_parts, nckd, tckd, DkdParts};
 pub use crate::ops::dropout::reference::{apply_dropout, dropout_keeps, pcg_hash};
 pub use crate::ops::gather::reference::{gather, jitter_shift};
 pub use crate::ops::kd_loss::reference::kd_loss;

@@ -5,6 +5,7 @@
 pub mod bias_grad;
 pub mod calibration;
 pub mod check;
+pub mod dkd;
 pub mod dropout;
 pub mod gather;
 pub mod kd_loss;
@@ -25,6 +26,7 @@ pub const SHADERS: &[ShaderSource] = &[
     softmax::SHADER,
     kd_loss::SHADER,
     multi_kd::SHADER,
+    dkd::SHADER,
     reduce::SHADER,
     bias_grad::SHADER,
     optim::SGD,
