@@ -13,6 +13,7 @@ use crate::gpu::{GpuContext, PreparedKernel};
 use crate::model::{Mlp, MlpSpec};
 use crate::ops::ema::prepare_ema_update;
 use crate::ops::hint::prepare_hint_loss;
+use crate::ops::dkd::{prepare_dkd_loss, DkdConfig};
 use crate::ops::kd_loss::{prepare_kd_loss, KdBatch};
 use crate::ops::matmul::{self, prepare_matmul, MatmulSpec, MatmulVariant};
 use crate::ops::optim::Optimizer;
@@ -57,8 +58,9 @@ pub fn prepare_matmul_workload(
     Ok((variant, prepare_matmul(ctx, variant, spec, &a, &b, &aux)?))
 }
 
-/// KD loss and softmax over random logits at `rows × cols`: `(name, kernel, bytes moved)`,
-/// counting the logits read and the outputs written once each.
+/// KD loss, DKD loss (T = 4, A = 1, B = 8, w = 1) and softmax over random logits at
+/// `rows × cols`: `(name, kernel, bytes moved)`, counting the logits read and the outputs
+/// written once each.
 pub fn prepare_row_workloads(
     ctx: &GpuContext,
     rng: &mut SplitMix64,
@@ -83,9 +85,14 @@ pub fn prepare_row_workloads(
             alpha: 0.9,
         },
     )?;
+    let dkd = prepare_dkd_loss(ctx, &batch, DkdConfig::paper())?;
     let softmax = prepare_softmax(ctx, &z, rows, cols, 4.0)?;
     let bytes = 3 * rows * cols * 4;
-    Ok(vec![("kd_loss", kd, bytes), ("softmax", softmax, bytes)])
+    Ok(vec![
+        ("kd_loss", kd, bytes),
+        ("dkd_loss", dkd, bytes),
+        ("softmax", softmax, bytes),
+    ])
 }
 
 /// A memory-bound kernel to time, with the bytes one run moves.
@@ -219,7 +226,7 @@ pub fn time_kernel(ctx: &GpuContext, kernel: &PreparedKernel, repeats: usize) ->
 /// One timed kernel: a matmul (with `product` and `gflops`) or a row kernel (with `gbps`).
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelBench {
-    /// `matmul`, `kd_loss`, `softmax`, `hint_loss` or `ema`.
+    /// `matmul`, `kd_loss`, `dkd_loss`, `softmax`, `hint_loss` or `ema`.
     pub kernel: String,
     /// Which product a matmul computes, e.g. `X·Wᵀ`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -306,7 +313,7 @@ pub fn bench_kernels(
             let secs = time_kernel(ctx, prepared, repeats)?;
             let gbps = *bytes as f64 / secs / 1e9;
             say(format!(
-                "{name:<7} {rows:>4}x{cols:<5} workgroup-per-row {:>9.3} ms {:>8.3} GB/s",
+                "{name:<8} {rows:>4}x{cols:<5} workgroup-per-row {:>9.3} ms {:>8.3} GB/s",
                 secs * 1e3,
                 gbps
             ));

@@ -10,6 +10,7 @@ pub use crate::model::reference::{
 };
 pub use crate::ops::accumulate::reference::accumulate;
 pub use crate::ops::bias_grad::reference::bias_grad;
+pub use crate::ops::dkd::reference::{dkd_loss, dkd_parts, nckd, tckd, DkdParts};
 pub use crate::ops::dropout::reference::{apply_dropout, dropout_keeps, pcg_hash};
 pub use crate::ops::ema::reference::ema_update;
 pub use crate::ops::gather::reference::{gather, jitter_shift};

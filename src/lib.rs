@@ -34,8 +34,8 @@ pub mod validate;
 pub use classes::ClassSet;
 pub use data::{Dataset, DeviceDataset};
 pub use distill::{
-    Combine, KdConfig, LossReport, MultiKdConfig, TeacherEnsemble, TeacherLogits, TeacherSource,
-    Teachers, WeightMode,
+    Combine, DkdConfig, KdConfig, LossReport, MultiKdConfig, TeacherEnsemble, TeacherLogits,
+    TeacherSource, Teachers, WeightMode,
 };
 pub use error::{Error, Result};
 pub use eval::Evaluation;

@@ -7,8 +7,8 @@ use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::ops::check::Comparison;
 use crate::ops::{
-    accumulate, bias_grad, calibration, dropout, ema, gather, hint, kd_loss, matmul, metrics,
-    multi_kd, optim, reduce, softmax,
+    accumulate, bias_grad, calibration, dkd, dropout, ema, gather, hint, kd_loss, matmul,
+    metrics, multi_kd, optim, reduce, softmax,
 };
 use crate::rng::SplitMix64;
 
@@ -21,6 +21,7 @@ pub fn run_suite(ctx: &GpuContext, quick: bool) -> Result<Vec<Comparison>> {
     out.extend(softmax::check::suite(ctx, &mut rng)?);
     out.extend(kd_loss::check::suite(ctx, &mut rng)?);
     out.extend(multi_kd::check::suite(ctx, &mut rng)?);
+    out.extend(dkd::check::suite(ctx, &mut rng)?);
     out.extend(bias_grad::check::suite(ctx, &mut rng)?);
     out.extend(optim::check::suite(ctx, &mut rng)?);
     out.extend(reduce::check::suite(ctx, &mut rng)?);

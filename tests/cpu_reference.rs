@@ -229,3 +229,171 @@ fn ema_toward_a_constant_student_closes_the_gap_by_d_per_update() {
         }
     }
 }
+
+/// The DKD reference at `(T, A, B, w)`.
+fn dkd(
+    z: &[f64],
+    t: &[f64],
+    labels: &[u32],
+    (rows, cols): (usize, usize),
+    (temperature, a, b, ramp): (f64, f64, f64, f64),
+) -> cpu::KdOutput<f64> {
+    cpu::dkd_loss(z, t, labels, rows, cols, temperature, a, b, ramp)
+}
+
+#[test]
+fn dkd_gradient_matches_finite_differences() {
+    let mut rng = SplitMix64::new(17);
+    let settings = [
+        (4.0, 1.0, 8.0, 1.0),
+        (1.0, 1.0, 8.0, 0.5),
+        (0.5, 2.0, 1.0, 1.0),
+        (20.0, 1.0, 8.0, 0.3),
+        (4.0, 0.0, 8.0, 1.0),
+        (4.0, 1.0, 0.0, 1.0),
+        (2.0, 1.0, 8.0, 0.0),
+    ];
+    for &(rows, cols) in &[(3, 5), (4, 2)] {
+        for &setting in &settings {
+            let z = random(&mut rng, rows * cols, 3.0);
+            let t = random(&mut rng, rows * cols, 3.0);
+            let labels: Vec<u32> = (0..rows).map(|r| (r % cols) as u32).collect();
+            let out = dkd(&z, &t, &labels, (rows, cols), setting);
+            let numeric = numeric_grad(&z, |zz| dkd(zz, &t, &labels, (rows, cols), setting).loss);
+            let what = format!("DKD dL/dz {rows}x{cols} (T, A, B, w) = {setting:?}");
+            assert_grads_close(&what, &out.grad, &numeric);
+        }
+    }
+}
+
+#[test]
+fn dkd_terms_follow_their_definitions() {
+    // TCKD and NCKD written out plainly on moderate logits, and the batch loss assembled.
+    let z = [0.3, -1.2, 2.0, 0.7, 1.1];
+    let t = [1.5, 0.2, -0.4, 0.9, -2.0];
+    let (y, temp) = (2usize, 3.0);
+    let (q, _) = cpu::softmax(&z, 1, 5, temp);
+    let (p, _) = cpu::softmax(&t, 1, 5, temp);
+    let tckd = p[y] * (p[y] / q[y]).ln() + (1.0 - p[y]) * ((1.0 - p[y]) / (1.0 - q[y])).ln();
+    let rest = |v: &[f64]| -> Vec<f64> {
+        let total: f64 = (0..5).filter(|&c| c != y).map(|c| v[c]).sum();
+        (0..5).filter(|&c| c != y).map(|c| v[c] / total).collect()
+    };
+    let (qh, ph) = (rest(&q), rest(&p));
+    let nckd: f64 = (0..4).map(|i| ph[i] * (ph[i] / qh[i]).ln()).sum();
+    assert!((cpu::tckd(&z, &t, y, temp) - tckd).abs() < 1e-14);
+    assert!((cpu::nckd(&z, &t, y, temp) - nckd).abs() < 1e-14);
+    let out = dkd(&z, &t, &[y as u32], (1, 5), (temp, 1.5, 8.0, 0.25));
+    let ce = cpu::log_sum_exp(&z, 1.0) - z[y];
+    assert!((out.kl - (1.5 * tckd + 8.0 * nckd)).abs() < 1e-13);
+    assert!((out.loss - (ce + 0.25 * temp * temp * out.kl)).abs() < 1e-12);
+}
+
+#[test]
+fn dkd_with_two_classes_is_plain_kd() {
+    let mut rng = SplitMix64::new(19);
+    let (rows, cols) = (6, 2);
+    for &temp in &[0.5, 1.0, 4.0, 100.0] {
+        let z = random(&mut rng, rows * cols, 6.0);
+        let t = random(&mut rng, rows * cols, 6.0);
+        let labels = [0u32, 1, 1, 0, 1, 0];
+        let kd = cpu::kd_loss(&z, &t, &labels, rows, cols, temp, 1.0);
+        let parts = cpu::dkd_parts(&z, &t, &labels, rows, cols, temp);
+        assert!(parts.row_nckd.iter().all(|&v| v == 0.0), "{parts:?}");
+        assert!(parts.non_target.iter().all(|&v| v == 0.0), "{parts:?}");
+        for r in 0..rows {
+            let (got, want) = (parts.row_tckd[r], kd.row_kl[r]);
+            let close = (got - want).abs() <= 1e-12 * want.abs();
+            assert!(close, "T={temp} row {r}: {got} vs {want}");
+        }
+        // A = 1, w = 1: the soft gradient is KD's T·(q − p)/B, whatever B.
+        let out = dkd(&z, &t, &labels, (rows, cols), (temp, 1.0, 8.0, 1.0));
+        let ce = cpu::kd_loss(&z, &t, &labels, rows, cols, temp, 0.0);
+        for i in 0..rows * cols {
+            let want = ce.grad[i] + kd.grad[i];
+            let close = (out.grad[i] - want).abs() <= 1e-14 * (1.0 + want.abs());
+            assert!(close, "T={temp} grad[{i}]: {} vs {want}", out.grad[i]);
+        }
+    }
+}
+
+#[test]
+fn dkd_without_a_kd_term_is_plain_cross_entropy() {
+    let mut rng = SplitMix64::new(23);
+    let (rows, cols) = (5, 7);
+    let z = random(&mut rng, rows * cols, 4.0);
+    let t = random(&mut rng, rows * cols, 4.0);
+    let labels = [0u32, 6, 3, 3, 1];
+    let ce = cpu::kd_loss(&z, &t, &labels, rows, cols, 4.0, 0.0);
+    for setting in [
+        (4.0, 0.0, 0.0, 1.0),
+        (4.0, 1.0, 8.0, 0.0),
+        (0.5, 0.0, 0.0, 0.7),
+    ] {
+        let out = dkd(&z, &t, &labels, (rows, cols), setting);
+        assert!((out.loss - ce.loss).abs() < 1e-14, "{setting:?}");
+        assert_eq!(out.ce, ce.ce);
+        assert_eq!(out.grad, ce.grad, "{setting:?}");
+    }
+}
+
+#[test]
+fn dkd_teacher_equal_to_student_has_no_kd_term() {
+    let mut rng = SplitMix64::new(29);
+    let (rows, cols) = (4, 10);
+    let z = random(&mut rng, rows * cols, 6.0);
+    let labels = [0u32, 9, 4, 2];
+    let ce = cpu::kd_loss(&z, &z, &labels, rows, cols, 4.0, 0.0);
+    for &temp in &[0.5, 4.0, 100.0] {
+        let out = dkd(&z, &z, &labels, (rows, cols), (temp, 1.0, 8.0, 1.0));
+        assert!(
+            out.row_kl.iter().all(|&v| v.abs() < 1e-15),
+            "T={temp}: {:?}",
+            out.row_kl
+        );
+        for i in 0..rows * cols {
+            assert!(
+                (out.grad[i] - ce.grad[i]).abs() < 1e-16,
+                "T={temp} grad[{i}]"
+            );
+        }
+    }
+}
+
+#[test]
+fn dkd_is_finite_when_the_teacher_is_certain() {
+    // Teacher gaps of ±1e4 put p_y at exactly 1 or 0; TCKD is then −log q_y or −log(1 − q_y).
+    let z = [0.5, -1.0, 2.0, 1e4, -1e4, 0.0];
+    for &temp in &[0.5, 4.0, 100.0] {
+        for &(gap, y) in &[(1e4, 0usize), (-1e4, 1)] {
+            let mut t = vec![0.1, 0.2, -0.3];
+            t[y] += gap;
+            let tz = &z[0..3];
+            let tckd = cpu::tckd(tz, &t, y, temp);
+            let (q, lq) = cpu::softmax(tz, 1, 3, temp);
+            let want = if gap > 0.0 {
+                -lq[y]
+            } else {
+                -(1.0 - q[y]).ln()
+            };
+            // The binary logits differ by up to 4e4 here, so f64 keeps about 1e-12 of TCKD.
+            assert!(
+                (tckd - want).abs() < 1e-10 * want.abs(),
+                "T={temp}: {tckd} vs {want}"
+            );
+            let out = dkd(tz, &t, &[y as u32], (1, 3), (temp, 1.0, 8.0, 1.0));
+            assert!(out.loss.is_finite() && out.grad.iter().all(|g| g.is_finite()));
+        }
+        let out = dkd(
+            &z[3..6],
+            &[-1e4, 1e4, 0.0],
+            &[0],
+            (1, 3),
+            (temp, 1.0, 8.0, 1.0),
+        );
+        assert!(
+            out.loss.is_finite() && out.grad.iter().all(|g| g.is_finite()),
+            "{out:?}"
+        );
+    }
+}

@@ -7,6 +7,7 @@ pub mod gating;
 pub mod reference;
 pub mod teacher;
 
+pub use crate::ops::dkd::DkdConfig;
 pub use crate::ops::kd_loss::KdConfig;
 pub use crate::ops::multi_kd::{Combine, MultiKdConfig, WeightMode};
 pub use ensemble::{TeacherEnsemble, Teachers};

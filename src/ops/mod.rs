@@ -6,6 +6,7 @@ pub mod accumulate;
 pub mod bias_grad;
 pub mod calibration;
 pub mod check;
+pub mod dkd;
 pub mod dropout;
 pub mod ema;
 pub mod gather;
@@ -28,6 +29,7 @@ pub const SHADERS: &[ShaderSource] = &[
     softmax::SHADER,
     kd_loss::SHADER,
     multi_kd::SHADER,
+    dkd::SHADER,
     reduce::SHADER,
     bias_grad::SHADER,
     optim::SGD,

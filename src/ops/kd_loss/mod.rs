@@ -115,12 +115,14 @@ impl KdParams {
     }
 }
 
-/// The shader: the shared cancellation-free log1p / expm1 pieces, then the kernel.
+/// The shader: the shared cancellation-free log1p / expm1 pieces and row-KL sums, then the
+/// kernel.
 pub const SHADER: ShaderSource = ShaderSource {
     name: "kd_loss",
     entry_point: "kd_loss_rows",
     source: concat!(
         include_str!("../wgsl/stable_math.wgsl"),
+        include_str!("../wgsl/row_kl.wgsl"),
         include_str!("kernel.wgsl")
     ),
     uniform_size: std::mem::size_of::<KdParams>(),

@@ -18,15 +18,15 @@ use crate::ops::reduce::reference::reduce_loss;
 
 /// `softmax(x / T)` of one row with its log-probabilities, complements `1 − prob`, and the first
 /// column holding the largest.
-struct RowSoftmax {
-    top: usize,
-    log_prob: Vec<f64>,
-    prob: Vec<f64>,
-    complement: Vec<f64>,
+pub(crate) struct RowSoftmax {
+    pub top: usize,
+    pub log_prob: Vec<f64>,
+    pub prob: Vec<f64>,
+    pub complement: Vec<f64>,
 }
 
 /// One row's softmax at temperature T, accurate at its largest entry (see the module docs).
-fn row_softmax(row: &[f64], temperature: f64) -> RowSoftmax {
+pub(crate) fn row_softmax(row: &[f64], temperature: f64) -> RowSoftmax {
     let top = row
         .iter()
         .enumerate()
@@ -91,7 +91,7 @@ fn p_times_exp_tail(p: f64, log_p: f64, e: f64) -> f64 {
 }
 
 /// `(KL(p ‖ q), q − p)` of one row, `q = softmax(z / T)`, `p = softmax(t / T)`.
-fn soft_row(z: &[f64], t: &[f64], temperature: f64) -> (f64, Vec<f64>) {
+pub(crate) fn soft_row(z: &[f64], t: &[f64], temperature: f64) -> (f64, Vec<f64>) {
     let q = row_softmax(z, temperature);
     let p = row_softmax(t, temperature);
     let k = p.top;

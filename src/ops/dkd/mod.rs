@@ -1,0 +1,303 @@
+//! Decoupled knowledge distillation (Zhao et al. 2022): per-row cross-entropy, the target-class
+//! and non-target-class KD terms and `dL/dz` in one workgroup per row, followed by the
+//! deterministic batch reduction ([`crate::ops::reduce`]).
+//!
+//! With `q`, `p` the student's and teacher's softmaxes at T, `y` the label and `q̂`, `p̂` their
+//! softmaxes over the non-target classes only:
+//!
+//! `TCKD = KL([p_y, 1 − p_y] ‖ [q_y, 1 − q_y])`, `NCKD = KL(p̂ ‖ q̂)`,
+//! `L = mean(CE) + w·T²·mean(A·TCKD + B·NCKD)`, and
+//! `dL/dz_c = (1/B)[(s_c − 1[c=y]) + w·T·(A·(q_y − p_y)·(1[c=y] − q̂_c) + B·(q̂_c − p̂_c))]`
+//! (`s = softmax(z)`, `q̂_y = p̂_y = 0`, `B` in `1/B` the batch size). DKD needs at least two
+//! classes; with exactly two, NCKD is 0 and TCKD is the plain KD term.
+
+pub mod check;
+pub mod reference;
+
+use crate::error::{Error, Result};
+use crate::gpu::dispatch::Dispatch;
+use crate::gpu::prepared::Output;
+use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
+use crate::ops::kd_loss::{KdBatch, KdBuffers, KdOutput};
+use crate::ops::reduce::{reduce_dispatch, ReduceParams, LOSS_SLOTS};
+
+/// Temperature, the weights of the two decoupled terms and the warm-up factor of the DKD loss.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct DkdConfig {
+    /// Temperature T > 0.
+    pub temperature: f32,
+    /// Weight A ≥ 0 of the target-class term TCKD (the paper's α).
+    pub target_weight: f32,
+    /// Weight B ≥ 0 of the non-target-class term NCKD (the paper's β).
+    pub non_target_weight: f32,
+    /// Warm-up factor w ∈ [0, 1] of the KD term, set by the caller each epoch (the paper ramps
+    /// it linearly from 0 to 1 over the first 20 epochs).
+    pub ramp: f32,
+}
+
+impl DkdConfig {
+    /// The paper's (and mdistiller's) defaults: T = 4, A = 1, B = 8, fully ramped (w = 1).
+    pub fn paper() -> Self {
+        Self {
+            temperature: 4.0,
+            target_weight: 1.0,
+            non_target_weight: 8.0,
+            ramp: 1.0,
+        }
+    }
+
+    /// This configuration at warm-up factor `ramp`.
+    pub fn with_ramp(self, ramp: f32) -> Self {
+        Self { ramp, ..self }
+    }
+
+    /// The weight of the batch-mean KD term in the loss, `w·T²`.
+    pub fn kd_weight(&self) -> f32 {
+        self.ramp * (self.temperature * self.temperature)
+    }
+
+    /// Checks T finite and > 0 (with T² and 1/T finite, normal f32), A and B finite and ≥ 0,
+    /// and w finite in [0, 1]; the error names the offending setting.
+    pub fn validate(&self) -> Result<()> {
+        let t = self.temperature;
+        let t2 = t * t;
+        if !(t.is_finite() && t > 0.0 && t2.is_finite() && t2 >= f32::MIN_POSITIVE) {
+            return Err(Error::InvalidConfig(format!(
+                "DKD temperature must be finite and > 0, got {t} (T² and 1/T must be finite in \
+                 f32: about 1e-19 to 1e19)"
+            )));
+        }
+        for (name, value, what) in [
+            ("alpha", self.target_weight, "target-class weight A"),
+            ("beta", self.non_target_weight, "non-target-class weight B"),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(Error::InvalidConfig(format!(
+                    "DKD {name} must be finite and ≥ 0, got {value} (the {what})"
+                )));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.ramp) {
+            return Err(Error::InvalidConfig(format!(
+                "DKD ramp must be finite and in [0, 1], got {} (the warm-up factor w)",
+                self.ramp
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Checks that a batch of `cols` classes has a non-target class.
+fn check_classes(cols: usize) -> Result<()> {
+    if cols < 2 {
+        return Err(Error::InvalidConfig(format!(
+            "DKD needs at least 2 classes (the label and a non-target class), got {cols}"
+        )));
+    }
+    Ok(())
+}
+
+/// Uniform block of `kernel.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct DkdParams {
+    pub rows: u32,
+    pub cols: u32,
+    pub temperature: f32,
+    pub inv_temperature: f32,
+    pub target_weight: f32,
+    pub non_target_weight: f32,
+    pub ramp: f32,
+    pub inv_batch: f32,
+    pub pad: [u32; 4],
+}
+
+impl DkdParams {
+    pub fn new(rows: usize, cols: usize, config: DkdConfig) -> Self {
+        Self {
+            rows: rows as u32,
+            cols: cols as u32,
+            temperature: config.temperature,
+            inv_temperature: 1.0 / config.temperature,
+            target_weight: config.target_weight,
+            non_target_weight: config.non_target_weight,
+            ramp: config.ramp,
+            inv_batch: 1.0 / rows as f32,
+            // The kernel reads pad[0] as a run-time zero that keeps its exact two-sums from
+            // being folded away by the shader compiler: it must stay 0.
+            pad: [0; 4],
+        }
+    }
+}
+
+/// The batch reduction's weights: `1·mean(ce) + w·T²·mean(kd)`.
+fn reduce_params(rows: usize, config: DkdConfig) -> ReduceParams {
+    ReduceParams::weighted(rows, 1.0, config.kd_weight())
+}
+
+/// The shader: the shared cancellation-free log1p / expm1 pieces and row-KL sums, then the
+/// kernel.
+pub const SHADER: ShaderSource = ShaderSource {
+    name: "dkd_loss",
+    entry_point: "dkd_loss_rows",
+    source: concat!(
+        include_str!("../wgsl/stable_math.wgsl"),
+        include_str!("../wgsl/row_kl.wgsl"),
+        include_str!("kernel.wgsl")
+    ),
+    uniform_size: std::mem::size_of::<DkdParams>(),
+};
+
+/// The DKD rows dispatch and the batch reduction, with their uniforms so a trainer can change
+/// the warm-up factor (or T, A, B) without rebuilding ([`DkdDispatches::set_config`]). Reads
+/// and writes the same buffers as the KD loss: gradient `[B, C]`, row terms `[ce, kd]`
+/// interleaved, loss slots (`loss[2]` is the batch-mean `A·TCKD + B·NCKD`).
+#[derive(Debug)]
+pub(crate) struct DkdDispatches {
+    pub dispatches: [Dispatch; 2],
+    uniforms: [wgpu::Buffer; 2],
+    rows: usize,
+    cols: usize,
+}
+
+impl DkdDispatches {
+    /// Builds both dispatches; rejects an invalid `config` and fewer than two classes.
+    pub fn new(
+        ctx: &GpuContext,
+        rows: usize,
+        cols: usize,
+        config: DkdConfig,
+        buffers: &KdBuffers<'_>,
+    ) -> Result<Self> {
+        config.validate()?;
+        check_classes(cols)?;
+        let uniform = ctx.uniform_buffer("dkd params", &DkdParams::new(rows, cols, config))?;
+        let dkd_dispatch = Dispatch::new(
+            ctx,
+            "dkd loss",
+            ctx.pipeline(&SHADER)?,
+            &[
+                &uniform,
+                buffers.student,
+                buffers.teacher,
+                buffers.labels,
+                buffers.grad,
+                buffers.row_terms,
+            ],
+            ctx.grid("dkd loss rows", rows)?,
+        )?;
+        let (reduce, reduce_uniform) = reduce_dispatch(
+            ctx,
+            reduce_params(rows, config),
+            buffers.row_terms,
+            buffers.loss,
+        )?;
+        Ok(Self {
+            dispatches: [dkd_dispatch, reduce],
+            uniforms: [uniform, reduce_uniform],
+            rows,
+            cols,
+        })
+    }
+
+    /// Stages a new configuration (e.g. the epoch's warm-up factor) for the next submit; both
+    /// uniforms are rewritten. The caller validates `config`.
+    pub fn set_config(&self, ctx: &GpuContext, config: DkdConfig) {
+        ctx.write(
+            &self.uniforms[0],
+            0,
+            &[DkdParams::new(self.rows, self.cols, config)],
+        );
+        ctx.write(&self.uniforms[1], 0, &[reduce_params(self.rows, config)]);
+    }
+}
+
+/// Uploads the inputs and prepares the DKD loss and reduction kernels; outputs: gradient,
+/// per-row terms `[ce, A·TCKD + B·NCKD]` interleaved, loss slots ([`LOSS_SLOTS`]). Rejects an
+/// invalid `config`, a bad batch and fewer than two classes.
+pub fn prepare_dkd_loss(
+    ctx: &GpuContext,
+    batch: &KdBatch<'_>,
+    config: DkdConfig,
+) -> Result<PreparedKernel> {
+    prepare(ctx, batch, config, None)
+}
+
+/// As [`prepare_dkd_loss`], but built at `built_with` and then restaged at `config` with
+/// [`DkdDispatches::set_config`]: the path a trainer takes when the warm-up factor changes.
+pub(crate) fn prepare_dkd_loss_restaged(
+    ctx: &GpuContext,
+    batch: &KdBatch<'_>,
+    built_with: DkdConfig,
+    config: DkdConfig,
+) -> Result<PreparedKernel> {
+    config.validate()?;
+    prepare(ctx, batch, built_with, Some(config))
+}
+
+fn prepare(
+    ctx: &GpuContext,
+    batch: &KdBatch<'_>,
+    config: DkdConfig,
+    restage: Option<DkdConfig>,
+) -> Result<PreparedKernel> {
+    config.validate()?;
+    batch.validate()?;
+    check_classes(batch.cols)?;
+    let (rows, cols) = (batch.rows, batch.cols);
+    let z = ctx.upload("student logits", batch.student)?;
+    let t = ctx.upload("teacher logits", batch.teacher)?;
+    let y = ctx.upload("labels", batch.labels)?;
+    let grad = ctx.nan_buffer("dkd grad", rows * cols)?;
+    let row_terms = ctx.nan_buffer("dkd row terms", 2 * rows)?;
+    let loss = ctx.upload("dkd loss", &[0.0f32; LOSS_SLOTS])?;
+    let built = DkdDispatches::new(
+        ctx,
+        rows,
+        cols,
+        config,
+        &KdBuffers {
+            student: &z,
+            teacher: &t,
+            labels: &y,
+            grad: &grad,
+            row_terms: &row_terms,
+            loss: &loss,
+        },
+    )?;
+    if let Some(next) = restage {
+        built.set_config(ctx, next);
+    }
+    let [dkd_uniform, reduce_uniform] = built.uniforms;
+    Ok(PreparedKernel::new(
+        built.dispatches.to_vec(),
+        vec![
+            Output::new("dkd grad", grad, rows * cols),
+            Output::new("dkd row terms", row_terms, 2 * rows),
+            Output::new("dkd loss", loss, LOSS_SLOTS),
+        ],
+        vec![z, t, y, dkd_uniform, reduce_uniform],
+    ))
+}
+
+/// Runs a prepared DKD loss once and reads its outputs back.
+pub(crate) fn run_prepared(ctx: &GpuContext, prepared: &PreparedKernel) -> Result<KdOutput<f32>> {
+    prepared.run(ctx, 1)?;
+    let terms: Vec<f32> = prepared.output(ctx, 1)?;
+    let totals: Vec<f32> = prepared.output(ctx, 2)?;
+    Ok(KdOutput {
+        loss: totals[0],
+        ce: totals[1],
+        kl: totals[2],
+        row_ce: terms.iter().step_by(2).copied().collect(),
+        row_kl: terms.iter().skip(1).step_by(2).copied().collect(),
+        grad: prepared.output(ctx, 0)?,
+    })
+}
+
+/// The DKD loss and gradient on the GPU, followed by the deterministic reduction. In the
+/// output, `kl` and `row_kl` hold the KD term `A·TCKD + B·NCKD` (batch mean and per row), `loss`
+/// the total `mean(ce) + w·T²·mean(kd)`.
+pub fn dkd_loss(ctx: &GpuContext, batch: &KdBatch<'_>, config: DkdConfig) -> Result<KdOutput<f32>> {
+    run_prepared(ctx, &prepare_dkd_loss(ctx, batch, config)?)
+}
