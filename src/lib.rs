@@ -45,4 +45,6 @@ pub use ops::dropout::Dropout;
 pub use ops::matmul::{Epilogue, MatmulSpec, MatmulVariant, Strided};
 pub use ops::optim::Optimizer;
 pub use rng::SplitMix64;
-pub use train::{StepBatch, Trainer, TrainerConfig};
+pub use train::{
+    DkdSchedule, EmaConfig, HintConfig, MutualTrainer, StepBatch, Trainer, TrainerConfig,
+};

@@ -7,8 +7,8 @@ use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::ops::check::Comparison;
 use crate::ops::{
-    accumulate, bias_grad, calibration, dkd, dropout, ema, gather, hint, kd_loss, matmul,
-    metrics, multi_kd, optim, reduce, softmax,
+    accumulate, bias_grad, calibration, dkd, dropout, ema, gather, hint, kd_loss, matmul, metrics,
+    multi_kd, optim, reduce, softmax,
 };
 use crate::rng::SplitMix64;
 

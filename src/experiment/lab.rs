@@ -1,6 +1,8 @@
 //! What every experiment does: train a teacher or student with a given objective on a device
 //! data set, and count its test errors per class.
 
+use std::sync::Mutex;
+
 use crate::classes::ClassSet;
 use crate::data::{Dataset, DeviceDataset};
 use crate::distill::{Combine, KdConfig, MultiKdConfig, TeacherLogits, Teachers, WeightMode};
@@ -11,7 +13,10 @@ use crate::gpu::GpuContext;
 use crate::model::{Mlp, MlpSpec};
 use crate::ops::dropout::Dropout;
 use crate::ops::optim::Optimizer;
-use crate::train::{fit, FitOptions, Trainer, TrainerConfig};
+use crate::train::{
+    fit, fit_mutual, DkdSchedule, EmaConfig, EpochLog, FitOptions, HintConfig, MutualTrainer,
+    Trainer, TrainerConfig,
+};
 
 /// Logits are computed this many samples per submit.
 const EVAL_CHUNK: usize = 512;
@@ -24,6 +29,12 @@ pub(crate) enum Objective<'a> {
     Kd(&'a TeacherLogits),
     /// Several or partial teachers, weighed per sample, mixture of KL terms.
     Multi(Teachers<'a>, WeightMode),
+    /// Decoupled KD from one teacher.
+    Dkd(&'a TeacherLogits, DkdSchedule),
+    /// KD from one teacher's logits plus a hint from that teacher model's hidden layer.
+    Hint(&'a TeacherLogits, &'a Mlp, HintConfig),
+    /// An EMA teacher of the student, alone or beside a fixed teacher.
+    Ema(Option<&'a TeacherLogits>, EmaConfig),
 }
 
 /// Several (or partial, or gated) teachers for one student, and how they are weighed.
@@ -89,22 +100,46 @@ impl Lab<'_> {
         seed: u64,
         kd: KdConfig,
     ) -> Result<Mlp> {
+        let (trainer, _) = self.fit_recipe(what, recipe, data, objective, seed, kd)?;
+        Ok(trainer.into_student())
+    }
+
+    /// A fresh model of `recipe` (seeded by `seed`) for `data`.
+    fn model(&self, recipe: &Recipe, data: &DeviceDataset, seed: u64) -> Result<Mlp> {
+        let sizes: Vec<usize> = std::iter::once(data.features())
+            .chain(recipe.hidden.iter().copied())
+            .chain(std::iter::once(data.classes()))
+            .collect();
+        Mlp::new(self.ctx, &MlpSpec::relu(&sizes)?, seed)
+    }
+
+    /// The optimizer and dropout of every model of `recipe`.
+    fn base_config(&self, recipe: &Recipe, seed: u64) -> TrainerConfig {
+        TrainerConfig::new(self.scale.batch_size, Optimizer::adam(self.scale.lr)).dropout(Dropout {
+            p: recipe.dropout,
+            seed: seed as u32,
+        })
+    }
+
+    /// Like [`Lab::train_recipe`], returning the trainer (for an EMA teacher) and the epoch
+    /// logs.
+    pub fn fit_recipe(
+        &mut self,
+        what: &str,
+        recipe: &Recipe,
+        data: &DeviceDataset,
+        objective: Objective<'_>,
+        seed: u64,
+        kd: KdConfig,
+    ) -> Result<(Trainer, Vec<EpochLog>)> {
         let epochs = recipe.epochs;
         (self.progress)(&format!(
             "  {what}: {:?} hidden, {epochs} epochs on {} samples (seed {seed})",
             recipe.hidden,
             data.len()
         ));
-        let sizes: Vec<usize> = std::iter::once(data.features())
-            .chain(recipe.hidden.iter().copied())
-            .chain(std::iter::once(data.classes()))
-            .collect();
-        let model = Mlp::new(self.ctx, &MlpSpec::relu(&sizes)?, seed)?;
-        let config = TrainerConfig::new(self.scale.batch_size, Optimizer::adam(self.scale.lr))
-            .dropout(Dropout {
-                p: recipe.dropout,
-                seed: seed as u32,
-            });
+        let model = self.model(recipe, data, seed)?;
+        let config = self.base_config(recipe, seed);
         let jitter = recipe.jitter;
         let data_seed = seed as u32 ^ 0x5eed;
         let mut trainer = match objective {
@@ -129,8 +164,24 @@ impl Lab<'_> {
                 t.attach_teachers(self.ctx, data, &teachers, jitter, data_seed)?;
                 t
             }
+            Objective::Dkd(teacher, schedule) => {
+                let mut t = Trainer::new(self.ctx, model, &config.dkd(schedule))?;
+                t.attach_dataset(self.ctx, data, Some(teacher), jitter, data_seed)?;
+                t
+            }
+            Objective::Hint(teacher, model_teacher, hint) => {
+                let mut t = Trainer::new(self.ctx, model, &config.kd(kd).hint(hint))?;
+                t.attach_dataset(self.ctx, data, Some(teacher), jitter, data_seed)?;
+                t.attach_hint_teacher(self.ctx, model_teacher, seed ^ 0x4849_4e54)?;
+                t
+            }
+            Objective::Ema(teacher, ema) => {
+                let mut t = Trainer::new(self.ctx, model, &config.kd(kd).ema(ema))?;
+                t.attach_dataset(self.ctx, data, teacher, jitter, data_seed)?;
+                t
+            }
         };
-        fit(
+        let (logs, _) = fit(
             self.ctx,
             &mut trainer,
             data,
@@ -139,7 +190,40 @@ impl Lab<'_> {
             || {},
             |_, _| Ok(()),
         )?;
-        Ok(trainer.into_student())
+        Ok((trainer, logs))
+    }
+
+    /// Students of `recipes` (seeded `seed`, `seed + 1`, …) trained together by mutual
+    /// learning at `kd`, for the student recipe's epochs.
+    pub fn train_mutual(
+        &mut self,
+        what: &str,
+        recipes: &[Recipe],
+        data: &DeviceDataset,
+        seed: u64,
+        kd: KdConfig,
+    ) -> Result<Vec<Mlp>> {
+        let epochs = self.scale.student.epochs;
+        (self.progress)(&format!(
+            "  {what}: {} students, {epochs} epochs on {} samples (seed {seed})",
+            recipes.len(),
+            data.len()
+        ));
+        let models = recipes
+            .iter()
+            .zip(seed..)
+            .map(|(r, s)| self.model(r, data, s))
+            .collect::<Result<Vec<_>>>()?;
+        let config = self.base_config(&self.scale.student, seed).kd(kd);
+        let mut trainer = MutualTrainer::new(self.ctx, models, &config)?;
+        trainer.attach_dataset(
+            self.ctx,
+            data,
+            self.scale.student.jitter,
+            seed as u32 ^ 0x5eed,
+        )?;
+        fit_mutual(self.ctx, &mut trainer, data, (epochs, seed), |_, _| Ok(()))?;
+        Ok(trainer.into_students())
     }
 
     /// Trains a student of the scale's recipe from `panel` (stacked for `data`).
@@ -174,5 +258,45 @@ impl Lab<'_> {
     pub fn errors(&self, model: &Mlp, data: &DeviceDataset) -> Result<ClassErrors> {
         let logits = self.logits(model, data)?;
         ClassErrors::count(&logits, data.labels(), data.classes(), &[])
+    }
+}
+
+/// Models trained earlier in this process, by a key naming everything that produced them:
+/// the experiments beyond the logits share their teacher and baselines when run together.
+/// Training is deterministic, so a cached model is the one training again would give.
+static TRAINED: Mutex<Vec<(String, MlpSpec, Vec<f32>)>> = Mutex::new(Vec::new());
+
+impl Lab<'_> {
+    /// The model `key` names if this process trained it already, else `train`'s (remembered).
+    /// `key` must name the model's role, seed, data and every setting that shapes it.
+    pub fn shared(
+        &mut self,
+        (what, key): (&str, &str),
+        train: impl FnOnce(&mut Self) -> Result<Mlp>,
+    ) -> Result<Mlp> {
+        let found = TRAINED
+            .lock()
+            .ok()
+            .and_then(|t| t.iter().find(|(k, _, _)| k == key).cloned());
+        if let Some((_, spec, params)) = found {
+            (self.progress)(&format!("  {what}: trained earlier in this run"));
+            return Mlp::from_parameters(self.ctx, &spec, &params);
+        }
+        let model = train(self)?;
+        let params = model.parameters(self.ctx)?;
+        if let Ok(mut t) = TRAINED.lock() {
+            t.push((key.to_string(), model.spec().clone(), params));
+        }
+        Ok(model)
+    }
+
+    /// What identifies a model trained at this scale on `data` with `seed`, for [`Lab::shared`].
+    pub fn key(&self, what: &str, data: &DeviceDataset, seed: u64) -> String {
+        let labels: u64 = data.labels().iter().map(|&l| l as u64).sum();
+        format!(
+            "{what} seed {seed} on {} samples (label sum {labels}), {:?}",
+            data.len(),
+            self.scale
+        )
     }
 }

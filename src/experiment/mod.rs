@@ -9,10 +9,18 @@
 //! - [`Experiment::Ensemble`]: three teachers and a weak one, weighed five ways.
 //! - [`Experiment::LabelNoise`]: 20 % flipped labels; keeping or dropping the KD term where the
 //!   teacher contradicts a label, and α = 1.
+//! - [`Experiment::Hints`], [`Experiment::Dkd`], [`Experiment::Mutual`], [`Experiment::Ema`]:
+//!   beyond the logits' KL — FitNets hints, decoupled KD, mutual learning, an EMA teacher —
+//!   each against the same scratch and plain-KD students.
 
+mod beyond;
+mod dkd;
+mod ema;
 mod ensemble;
+mod hints;
 mod lab;
 mod label_noise;
+mod mutual;
 mod novel_class;
 mod omitted_class;
 mod specialists;
@@ -192,16 +200,28 @@ pub enum Experiment {
     Ensemble,
     /// Flipped training labels: scratch, KD keep, KD drop, α = 1.
     LabelNoise,
+    /// FitNets hints, joint with KD or as a first stage.
+    Hints,
+    /// Decoupled KD against KD.
+    Dkd,
+    /// Two students learning from each other, no teacher.
+    Mutual,
+    /// An EMA teacher of the student, alone or beside a trained teacher.
+    Ema,
 }
 
 impl Experiment {
     /// Every experiment, in the order `--list` shows them.
-    pub const ALL: [Experiment; 5] = [
+    pub const ALL: [Experiment; 9] = [
         Experiment::Specialists,
         Experiment::NovelClass,
         Experiment::OmittedClass,
         Experiment::Ensemble,
         Experiment::LabelNoise,
+        Experiment::Hints,
+        Experiment::Dkd,
+        Experiment::Mutual,
+        Experiment::Ema,
     ];
 
     /// The command-line name.
@@ -212,6 +232,10 @@ impl Experiment {
             Experiment::OmittedClass => "omitted-class",
             Experiment::Ensemble => "ensemble",
             Experiment::LabelNoise => "label-noise",
+            Experiment::Hints => "hints",
+            Experiment::Dkd => "dkd",
+            Experiment::Mutual => "mutual",
+            Experiment::Ema => "ema",
         }
     }
 
@@ -233,6 +257,12 @@ impl Experiment {
             Experiment::LabelNoise => {
                 "20 % flipped labels: scratch, KD keep, KD drop where the teacher disagrees, α = 1"
             }
+            Experiment::Hints => {
+                "FitNets hints (teacher's last hidden layer → student's): joint with KD, or a stage"
+            }
+            Experiment::Dkd => "decoupled KD (A = 1, B = 8, T = 4) against KD at T = 20 and T = 4",
+            Experiment::Mutual => "two students learning from each other (DML), no teacher",
+            Experiment::Ema => "an EMA teacher of the student, alone or beside a trained teacher",
         }
     }
 
@@ -281,6 +311,10 @@ impl Experiment {
             Experiment::OmittedClass => omitted_class::run(&mut lab, &data),
             Experiment::Ensemble => ensemble::run(&mut lab, &data),
             Experiment::LabelNoise => label_noise::run(&mut lab, &data),
+            Experiment::Hints => hints::run(&mut lab, &data),
+            Experiment::Dkd => dkd::run(&mut lab, &data),
+            Experiment::Mutual => mutual::run(&mut lab, &data),
+            Experiment::Ema => ema::run(&mut lab, &data),
         }?;
         table.seeds = scale.seeds.clone();
         let mut notes = scale.notes(&data);

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{check_finite, Error, Result};
 use crate::files::write_atomic;
 use crate::train::fit::{EpochLog, FitPosition};
-use crate::train::trainer::TrainerState;
+use crate::train::state::TrainerState;
 
 const META_KEY: &str = "distill_wgpu.checkpoint";
 const VERSION: u32 = 1;
@@ -60,6 +60,9 @@ impl Checkpoint {
         ];
         for (i, s) in self.state.optimizer.iter().enumerate() {
             named.push((format!("optimizer.{i}"), s));
+        }
+        for (i, s) in self.state.auxiliary.iter().enumerate() {
+            named.push((format!("auxiliary.{i}"), s));
         }
         let views = named
             .iter()
@@ -134,11 +137,15 @@ impl Checkpoint {
         };
         let parameters = read("parameters")?;
         let names: std::collections::HashSet<&str> = tensors.names().into_iter().collect();
-        let optimizer = (0..)
-            .map(|i| format!("optimizer.{i}"))
-            .take_while(|n| names.contains(n.as_str()))
-            .map(|n| read(&n))
-            .collect::<Result<Vec<_>>>()?;
+        let numbered = |prefix: &str| {
+            (0..)
+                .map(|i| format!("{prefix}.{i}"))
+                .take_while(|n| names.contains(n.as_str()))
+                .map(|n| read(&n))
+                .collect::<Result<Vec<_>>>()
+        };
+        let optimizer = numbered("optimizer")?;
+        let auxiliary = numbered("auxiliary")?;
         check_finite(&format!("parameters in {}", path.display()), &parameters)?;
         Ok(Self {
             state: TrainerState {
@@ -146,6 +153,7 @@ impl Checkpoint {
                 optimizer,
                 step: meta.step,
                 loss_slots: read("loss_slots")?,
+                auxiliary,
             },
             position: meta.position,
             logs: meta.logs,

@@ -5,6 +5,7 @@ use crate::ops::dropout::Dropout;
 use crate::ops::kd_loss::KdConfig;
 use crate::ops::multi_kd::MultiKdConfig;
 use crate::ops::optim::Optimizer;
+use crate::train::objectives::{DkdSchedule, EmaConfig, HintConfig};
 
 /// Batch size, optimizer, objective and regularisation of a [`crate::train::Trainer`].
 ///
@@ -28,6 +29,13 @@ pub struct TrainerConfig {
     pub multi_kd: Option<MultiKdConfig>,
     /// Dropout on every hidden layer's output (none by default).
     pub dropout: Dropout,
+    /// Decoupled KD instead of `kd`'s KL term (its own T; CE weight 1), when set.
+    pub dkd: Option<DkdSchedule>,
+    /// A hint from a teacher's hidden layer, when set: the teacher model is attached with
+    /// [`crate::train::Trainer::attach_hint_teacher`].
+    pub hint: Option<HintConfig>,
+    /// An EMA teacher of the student's own weights, when set.
+    pub ema: Option<EmaConfig>,
 }
 
 impl TrainerConfig {
@@ -39,6 +47,33 @@ impl TrainerConfig {
             kd: KdConfig::cross_entropy(),
             multi_kd: None,
             dropout: Dropout::none(),
+            dkd: None,
+            hint: None,
+            ema: None,
+        }
+    }
+
+    /// The same with decoupled KD (`schedule`) instead of the KL term.
+    pub fn dkd(self, schedule: DkdSchedule) -> Self {
+        Self {
+            dkd: Some(schedule),
+            ..self
+        }
+    }
+
+    /// The same with a hint from a teacher's hidden layer.
+    pub fn hint(self, hint: HintConfig) -> Self {
+        Self {
+            hint: Some(hint),
+            ..self
+        }
+    }
+
+    /// The same with an EMA teacher.
+    pub fn ema(self, ema: EmaConfig) -> Self {
+        Self {
+            ema: Some(ema),
+            ..self
         }
     }
 
@@ -69,6 +104,20 @@ impl TrainerConfig {
             multi.validate()?;
         }
         self.optimizer.validate()?;
+        if let Some(dkd) = &self.dkd {
+            dkd.validate()?;
+        }
+        if let Some(hint) = &self.hint {
+            hint.validate()?;
+        }
+        if let Some(ema) = &self.ema {
+            ema.validate()?;
+        }
+        if self.multi_kd.is_some() && (self.dkd.is_some() || self.ema.is_some()) {
+            return Err(Error::InvalidConfig(
+                "the multi-teacher objective combines with neither DKD nor an EMA teacher".into(),
+            ));
+        }
         if self.batch_size == 0 {
             return Err(Error::EmptyBatch);
         }

@@ -25,6 +25,9 @@ pub struct EpochLog {
     pub steps: u32,
     /// Wall time of the epoch, seconds.
     pub seconds: f64,
+    /// Mean squared error of the hint over the epoch, when a hint took part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint_mse: Option<f32>,
 }
 
 /// Where training stands: the next epoch (from 1) and the next batch within it (from 0).
@@ -79,7 +82,7 @@ pub enum FitEnd {
 
 /// The shuffle seed of `epoch` (a function of the run's seed and the epoch alone, so a
 /// resumed run sees the same order).
-fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+pub(crate) fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed.wrapping_mul(0x9E37_79B9).wrapping_add(epoch as u64)
 }
 
@@ -134,6 +137,7 @@ pub fn fit(
     let mut logs = Vec::new();
     for epoch in from.epoch..=epochs {
         let start = Instant::now();
+        trainer.begin_epoch(ctx, epoch);
         data.shuffle(ctx, epoch_seed(seed, epoch));
         let first = if epoch == from.epoch { from.batch } else { 0 };
         for b in first..batches {
@@ -157,6 +161,7 @@ pub fn fit(
             loss: window.loss,
             steps: window.steps,
             seconds: start.elapsed().as_secs_f64(),
+            hint_mse: window.hint_mse,
         };
         on_epoch(trainer, &log)?;
         logs.push(log);

@@ -1,14 +1,23 @@
-//! Training: the trainer's configuration, the dispatches of one step, the trainer itself and
-//! the epoch loop.
+//! Training: the trainer's configuration and objectives, the dispatches of one step, the
+//! trainer itself (with its EMA teacher and hint), mutual learning and the epoch loop.
 
 pub mod checkpoint;
 pub mod config;
+mod ema;
 pub mod fit;
+mod hint;
 mod multi;
+pub mod mutual;
+pub mod objectives;
 mod plan;
+mod record;
+mod state;
 pub mod trainer;
 
 pub use checkpoint::Checkpoint;
 pub use config::TrainerConfig;
 pub use fit::{fit, EpochLog, FitEnd, FitOptions, FitPosition};
-pub use trainer::{StepBatch, Trainer, TrainerState, WindowLoss};
+pub use mutual::{fit_mutual, MutualTrainer};
+pub use objectives::{DkdSchedule, EmaConfig, HintConfig};
+pub use state::{TrainerState, WindowLoss};
+pub use trainer::{StepBatch, Trainer};

@@ -5,6 +5,7 @@ use crate::data::DeviceDataset;
 use crate::distill::{MultiKdConfig, Teachers};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
+use crate::ops::multi_kd::TeacherLayout;
 use crate::train::plan::LossStep;
 use crate::train::Trainer;
 
@@ -38,9 +39,11 @@ impl Trainer {
         let width = logits.row_width();
         self.bind_gather(ctx, data, Some((&logits.buffer, width)), jitter, seed)?;
         let rows = self.config.batch_size;
-        let gated = logits.is_gated();
+        let layout = TeacherLayout::SampleMajor {
+            gated: logits.is_gated(),
+        };
         self.plan
-            .bind_teachers(ctx, (rows, k), gated, &known, teachers.base_weights)
+            .bind_teachers(ctx, (rows, k), layout, &known, teachers.base_weights)
     }
 
     /// The multi-teacher settings in force (`None` with the single-teacher objective).

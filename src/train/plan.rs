@@ -6,11 +6,26 @@ use crate::gpu::dispatch::Dispatch;
 use crate::gpu::GpuContext;
 use crate::model::{Activation, ForwardPlan, MlpSpec};
 use crate::ops::bias_grad::bias_grad_dispatch;
+use crate::ops::dkd::{DkdConfig, DkdDispatches};
 use crate::ops::dropout::{dropout_dispatch, Dropout, DropoutParams};
 use crate::ops::kd_loss::{KdBuffers, KdConfig, KdDispatches};
 use crate::ops::matmul::{self, matmul_dispatch, MatmulSpec};
-use crate::ops::multi_kd::{MultiKdBuffers, MultiKdConfig, MultiKdDispatches, MAX_TEACHERS};
+use crate::ops::multi_kd::{
+    Combine, MultiKdBuffers, MultiKdConfig, MultiKdDispatches, TeacherLayout, WeightMode,
+    MAX_TEACHERS,
+};
 use crate::ops::reduce::LOSS_SLOTS;
+
+/// The loss a step plan is built for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PlanObjective {
+    /// The single-teacher KD loss (plain cross-entropy at α = 0).
+    Kd(KdConfig),
+    /// Several teachers gathered with the batch; dispatches built when they are attached.
+    Multi(MultiKdConfig),
+    /// Decoupled KD against one teacher.
+    Dkd(DkdConfig),
+}
 
 /// Buffers and dispatches of a step over a student's parameters at a fixed batch size.
 #[derive(Debug)]
@@ -27,7 +42,10 @@ pub(crate) struct StepPlan {
     pub dropout_uniforms: Vec<(wgpu::Buffer, DropoutParams)>,
     pub loss_step: LossStep,
     pub backward: Vec<Dispatch>,
-    layer_grads: Vec<wgpu::Buffer>,
+    /// Index in `backward` of each layer's first dispatch (its weight gradient): layer `l`'s
+    /// output gradient is complete once `backward[..layer_start[l]]` has run.
+    pub layer_start: Vec<usize>,
+    pub layer_grads: Vec<wgpu::Buffer>,
     row_terms: wgpu::Buffer,
     _dummy: wgpu::Buffer,
 }
@@ -37,6 +55,8 @@ pub(crate) struct StepPlan {
 pub(crate) enum LossStep {
     /// One teacher (or none, α = 0).
     Single(KdDispatches),
+    /// Decoupled KD against one teacher.
+    Dkd(DkdDispatches),
     /// Several teachers: the batch teacher buffer holds up to [`MAX_TEACHERS`] per row; the
     /// dispatches are built when the teachers (their count, masks, weights) are attached.
     Multi {
@@ -53,6 +73,7 @@ impl LossStep {
     pub fn dispatches(&self) -> &[Dispatch] {
         match self {
             LossStep::Single(kd) => &kd.dispatches,
+            LossStep::Dkd(dkd) => &dkd.dispatches,
             LossStep::Multi { dispatches, .. } => {
                 dispatches.as_ref().map_or(&[], |d| &d.dispatches)
             }
@@ -66,17 +87,17 @@ impl StepPlan {
         spec: &MlpSpec,
         params: &wgpu::Buffer,
         rows: usize,
-        (kd, multi): (KdConfig, Option<MultiKdConfig>),
+        (objective, teacher_slots): (PlanObjective, usize),
         dropout: Dropout,
     ) -> Result<Self> {
         let classes = spec.classes();
         let inputs = ctx.storage_buffer("batch inputs", rows * spec.inputs(), None)?;
         let labels = ctx.storage_buffer("batch labels", rows, None)?;
-        // Multi: up to MAX_TEACHERS rows of logits per sample, and as many gates.
-        let per_row = if multi.is_some() {
-            MAX_TEACHERS * (classes + 1)
-        } else {
-            classes
+        // Multi: up to MAX_TEACHERS rows of logits per sample, and as many gates; otherwise
+        // `teacher_slots` batches of logits (a fixed teacher, an EMA teacher, peers).
+        let per_row = match objective {
+            PlanObjective::Multi(_) => MAX_TEACHERS * (classes + 1),
+            _ => teacher_slots.clamp(1, MAX_TEACHERS) * classes,
         };
         let teacher_logits = ctx.storage_buffer("batch teacher logits", rows * per_row, None)?;
         let forward = ForwardPlan::new(ctx, spec, params, &inputs, rows, "student")?;
@@ -96,22 +117,22 @@ impl StepPlan {
         let row_terms = ctx.storage_buffer("kd row terms", 2 * rows, None)?;
         let loss = ctx.upload("loss", &[0.0f32; LOSS_SLOTS])?;
         let last = layers.len() - 1;
-        let loss_step = match multi {
-            None => LossStep::Single(KdDispatches::new(
-                ctx,
-                rows,
-                classes,
-                kd,
-                &KdBuffers {
-                    student: forward.logits(),
-                    teacher: &teacher_logits,
-                    labels: &labels,
-                    grad: &layer_grads[last],
-                    row_terms: &row_terms,
-                    loss: &loss,
-                },
-            )?),
-            Some(config) => LossStep::Multi {
+        let buffers = KdBuffers {
+            student: forward.logits(),
+            teacher: &teacher_logits,
+            labels: &labels,
+            grad: &layer_grads[last],
+            row_terms: &row_terms,
+            loss: &loss,
+        };
+        let loss_step = match objective {
+            PlanObjective::Kd(kd) => {
+                LossStep::Single(KdDispatches::new(ctx, rows, classes, kd, &buffers)?)
+            }
+            PlanObjective::Dkd(dkd) => {
+                LossStep::Dkd(DkdDispatches::new(ctx, rows, classes, dkd, &buffers)?)
+            }
+            PlanObjective::Multi(config) => LossStep::Multi {
                 config,
                 known: ctx.storage_buffer("teacher known classes", MAX_TEACHERS * classes, None)?,
                 base_weights: ctx.storage_buffer("teacher base weights", MAX_TEACHERS, None)?,
@@ -132,7 +153,9 @@ impl StepPlan {
             }
         }
         let mut backward = Vec::new();
+        let mut layer_start = vec![0; layers.len()];
         for l in (0..layers.len()).rev() {
+            layer_start[l] = backward.len();
             let layer = layers[l];
             let x = if l == 0 {
                 &inputs
@@ -205,6 +228,7 @@ impl StepPlan {
             dropout_uniforms,
             loss_step,
             backward,
+            layer_start,
             layer_grads,
             row_terms,
             _dummy: dummy,
@@ -218,7 +242,7 @@ impl StepPlan {
         &mut self,
         ctx: &GpuContext,
         (rows, teachers): (usize, usize),
-        gated: bool,
+        layout: TeacherLayout,
         known: &[u32],
         base: &[f32],
     ) -> Result<()> {
@@ -240,7 +264,7 @@ impl StepPlan {
         *dispatches = Some(MultiKdDispatches::new(
             ctx,
             (rows, classes, teachers),
-            gated,
+            layout,
             *config,
             &MultiKdBuffers {
                 student: self.forward.logits(),
@@ -255,6 +279,48 @@ impl StepPlan {
             },
         )?);
         Ok(())
+    }
+
+    /// Replaces the loss with the multi-teacher one over `teachers` whole batches of logits
+    /// laid out teacher-major in the batch teacher buffer (slot 0 may be gathered with the
+    /// batch, the others are copied in by the step), every teacher knowing every class,
+    /// weighed by `mode` over `base`, at `kd`'s T and α.
+    pub fn bind_teacher_major(
+        &mut self,
+        ctx: &GpuContext,
+        (rows, classes, teachers): (usize, usize, usize),
+        mode: WeightMode,
+        base: &[f32],
+        kd: KdConfig,
+    ) -> Result<()> {
+        let config = MultiKdConfig {
+            temperature: kd.temperature,
+            alpha: kd.alpha,
+            weights: mode,
+            combine: Combine::Mixture,
+        };
+        self.loss_step = LossStep::Multi {
+            config,
+            known: ctx.storage_buffer("teacher known classes", MAX_TEACHERS * classes, None)?,
+            base_weights: ctx.storage_buffer("teacher base weights", MAX_TEACHERS, None)?,
+            weights: ctx.storage_buffer("teacher weights", rows * MAX_TEACHERS, None)?,
+            dispatches: None,
+        };
+        let known = vec![1u32; teachers * classes];
+        self.bind_teachers(
+            ctx,
+            (rows, teachers),
+            TeacherLayout::TeacherMajor,
+            &known,
+            base,
+        )
+    }
+
+    /// Rewrites a multi-teacher loss's base weights for later steps.
+    pub fn set_base_weights(&self, ctx: &GpuContext, base: &[f32]) {
+        if let LossStep::Multi { base_weights, .. } = &self.loss_step {
+            ctx.write(base_weights, 0, base);
+        }
     }
 
     /// Stages the per-step part of the dropout uniforms (the hash key includes the step).

@@ -2,18 +2,20 @@
 //! one encoder and one submit: (gather,) (teacher forward,) forward, KD loss, backward, update.
 
 use crate::data::{BatchBuffers, DeviceDataset};
-use crate::distill::{KdConfig, LossReport, TeacherLogits, TeacherSource};
+use crate::distill::{KdConfig, TeacherLogits, TeacherSource};
 use crate::error::{check_finite, check_labels, check_len, Error, Result};
 use crate::eval::check_fits;
-use crate::gpu::dispatch::{record, Dispatch};
+use crate::gpu::dispatch::Dispatch;
 use crate::gpu::GpuContext;
 use crate::model::{ForwardPlan, Mlp};
 use crate::ops::dropout::Dropout;
 use crate::ops::gather::{GatherBatch, GatherParams};
+use crate::ops::multi_kd::WeightMode;
 use crate::ops::optim::OptimizerState;
-use crate::ops::reduce::LOSS_SLOTS;
 use crate::train::config::TrainerConfig;
-use crate::train::plan::{LossStep, StepPlan};
+use crate::train::ema::EmaTeacher;
+use crate::train::hint::HintPlan;
+use crate::train::plan::{LossStep, PlanObjective, StepPlan};
 
 /// One mini-batch from the host.
 #[derive(Debug, Clone, Copy)]
@@ -24,30 +26,6 @@ pub struct StepBatch<'a> {
     pub labels: &'a [u32],
     /// Teacher logits or teacher model.
     pub teacher: TeacherSource<'a>,
-}
-
-/// Mean loss over a window of steps (an epoch), read once.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct WindowLoss {
-    /// Mean loss over the window.
-    pub loss: LossReport,
-    /// Steps in the window.
-    pub steps: u32,
-    /// The first step of the window (from 1) whose loss was NaN or infinite.
-    pub first_non_finite_step: Option<u32>,
-}
-
-/// Everything a training step changes, on the host: what a checkpoint holds of a trainer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainerState {
-    /// Flat student parameters.
-    pub parameters: Vec<f32>,
-    /// Optimizer state tensors (SGD: velocity; AdamW: two moments).
-    pub optimizer: Vec<Vec<f32>>,
-    /// Optimizer steps taken.
-    pub step: u32,
-    /// The loss slots (last step's loss, the window's sums and counts).
-    pub loss_slots: Vec<f32>,
 }
 
 /// A device data set bound to a trainer for GPU-side batch gathering.
@@ -65,17 +43,32 @@ pub(super) struct GatherBinding {
 /// dispatches are built once here; each step stages the batch and submits one command buffer.
 #[derive(Debug)]
 pub struct Trainer {
-    student: Mlp,
+    pub(super) student: Mlp,
     pub(super) config: TrainerConfig,
     pub(super) plan: StepPlan,
-    optimizer: OptimizerState,
+    pub(super) optimizer: OptimizerState,
     pub(super) gather: Option<GatherBinding>,
-    teacher_plan: Option<(wgpu::Buffer, ForwardPlan)>,
+    pub(super) teacher_plan: Option<(wgpu::Buffer, ForwardPlan)>,
+    pub(super) ema: Option<EmaTeacher>,
+    pub(super) hint: Option<HintPlan>,
+    /// The epoch (from 1) whose schedule is in force ([`Trainer::begin_epoch`]).
+    pub(super) epoch: usize,
 }
 
 impl Trainer {
     /// A trainer for `student` built as `config` says.
     pub fn new(ctx: &GpuContext, student: Mlp, config: &TrainerConfig) -> Result<Self> {
+        let slots = if config.ema.is_some() { 2 } else { 1 };
+        Self::build(ctx, student, config, slots)
+    }
+
+    /// [`Trainer::new`] with room for `teacher_slots` batches of teacher logits per step.
+    pub(super) fn build(
+        ctx: &GpuContext,
+        student: Mlp,
+        config: &TrainerConfig,
+        teacher_slots: usize,
+    ) -> Result<Self> {
         config.validate()?;
         let rows = config.batch_size;
         // Every per-step buffer is rows × (a layer width); check the widest before any is sized.
@@ -90,18 +83,114 @@ impl Trainer {
             })?;
         ctx.check_buffer_size("batch activations", bytes as u64)?;
         let params = student.params_buffer();
-        let objective = (config.kd, config.multi_kd);
-        let plan = StepPlan::new(ctx, student.spec(), params, rows, objective, config.dropout)?;
+        let objective = match (config.multi_kd, config.dkd) {
+            (Some(multi), _) => PlanObjective::Multi(multi),
+            (None, Some(dkd)) => PlanObjective::Dkd(dkd.at_epoch(1)),
+            (None, None) => PlanObjective::Kd(config.kd),
+        };
+        let plan = StepPlan::new(
+            ctx,
+            student.spec(),
+            params,
+            rows,
+            (objective, teacher_slots),
+            config.dropout,
+        )?;
         let count = student.spec().parameter_count();
         let optimizer = OptimizerState::new(ctx, config.optimizer, count, &plan.grads, params)?;
-        Ok(Self {
+        let ema = match config.ema {
+            Some(ema) => Some(EmaTeacher::new(ctx, ema, &student, &plan, rows)?),
+            None => None,
+        };
+        let mut trainer = Self {
             student,
             config: *config,
             plan,
             optimizer,
             gather: None,
             teacher_plan: None,
-        })
+            ema,
+            hint: None,
+            epoch: 1,
+        };
+        trainer.begin_epoch(ctx, 1);
+        Ok(trainer)
+    }
+
+    /// Attaches the teacher model whose hidden layer the hint (built with
+    /// [`TrainerConfig::hint`]) matches; the regressor starts from a `seed`ed initialisation.
+    /// The teacher's forward pass then runs in every step that uses the hint.
+    pub fn attach_hint_teacher(
+        &mut self,
+        ctx: &GpuContext,
+        teacher: &Mlp,
+        seed: u64,
+    ) -> Result<()> {
+        let config = self.config.hint.ok_or_else(|| {
+            Error::InvalidConfig("attach_hint_teacher needs a trainer built with a hint".into())
+        })?;
+        let hint = HintPlan::new(
+            ctx,
+            (config, self.config.optimizer, self.config.dropout),
+            teacher,
+            self.student.spec(),
+            &self.plan,
+            (self.config.batch_size, seed),
+        )?;
+        hint.set_epoch(ctx, self.epoch);
+        self.hint = Some(hint);
+        Ok(())
+    }
+
+    /// The EMA teacher, when the trainer has one.
+    pub fn ema_teacher(&self) -> Option<&Mlp> {
+        self.ema.as_ref().map(|e| &e.model)
+    }
+
+    /// The hint's regressor, when a hint teacher is attached (not part of the student).
+    pub fn hint_regressor(&self) -> Option<&Mlp> {
+        self.hint.as_ref().map(|h| &h.regressor)
+    }
+
+    /// Puts the schedules of `epoch` (from 1) in force for later steps: DKD's warm-up weight,
+    /// the hint's stage, whether the EMA teacher teaches yet. [`crate::train::fit`] calls it at
+    /// the start of every epoch.
+    pub fn begin_epoch(&mut self, ctx: &GpuContext, epoch: usize) {
+        self.epoch = epoch;
+        let ema_teaches = self.ema.as_ref().is_none_or(|e| e.config.teaches(epoch));
+        match &self.plan.loss_step {
+            LossStep::Single(kd) if self.ema.is_some() => {
+                let alpha = if ema_teaches {
+                    self.config.kd.alpha
+                } else {
+                    0.0
+                };
+                kd.set_config(
+                    ctx,
+                    KdConfig {
+                        alpha,
+                        ..self.config.kd
+                    },
+                );
+            }
+            LossStep::Dkd(dkd) => {
+                if let Some(schedule) = self.config.dkd {
+                    let mut loss = schedule.at_epoch(epoch);
+                    if !ema_teaches {
+                        loss.ramp = 0.0;
+                    }
+                    dkd.set_config(ctx, loss);
+                }
+            }
+            LossStep::Multi { .. } if self.ema.is_some() => {
+                let base = if ema_teaches { [0.5, 0.5] } else { [1.0, 0.0] };
+                self.plan.set_base_weights(ctx, &base);
+            }
+            _ => {}
+        }
+        if let Some(hint) = &self.hint {
+            hint.set_epoch(ctx, epoch);
+        }
     }
 
     /// The student being trained.
@@ -137,6 +226,7 @@ impl Trainer {
         };
         single.set_config(ctx, kd);
         self.config.kd = kd;
+        self.begin_epoch(ctx, self.epoch);
         Ok(())
     }
 
@@ -173,8 +263,34 @@ impl Trainer {
                 ));
             }
         }
+        if let Some(ema) = &mut self.ema {
+            if teacher.is_some() {
+                // A fixed teacher beside the EMA one: both teach, half and half, through the
+                // multi-teacher loss over [fixed; EMA] batches of logits.
+                if self.config.dkd.is_some() {
+                    return Err(Error::InvalidConfig(
+                        "DKD takes one teacher: a fixed teacher or the EMA teacher, not both"
+                            .into(),
+                    ));
+                }
+                let shape = (self.config.batch_size, data.classes(), 2);
+                let base = [0.5, 0.5];
+                let kd = self.config.kd;
+                self.plan
+                    .bind_teacher_major(ctx, shape, WeightMode::Fixed, &base, kd)?;
+                ema.slot = 1;
+            } else if ema.slot == 1 {
+                return Err(Error::InvalidConfig(
+                    "this trainer's EMA teacher was paired with a fixed teacher; build a new \
+                     trainer to train without one"
+                        .into(),
+                ));
+            }
+        }
         let teacher = teacher.map(|t| (&t.buffer, t.classes()));
-        self.bind_gather(ctx, data, teacher, jitter, seed)
+        self.bind_gather(ctx, data, teacher, jitter, seed)?;
+        self.begin_epoch(ctx, self.epoch);
+        Ok(())
     }
 
     /// Checks that `data` fits the student, batch and jitter, and binds its gather with
@@ -261,7 +377,6 @@ impl Trainer {
         batch_index: usize,
         teacher: Option<&Mlp>,
     ) -> Result<()> {
-        let rows = self.config.batch_size;
         let binding = self
             .gather
             .as_ref()
@@ -269,12 +384,30 @@ impl Trainer {
         if teacher.is_some() && self.config.multi_kd.is_some() {
             return Err(multi_only("a teacher model per step"));
         }
-        if teacher.is_none() && !binding.cached_teacher && self.config.kd.alpha > 0.0 {
-            return Err(Error::InvalidConfig(format!(
-                "alpha = {} needs a teacher model or teacher logits attached with the data set",
-                self.config.kd.alpha
-            )));
+        let needs_teacher = self.config.kd.alpha > 0.0 || self.config.dkd.is_some();
+        if teacher.is_none() && !binding.cached_teacher && self.ema.is_none() && needs_teacher {
+            return Err(Error::InvalidConfig(
+                "this objective needs a teacher model, teacher logits attached with the data set \
+                 or an EMA teacher"
+                    .into(),
+            ));
         }
+        let dispatch = self.stage_gather(ctx, batch_index)?;
+        if let Some(teacher) = teacher {
+            self.check_teacher(teacher)?;
+            self.prepare_teacher(ctx, teacher)?;
+        }
+        self.submit_step(ctx, Some(&dispatch), teacher.is_some())
+    }
+
+    /// Stages the gather of batch `batch_index` of the attached data set for the next step and
+    /// returns its dispatch.
+    pub(super) fn stage_gather(&self, ctx: &GpuContext, batch_index: usize) -> Result<Dispatch> {
+        let rows = self.config.batch_size;
+        let binding = self
+            .gather
+            .as_ref()
+            .ok_or_else(|| Error::InvalidConfig("no data set attached to the trainer".into()))?;
         let start = batch_index
             .checked_mul(rows)
             .filter(|s| s + rows <= binding.count)
@@ -290,12 +423,7 @@ impl Trainer {
             ..binding.params
         };
         ctx.write(&binding.uniform, 0, &[params]);
-        let dispatch = binding.dispatch.clone();
-        if let Some(teacher) = teacher {
-            self.check_teacher(teacher)?;
-            self.prepare_teacher(ctx, teacher)?;
-        }
-        self.submit_step(ctx, Some(&dispatch), teacher.is_some())
+        Ok(binding.dispatch.clone())
     }
 
     /// One training step on a host batch: stages the batch, records forward → KD loss →
@@ -310,6 +438,13 @@ impl Trainer {
         check_len("batch labels", rows, batch.labels.len())?;
         check_finite("batch inputs", batch.inputs)?;
         check_labels(batch.labels, classes)?;
+        if self.ema.is_some() && !matches!(batch.teacher, TeacherSource::None) {
+            return Err(Error::InvalidConfig(
+                "a host batch of a trainer with an EMA teacher takes no other teacher; attach a \
+                 data set with teacher logits to use both"
+                    .into(),
+            ));
+        }
         match batch.teacher {
             TeacherSource::Logits(t) => {
                 check_len("teacher logits", rows * classes, t.len())?;
@@ -321,11 +456,12 @@ impl Trainer {
                 self.prepare_teacher(ctx, teacher)?;
             }
             TeacherSource::None => {
-                if self.config.kd.alpha != 0.0 {
-                    return Err(Error::InvalidConfig(format!(
-                        "alpha = {} needs teacher logits or a teacher model",
-                        self.config.kd.alpha
-                    )));
+                let needs_teacher = self.config.kd.alpha != 0.0 || self.config.dkd.is_some();
+                if needs_teacher && self.ema.is_none() {
+                    return Err(Error::InvalidConfig(
+                        "this objective needs teacher logits, a teacher model or an EMA teacher"
+                            .into(),
+                    ));
                 }
             }
         }
@@ -333,47 +469,6 @@ impl Trainer {
         ctx.write(&self.plan.labels, 0, batch.labels);
         let teacher_forward = matches!(batch.teacher, TeacherSource::Mlp(_));
         self.submit_step(ctx, None, teacher_forward)
-    }
-
-    /// Records and submits one step; `gather` runs first when the batch is gathered on the GPU.
-    fn submit_step(
-        &mut self,
-        ctx: &GpuContext,
-        gather: Option<&Dispatch>,
-        teacher_forward: bool,
-    ) -> Result<()> {
-        self.optimizer.stage_step(ctx)?;
-        self.plan.stage_dropout(ctx, self.optimizer.step);
-        let teacher = if teacher_forward {
-            self.teacher_plan.as_ref().map(|(_, plan)| plan)
-        } else {
-            None
-        };
-        let plan = &self.plan;
-        let teacher_bytes = (self.config.batch_size * self.student.spec().classes() * 4) as u64;
-        let optimizer = &self.optimizer.dispatch;
-        ctx.submit("training step", |encoder| {
-            if let Some(gather) = gather {
-                record(encoder, "batch gather", std::iter::once(gather));
-            }
-            if let Some(teacher) = teacher {
-                record(encoder, "teacher forward", &teacher.dispatches);
-                encoder.copy_buffer_to_buffer(
-                    teacher.logits(),
-                    0,
-                    &plan.teacher_logits,
-                    0,
-                    teacher_bytes,
-                );
-            }
-            let all = plan
-                .forward_steps
-                .iter()
-                .chain(plan.loss_step.dispatches())
-                .chain(&plan.backward)
-                .chain(std::iter::once(optimizer));
-            record(encoder, "training step", all);
-        })
     }
 
     fn check_teacher(&self, teacher: &Mlp) -> Result<()> {
@@ -402,76 +497,6 @@ impl Trainer {
             self.teacher_plan = Some((params.clone(), plan));
         }
         Ok(())
-    }
-
-    /// Reads the last step's loss (waits for the GPU).
-    pub fn read_loss(&self, ctx: &GpuContext) -> Result<LossReport> {
-        let v: Vec<f32> = ctx.read_back("loss", &self.plan.loss, 0, 3)?;
-        Ok(LossReport {
-            total: v[0],
-            ce: v[1],
-            kl: v[2],
-        })
-    }
-
-    /// Mean loss over the steps since the last call (accumulated on the GPU, read once), and
-    /// the number of steps it covers; resets the accumulator.
-    pub fn take_mean_loss(&self, ctx: &GpuContext) -> Result<(LossReport, u32)> {
-        let mean = self.take_window_loss(ctx)?;
-        Ok((mean.loss, mean.steps))
-    }
-
-    /// Like [`Trainer::take_mean_loss`], and also which step of the window first had a
-    /// non-finite loss (recorded on the GPU, so finding it costs no per-step read).
-    pub fn take_window_loss(&self, ctx: &GpuContext) -> Result<WindowLoss> {
-        let v: Vec<f32> = ctx.read_back("loss sums", &self.plan.loss, 3, 5)?;
-        ctx.write(&self.plan.loss, 3, &[0.0f32; 5]);
-        let steps = v[4].max(1.0);
-        Ok(WindowLoss {
-            loss: LossReport {
-                total: v[1] / steps,
-                ce: v[2] / steps,
-                kl: v[3] / steps,
-            },
-            steps: v[4] as u32,
-            first_non_finite_step: (v[0] > 0.0).then_some(v[0] as u32),
-        })
-    }
-
-    /// A snapshot of everything a step changes: parameters, optimizer state and step, and the
-    /// loss slots (so an interrupted epoch's mean resumes too).
-    pub fn state(&self, ctx: &GpuContext) -> Result<TrainerState> {
-        Ok(TrainerState {
-            parameters: self.student.parameters(ctx)?,
-            optimizer: self.optimizer.read_state(ctx)?,
-            step: self.optimizer.step,
-            loss_slots: ctx.read_back("loss slots", &self.plan.loss, 0, LOSS_SLOTS)?,
-        })
-    }
-
-    /// Restores a [`Trainer::state`] snapshot taken from a trainer built the same way; later
-    /// steps then give the same bits as the trainer it was taken from would have.
-    pub fn restore(&mut self, ctx: &GpuContext, state: &TrainerState) -> Result<()> {
-        let count = self.student.spec().parameter_count();
-        check_len("checkpoint parameters", count, state.parameters.len())?;
-        check_finite("checkpoint parameters", &state.parameters)?;
-        check_len("checkpoint loss slots", LOSS_SLOTS, state.loss_slots.len())?;
-        self.optimizer.restore(ctx, state.step, &state.optimizer)?;
-        ctx.write(self.student.params_buffer(), 0, &state.parameters);
-        ctx.write(&self.plan.loss, 0, &state.loss_slots);
-        Ok(())
-    }
-
-    /// Reads the parameter gradients of the last step (`[layers…]` flat layout).
-    pub fn read_gradients(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
-        let count = self.student.spec().parameter_count();
-        ctx.read_back("gradients", &self.plan.grads, 0, count)
-    }
-
-    /// Reads the student logits of the last step.
-    pub fn read_logits(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
-        let len = self.config.batch_size * self.student.spec().classes();
-        ctx.read_back("logits", self.plan.forward.logits(), 0, len)
     }
 }
 

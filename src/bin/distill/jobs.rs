@@ -8,7 +8,9 @@ use distill_wgpu::model::io;
 use distill_wgpu::report::{TestDiagnostics, DEFAULT_BINS};
 use distill_wgpu::{Error, GpuContext, KdConfig, Mlp, MlpSpec, Result};
 
-use crate::report::{EpochReport, ModelReport};
+use crate::output::file_name;
+use crate::pages::write_run_pages;
+use crate::report::{write_run_report, EpochReport, ModelReport, Settings};
 use crate::training::Trained;
 use crate::{defaults, Common};
 
@@ -168,4 +170,25 @@ pub fn spec_and_init(
         ));
     }
     Ok((spec, Some(params)))
+}
+
+/// Writes a run's report.json, report.html and metrics.csv into `out` (the page titled by
+/// `command`) and says where they went.
+pub fn publish(
+    out: &Path,
+    ctx: &GpuContext,
+    command: &str,
+    settings: &Settings,
+    results: &[ModelReport],
+) -> Result<()> {
+    let report = write_run_report(out, ctx, settings, results)?;
+    let [csv, html] = write_run_pages(out, command, ctx, settings, results)?;
+    println!(
+        "weights, {}, {} and {} written to {}",
+        file_name(&report),
+        file_name(&html),
+        file_name(&csv),
+        out.display()
+    );
+    Ok(())
 }

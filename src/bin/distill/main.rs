@@ -11,6 +11,7 @@ use distill_wgpu::{ContextOptions, Error, GpuContext, Result};
 mod analysis_pages;
 mod commands;
 mod jobs;
+mod objective_flags;
 mod output;
 mod pages;
 mod report;
@@ -107,6 +108,10 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// Deep mutual learning: --students N students (each its own --hidden, e.g.
+    /// "300,300;800,800") learn together, each from the labels and the others' softened
+    /// outputs of the same batch (default T = 1, α = 0.5).
+    Mutual(commands::mutual::MutualArgs),
     /// Run an experiment end to end and write its table (`--list` names them).
     Experiment(ExperimentArgs),
     /// Fit a model's calibration temperature on a held-out share of the training set, report
@@ -203,10 +208,12 @@ impl TeacherFlags {
 }
 
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["teacher", "teacher_logits"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["teacher", "teacher_logits", "ema_teacher"])))]
 struct DistillArgs {
     #[command(flatten)]
     teachers: TeacherFlags,
+    #[command(flatten)]
+    objectives: objective_flags::ObjectiveFlags,
     /// Start the student from these weights (fine-tuning) instead of a fresh initialisation.
     #[arg(long)]
     init: Option<PathBuf>,
@@ -240,7 +247,8 @@ struct DiagnoseArgs {
 
 #[derive(Args, Debug)]
 struct ExperimentArgs {
-    /// Experiment to run, or `all`.
+    /// Experiment to run, several comma-separated (run in one process, sharing teachers and
+    /// baselines), or `all`.
     name: Option<String>,
     /// Name and describe the experiments.
     #[arg(long)]
@@ -388,7 +396,10 @@ fn check_common(common: &Common, sweep: bool) -> Result<()> {
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     let common = cli.common;
     let command = cli.command.unwrap_or(Command::Run(RunArgs::default()));
-    check_common(&common, matches!(command, Command::Sweep(_)))?;
+    check_common(
+        &common,
+        matches!(command, Command::Sweep(_) | Command::Mutual(_)),
+    )?;
     match command {
         Command::Adapters => {
             let adapters = distill_wgpu::list_adapters();
@@ -418,6 +429,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Distill(args) => {
             training::catch_interrupts();
             commands::distill::run(&common, &args)
+        }
+        Command::Mutual(args) => {
+            training::catch_interrupts();
+            commands::mutual::run(&common, &args)
         }
         Command::Calibrate { model } => commands::calibrate::run(&common, &model),
         Command::Diagnose(args) => commands::diagnose::run(&common, &args),

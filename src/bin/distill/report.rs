@@ -188,6 +188,9 @@ pub struct Settings {
     pub train_samples: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_samples: Option<usize>,
+    /// DKD, hint and EMA-teacher settings, or the mutual students' count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objectives: Option<serde_json::Value>,
 }
 
 /// report.json.

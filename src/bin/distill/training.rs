@@ -18,6 +18,7 @@ use distill_wgpu::{
     Optimizer, Result, TeacherLogits, Teachers, Trainer, TrainerConfig,
 };
 
+use crate::objective_flags::Objectives;
 use crate::output::{checkpoint_path, test_errors_path};
 use crate::{defaults, Common};
 
@@ -57,6 +58,10 @@ pub struct TrainJob<'a> {
     /// A test set to count the model's errors on after every epoch (not part of the
     /// settings a checkpoint must match: it changes no training step).
     pub test: Option<&'a DeviceDataset>,
+    /// DKD, a hint, an EMA teacher.
+    pub objectives: Objectives,
+    /// The teacher model whose hidden layer the hint matches.
+    pub hint_teacher: Option<&'a Mlp>,
 }
 
 /// Test errors after each epoch, by epoch.
@@ -117,6 +122,7 @@ fn job_settings(common: &Common, job: &TrainJob<'_>) -> Value {
             "weights": format!("{:?}", config.weights),
             "combine": format!("{:?}", config.combine),
         })),
+        "objectives": job.objectives,
     })
 }
 
@@ -167,9 +173,13 @@ pub fn train_model(
         Some((params, _)) => Mlp::from_parameters(ctx, job.spec, params)?,
         None => Mlp::new(ctx, job.spec, job.init_seed)?,
     };
-    let config = TrainerConfig::new(batch, Optimizer::adam(lr))
+    let mut config = TrainerConfig::new(batch, Optimizer::adam(lr))
         .kd(job.kd)
         .dropout(job.dropout);
+    let Objectives { dkd, hint, ema } = job.objectives;
+    config.dkd = dkd;
+    config.hint = hint;
+    config.ema = ema;
     let mut trainer = match job.teachers {
         Some((teachers, multi)) => {
             let mut t = Trainer::new(ctx, model, &config.multi_kd(multi))?;
@@ -182,6 +192,14 @@ pub fn train_model(
             t
         }
     };
+    if hint.is_some() {
+        let teacher = job.hint_teacher.ok_or_else(|| {
+            Error::InvalidConfig(
+                "--hint needs a --teacher model (logits carry no hidden layers)".into(),
+            )
+        })?;
+        trainer.attach_hint_teacher(ctx, teacher, job.init_seed ^ 0x4849_4e54)?;
+    }
     let settings = job_settings(common, job);
     let checkpoint_file = checkpoint_path(out, job.name);
     let errors_file = test_errors_path(out, job.name);
@@ -238,8 +256,11 @@ pub fn train_model(
             };
             test_seconds += tested.elapsed().as_secs_f64();
             let shown = errors.map_or(String::new(), |e| format!(", test errors {e}"));
+            let hint = log
+                .hint_mse
+                .map_or(String::new(), |m| format!(", hint mse {m:.4}"));
             bar.set_message(format!(
-                "epoch {} loss {:.4} (ce {:.4} kl {:.4}){shown}",
+                "epoch {} loss {:.4} (ce {:.4} kl {:.4}{hint}){shown}",
                 log.epoch, log.loss.total, log.loss.ce, log.loss.kl
             ));
             logs.push(*log);

@@ -7,7 +7,8 @@ use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::ops::check::{compare, random_vec, Comparison, Tolerance};
 use crate::ops::multi_kd::{
-    multi_kd, reference, Combine, MultiKdBatch, MultiKdConfig, MultiKdOutput, WeightMode,
+    multi_kd, reference, run_in_layout, Combine, MultiKdBatch, MultiKdConfig, MultiKdOutput,
+    WeightMode,
 };
 use crate::ops::softmax::check::{EXTREME_LOGITS, EXTREME_TEMPERATURES};
 use crate::rng::SplitMix64;
@@ -299,6 +300,53 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
         }
     }
     out.extend(extreme(ctx)?);
+    out.extend(teacher_major(ctx, rng)?);
+    Ok(out)
+}
+
+/// Random batches with the teachers laid out teacher-major (`[K, B, C]`, as a trainer copies
+/// peers' or an EMA teacher's logits), every teacher knowing every class: the same reference.
+fn teacher_major(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
+    let mut out = Vec::new();
+    for (teachers, rows, cols) in [(1, 5, 7), (2, 9, 10), (3, 128, 10), (4, 33, 20)] {
+        let known = vec![1u32; teachers * cols];
+        for (weights, combine) in [
+            (WeightMode::Uniform, Combine::Mixture),
+            (WeightMode::Fixed, Combine::Mixture),
+            (WeightMode::Fixed, Combine::Logits),
+        ] {
+            let config = MultiKdConfig {
+                temperature: 4.0,
+                alpha: 0.5,
+                weights,
+                combine,
+            };
+            let z = random_vec(rng, rows * cols, -6.0, 6.0);
+            let t = random_vec(rng, rows * teachers * cols, -6.0, 6.0);
+            let base = random_vec(rng, teachers, 0.0, 1.0);
+            let labels: Vec<u32> = (0..rows).map(|_| rng.below(cols) as u32).collect();
+            let batch = MultiKdBatch {
+                student: &z,
+                teachers: &t,
+                known: &known,
+                base_weights: &base,
+                labels: &labels,
+                rows,
+                cols,
+                teacher_count: teachers,
+                gates: None,
+            };
+            let got = run_in_layout(ctx, &batch, config, true)?;
+            out.extend(
+                compare_multi_kd(&got, &batch, config)
+                    .into_iter()
+                    .map(|mut c| {
+                        c.what = format!("{} teacher-major", c.what);
+                        c
+                    }),
+            );
+        }
+    }
     Ok(out)
 }
 

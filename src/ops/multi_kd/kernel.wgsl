@@ -28,7 +28,9 @@ struct MultiKdParams {
     alpha: f32,
     inv_batch: f32,
     gated: u32,
-    _pad1: u32,
+    // 1: the buffer is teacher-major, [K, B, C] (one teacher's batch logits after another, as
+    // copied from models' logit buffers in the step), and never gated.
+    teacher_major: u32,
     _pad2: u32,
 }
 
@@ -41,6 +43,7 @@ const EMPTY: vec2<f32> = vec2<f32>(-3.0e38, 0.0);
 // z [B, C]
 @group(0) @binding(1) var<storage, read> student: array<f32>;
 // t [B, K·C (+ K gates)]: a sample's K teachers are one contiguous run of K·C values
+// (or [K, B, C] when params.teacher_major = 1)
 @group(0) @binding(2) var<storage, read> teachers: array<f32>;
 // [K, C], 0 or 1
 @group(0) @binding(3) var<storage, read> known: array<u32>;
@@ -93,11 +96,19 @@ fn row_stride(k_count: u32) -> u32 {
     return k_count * params.cols + select(0u, k_count, params.gated == 1u);
 }
 
+// Where teacher k's logits for `row` start, in either layout.
+fn teacher_base(row: u32, k: u32, k_count: u32) -> u32 {
+    if params.teacher_major == 1u {
+        return (k * params.rows + row) * params.cols;
+    }
+    return row * row_stride(k_count) + k * params.cols;
+}
+
 fn combined_logit(row: u32, col: u32, k_count: u32, w: array<f32, MAX_TEACHERS>) -> f32 {
     var sum = 0.0;
     for (var k = 0u; k < k_count; k += 1u) {
         if w[k] > 0.0 {
-            sum += w[k] * teachers[row * row_stride(k_count) + k * params.cols + col];
+            sum += w[k] * teachers[teacher_base(row, k, k_count) + col];
         }
     }
     return sum;
@@ -137,7 +148,7 @@ fn multi_kd_rows(
     var confidence: array<f32, MAX_TEACHERS>;
     var eligible: array<bool, MAX_TEACHERS>;
     for (var k = 0u; k < k_count; k += 1u) {
-        let tbase = row * row_stride(k_count) + k * cols;
+        let tbase = teacher_base(row, k, k_count);
         let mbase = k * cols;
         var soft = vec4<f32>(EMPTY, EMPTY);
         var sharp = EMPTY;
@@ -234,7 +245,7 @@ fn multi_kd_rows(
                     if w[k] > 0.0 && known[k * cols + j] != 0u {
                         let st = stats[k];
                         let log_q = (z * inv_t - st.x) - st.y;
-                        let log_p = (teachers[row * row_stride(k_count) + k * cols + j] * inv_t - st.z) - st.w;
+                        let log_p = (teachers[teacher_base(row, k, k_count) + j] * inv_t - st.z) - st.w;
                         let p = exp(log_p);
                         if p > 0.0 {
                             kl += w[k] * (p * (log_p - log_q));

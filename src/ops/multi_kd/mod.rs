@@ -216,13 +216,29 @@ pub(crate) struct MultiKdParams {
     pub inv_batch: f32,
     /// 1 when each sample's teacher row ends with K gates.
     pub gated: u32,
-    pub pad: [u32; 2],
+    /// 1 for the teacher-major layout `[K, B, C]`.
+    pub teacher_major: u32,
+    pub pad: u32,
+}
+
+/// How the teacher logits of a batch are laid out in their buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TeacherLayout {
+    /// `[B, K·C]`, each sample's row followed by its K gates when `gated` (gathered from a
+    /// data set's stacked teacher logits).
+    SampleMajor {
+        /// Whether each row ends with K gates.
+        gated: bool,
+    },
+    /// `[K, B, C]`: whole batches of logits one teacher after another, as copied from models'
+    /// logit buffers within a step (peers in mutual learning, an EMA teacher). Never gated.
+    TeacherMajor,
 }
 
 impl MultiKdParams {
     pub fn new(
         (rows, cols, teachers): (usize, usize, usize),
-        gated: bool,
+        layout: TeacherLayout,
         config: MultiKdConfig,
     ) -> Self {
         Self {
@@ -238,8 +254,9 @@ impl MultiKdParams {
             inv_temperature: 1.0 / config.temperature,
             alpha: config.alpha,
             inv_batch: 1.0 / rows as f32,
-            gated: u32::from(gated),
-            pad: [0; 2],
+            gated: u32::from(layout == TeacherLayout::SampleMajor { gated: true }),
+            teacher_major: u32::from(layout == TeacherLayout::TeacherMajor),
+            pad: 0,
         }
     }
 }
@@ -275,20 +292,20 @@ pub(crate) struct MultiKdDispatches {
     pub dispatches: [Dispatch; 2],
     pub uniforms: [wgpu::Buffer; 2],
     shape: (usize, usize, usize),
-    gated: bool,
+    layout: TeacherLayout,
 }
 
 impl MultiKdDispatches {
-    /// Binds the buffers of a `rows × cols` batch with `teachers` teachers (each sample's
-    /// teacher row followed by their gates when `gated`).
+    /// Binds the buffers of a `rows × cols` batch with `teachers` teachers laid out as
+    /// `layout` says.
     pub fn new(
         ctx: &GpuContext,
         (rows, cols, teachers): (usize, usize, usize),
-        gated: bool,
+        layout: TeacherLayout,
         config: MultiKdConfig,
         buffers: &MultiKdBuffers<'_>,
     ) -> Result<Self> {
-        let params = MultiKdParams::new((rows, cols, teachers), gated, config);
+        let params = MultiKdParams::new((rows, cols, teachers), layout, config);
         let uniform = ctx.uniform_buffer("multi kd params", &params)?;
         let rows_dispatch = Dispatch::new(
             ctx,
@@ -317,13 +334,13 @@ impl MultiKdDispatches {
             dispatches: [rows_dispatch, reduce],
             uniforms: [uniform, reduce_uniform],
             shape: (rows, cols, teachers),
-            gated,
+            layout,
         })
     }
 
     /// Rewrites both uniforms for `config` (the caller validates it); later submits use it.
     pub fn set_config(&self, ctx: &GpuContext, config: MultiKdConfig) {
-        let params = MultiKdParams::new(self.shape, self.gated, config);
+        let params = MultiKdParams::new(self.shape, self.layout, config);
         ctx.write(&self.uniforms[0], 0, &[params]);
         let reduce = ReduceParams::new(self.shape.0, config.temperature, config.alpha);
         ctx.write(&self.uniforms[1], 0, &[reduce]);
@@ -338,11 +355,37 @@ pub fn prepare_multi_kd(
     batch: &MultiKdBatch<'_>,
     config: MultiKdConfig,
 ) -> Result<PreparedKernel> {
+    prepare_in_layout(ctx, batch, config, false)
+}
+
+/// [`prepare_multi_kd`], uploading the (ungated) teachers teacher-major when `teacher_major`.
+pub(crate) fn prepare_in_layout(
+    ctx: &GpuContext,
+    batch: &MultiKdBatch<'_>,
+    config: MultiKdConfig,
+    teacher_major: bool,
+) -> Result<PreparedKernel> {
     batch.validate(&config)?;
     let (rows, cols, k) = (batch.rows, batch.cols, batch.teacher_count);
+    if teacher_major && batch.gates.is_some() {
+        return Err(Error::InvalidConfig(
+            "the teacher-major layout carries no gates".into(),
+        ));
+    }
     let z = ctx.upload("student logits", batch.student)?;
     // With gates, each sample's K teacher rows are followed by its K gates.
     let t = match batch.gates {
+        None if teacher_major => {
+            let by_teacher: Vec<f32> = (0..k)
+                .flat_map(|t| {
+                    (0..rows).flat_map(move |r| {
+                        let start = (r * k + t) * cols;
+                        batch.teachers[start..start + cols].iter().copied()
+                    })
+                })
+                .collect();
+            ctx.upload("teacher logits by teacher", &by_teacher)?
+        }
         None => ctx.upload("teacher logits", batch.teachers)?,
         Some(gates) => {
             let rows_with_gates: Vec<f32> = (0..rows)
@@ -361,10 +404,17 @@ pub fn prepare_multi_kd(
     let row_terms = ctx.nan_buffer("multi kd row terms", 2 * rows)?;
     let weights = ctx.nan_buffer("multi kd weights", rows * k)?;
     let loss = ctx.upload("multi kd loss", &[0.0f32; LOSS_SLOTS])?;
+    let layout = if teacher_major {
+        TeacherLayout::TeacherMajor
+    } else {
+        TeacherLayout::SampleMajor {
+            gated: batch.gates.is_some(),
+        }
+    };
     let built = MultiKdDispatches::new(
         ctx,
         (rows, cols, k),
-        batch.gates.is_some(),
+        layout,
         config,
         &MultiKdBuffers {
             student: &z,
@@ -397,7 +447,17 @@ pub fn multi_kd(
     batch: &MultiKdBatch<'_>,
     config: MultiKdConfig,
 ) -> Result<MultiKdOutput<f32>> {
-    let prepared = prepare_multi_kd(ctx, batch, config)?;
+    run_in_layout(ctx, batch, config, false)
+}
+
+/// [`multi_kd`] with the teachers in the layout [`prepare_in_layout`] takes.
+pub(crate) fn run_in_layout(
+    ctx: &GpuContext,
+    batch: &MultiKdBatch<'_>,
+    config: MultiKdConfig,
+    teacher_major: bool,
+) -> Result<MultiKdOutput<f32>> {
+    let prepared = prepare_in_layout(ctx, batch, config, teacher_major)?;
     prepared.run(ctx, 1)?;
     let terms: Vec<f32> = prepared.output(ctx, 1)?;
     let totals: Vec<f32> = prepared.output(ctx, 2)?;

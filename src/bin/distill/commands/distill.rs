@@ -3,17 +3,33 @@
 
 use std::process::ExitCode;
 
-use distill_wgpu::{DeviceDataset, Dropout, Result};
+use serde_json::json;
 
-use crate::jobs::{finish_model, kd_from, load_data, print_table, spec_and_init, val_fraction};
-use crate::output::{check_inputs_not_outputs, file_name, job_outputs, prepare};
-use crate::pages::write_run_pages;
-use crate::report::{write_run_report, Settings};
+use distill_wgpu::{DeviceDataset, Dropout, Error, GpuContext, KdConfig, Mlp, Result};
+
+use crate::jobs::{
+    finish_model, kd_from, load_data, print_table, publish, spec_and_init, val_fraction,
+};
+use crate::objective_flags::{LossKind, Objectives};
+use crate::output::{check_inputs_not_outputs, job_outputs, prepare};
+use crate::report::Settings;
 use crate::teachers::{Ready, TeacherFiles};
 use crate::training::{train_model, TrainJob};
 use crate::{defaults, open_context, Common, DistillArgs};
 
+/// DKD's temperature unless --temperature says otherwise (the paper's T = 4).
+const DKD_TEMPERATURE: f32 = 4.0;
+
 pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
+    let mut kd = kd_from(common)?;
+    if args.objectives.loss == LossKind::Dkd && common.temperature().is_none() {
+        kd.temperature = DKD_TEMPERATURE;
+    }
+    let objectives = args.objectives.objectives(kd.temperature)?;
+    if args.teachers.is_empty() {
+        // Only an EMA teacher (the flag group requires a teacher of some kind).
+        return ema_only(common, args, kd, objectives);
+    }
     let data = load_data(common)?;
     let teachers = TeacherFiles::read(&args.teachers, &data)?;
     let (spec, init) = spec_and_init(
@@ -31,7 +47,6 @@ pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
     )?;
     let ctx = open_context(common)?;
     let seed = common.seed.unwrap_or(defaults::SEED);
-    let kd = kd_from(common)?;
     let train = DeviceDataset::new(&ctx, &data.train, data.classes)?;
     let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
     let ready = Ready::from_files(
@@ -43,6 +58,10 @@ pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
         (val_fraction(common), seed),
     )?;
     let weighed = ready.weighed();
+    let hint_teacher = match objectives.hint {
+        Some(_) => Some(hint_teacher(&ctx, &teachers)?),
+        None => None,
+    };
     let job = TrainJob {
         name: "student",
         spec: &spec,
@@ -56,6 +75,8 @@ pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
         classes: None,
         teachers: weighed.as_ref().map(|(t, config)| (t, *config)),
         test: Some(&test),
+        objectives,
+        hint_teacher: hint_teacher.as_ref(),
     };
     let trained = train_model(&ctx, common, &train, &job, &out)?;
     let meta = [
@@ -83,16 +104,85 @@ pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
         init: args.init.clone(),
         temperature: Some(kd.temperature),
         alpha: Some(kd.alpha),
+        objectives: args.objectives.any().then(|| json!(objectives)),
         ..Settings::default()
     };
-    let report = write_run_report(&out, &ctx, &settings, &results)?;
-    let [csv, html] = write_run_pages(&out, "distill", &ctx, &settings, &results)?;
-    println!(
-        "weights, {}, {} and {} written to {}",
-        file_name(&report),
-        file_name(&html),
-        file_name(&csv),
-        out.display()
-    );
+    publish(&out, &ctx, "distill", &settings, &results)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The one teacher model a hint reads hidden activations from.
+fn hint_teacher(ctx: &GpuContext, teachers: &TeacherFiles) -> Result<Mlp> {
+    let mut models = teachers.models(ctx)?;
+    if models.len() != 1 || !teachers.is_single() {
+        return Err(Error::InvalidConfig(
+            "--hint needs exactly one teacher, a --teacher model (logits carry no hidden layers)"
+                .into(),
+        ));
+    }
+    Ok(models.remove(0).1)
+}
+
+/// A student taught by its own EMA teacher alone.
+fn ema_only(
+    common: &Common,
+    args: &DistillArgs,
+    kd: KdConfig,
+    objectives: Objectives,
+) -> Result<ExitCode> {
+    if objectives.hint.is_some() {
+        return Err(Error::InvalidConfig(
+            "--hint needs a --teacher model to read hidden layers from".into(),
+        ));
+    }
+    let data = load_data(common)?;
+    let (spec, init) = spec_and_init(
+        common,
+        &data,
+        defaults::STUDENT_HIDDEN,
+        args.init.as_deref(),
+    )?;
+    let out = prepare(common)?;
+    let inputs: Vec<&std::path::Path> = args.init.as_deref().into_iter().collect();
+    check_inputs_not_outputs(&inputs, &job_outputs(&out, &["student-ema"]))?;
+    let ctx = open_context(common)?;
+    let seed = common.seed.unwrap_or(defaults::SEED);
+    let train = DeviceDataset::new(&ctx, &data.train, data.classes)?;
+    let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
+    let job = TrainJob {
+        name: "student",
+        spec: &spec,
+        epochs: common.epochs.unwrap_or(defaults::EPOCHS),
+        kd,
+        teacher: None,
+        dropout: Dropout::none(),
+        jitter: 0,
+        init_seed: seed + 1,
+        init: init.as_deref().zip(args.init.as_deref()),
+        classes: None,
+        teachers: None,
+        test: Some(&test),
+        objectives,
+        hint_teacher: None,
+    };
+    let trained = train_model(&ctx, common, &train, &job, &out)?;
+    let results = vec![finish_model(
+        &ctx,
+        &test,
+        &out,
+        "student-ema",
+        &trained,
+        &[],
+    )?];
+    print_table(&ctx, &results);
+    let settings = Settings {
+        seed,
+        init: args.init.clone(),
+        temperature: Some(kd.temperature),
+        alpha: Some(kd.alpha),
+        objectives: Some(json!(objectives)),
+        ..Settings::default()
+    };
+    publish(&out, &ctx, "distill", &settings, &results)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -40,10 +40,14 @@ pub fn run(common: &Common, args: &ExperimentArgs) -> Result<ExitCode> {
             "name an experiment (or `all`); `distill experiment --list` shows them".into(),
         ));
     };
+    // Several names, comma-separated, run in one process: the experiments beyond the logits
+    // then share their teachers and baselines.
     let chosen = if name == "all" {
         Experiment::ALL.to_vec()
     } else {
-        vec![Experiment::parse(name)?]
+        name.split(',')
+            .map(|n| Experiment::parse(n.trim()))
+            .collect::<Result<Vec<_>>>()?
     };
     if common.resume {
         return Err(Error::InvalidConfig(

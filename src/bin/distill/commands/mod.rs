@@ -6,6 +6,7 @@ pub mod diagnose;
 pub mod distill;
 pub mod eval;
 pub mod experiment;
+pub mod mutual;
 pub mod run;
 pub mod sweep;
 pub mod train;

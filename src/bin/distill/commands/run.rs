@@ -12,6 +12,7 @@ use crate::jobs::{
     bundled_teacher, finish_model, kd_from, load_data, model_report, print_table, sizes,
     val_fraction,
 };
+use crate::objective_flags::Objectives;
 use crate::output::{check_inputs_not_outputs, file_name, job_outputs, prepare};
 use crate::pages::write_run_pages;
 use crate::report::{write_run_report, Settings};
@@ -95,6 +96,8 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
                 classes: None,
                 teachers: None,
                 test: Some(&test),
+                objectives: Objectives::default(),
+                hint_teacher: None,
             };
             let trained = train_model(&ctx, common, &train, &job, &out)?;
             results.push(finish_model(&ctx, &test, &out, "teacher", &trained, &[])?);
@@ -126,6 +129,8 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
         classes: None,
         teachers: None,
         test: Some(&test),
+        objectives: Objectives::default(),
+        hint_teacher: None,
     };
     let scratch = train_model(&ctx, common, &train, &scratch_job, &out)?;
     results.push(finish_model(

@@ -7,10 +7,10 @@ use distill_wgpu::classes::CLASSES_KEY;
 use distill_wgpu::eval::calibrate::{held_out_entry, HELD_OUT_KEY};
 use distill_wgpu::{ClassSet, DeviceDataset, Dropout, KdConfig, Result};
 
-use crate::jobs::{finish_model, load_data, print_table, spec_and_init};
-use crate::output::{check_inputs_not_outputs, file_name, job_outputs, prepare};
-use crate::pages::write_run_pages;
-use crate::report::{write_run_report, Settings};
+use crate::jobs::{finish_model, load_data, print_table, publish, spec_and_init};
+use crate::objective_flags::Objectives;
+use crate::output::{check_inputs_not_outputs, job_outputs, prepare};
+use crate::report::Settings;
 use crate::training::{train_model, TrainJob};
 use crate::{defaults, open_context, Common, TrainArgs};
 
@@ -60,6 +60,8 @@ pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
         classes: known.as_ref(),
         teachers: None,
         test: Some(&test),
+        objectives: Objectives::default(),
+        hint_teacher: None,
     };
     let trained = train_model(&ctx, common, &train, &job, &out)?;
     let mut meta: Vec<(&str, String)> =
@@ -83,14 +85,6 @@ pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
         classes: known.as_ref().map(ToString::to_string),
         ..Settings::default()
     };
-    let report = write_run_report(&out, &ctx, &settings, &results)?;
-    let [csv, html] = write_run_pages(&out, "train", &ctx, &settings, &results)?;
-    println!(
-        "weights, {}, {} and {} written to {}",
-        file_name(&report),
-        file_name(&html),
-        file_name(&csv),
-        out.display()
-    );
+    publish(&out, &ctx, "train", &settings, &results)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,211 @@
+//! The flags of objectives beyond the logits' KL (`distill distill`): DKD, FitNets hints and
+//! an EMA teacher, checked and turned into the library's settings.
+
+use clap::Args;
+use serde::Serialize;
+
+use distill_wgpu::{DkdConfig, DkdSchedule, EmaConfig, Error, HintConfig, Result};
+
+/// `--loss`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LossKind {
+    /// (1 − α)·CE + α·T²·KL(teacher ‖ student).
+    #[default]
+    Kd,
+    /// Decoupled KD (Zhao et al. 2022): CE + w·T²·(A·TCKD + B·NCKD), T = 4 unless given.
+    Dkd,
+}
+
+/// Objectives beyond the logits' KL.
+#[derive(Args, Debug, Default)]
+pub struct ObjectiveFlags {
+    /// The logits' loss: kd (default) or dkd.
+    #[arg(long, value_enum, default_value_t = LossKind::Kd)]
+    pub loss: LossKind,
+    /// DKD's weight A on the target-class term (TCKD).
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    pub dkd_alpha: f32,
+    /// DKD's weight B on the non-target-class term (NCKD).
+    #[arg(long, default_value_t = 8.0, allow_hyphen_values = true)]
+    pub dkd_beta: f32,
+    /// Epochs over which DKD's weight rises linearly to 1 (the paper's 20; 0: none).
+    #[arg(long, default_value_t = 20)]
+    pub dkd_warmup_epochs: u32,
+    /// Match a teacher's hidden layer with a student's, TEACHER:STUDENT (hidden layers from
+    /// 1, e.g. 1:1) through a learned linear regressor (FitNets); needs a --teacher model.
+    #[arg(long)]
+    pub hint: Option<String>,
+    /// β on the hint's mean squared error after the hint-only stage (0: hint-only stage
+    /// only, as FitNets).
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    pub hint_weight: f32,
+    /// Hint-only epochs before the distillation stage (FitNets' stage 1): only the student's
+    /// layers up to the hinted one learn.
+    #[arg(long, default_value_t = 0)]
+    pub hint_epochs: u32,
+    /// A teacher that is the exponential moving average of the student's weights with this
+    /// decay in (0, 1), e.g. 0.999; with a --teacher too, both teach half and half.
+    #[arg(long, allow_hyphen_values = true)]
+    pub ema_teacher: Option<f32>,
+    /// Epochs the EMA teacher only follows the student before it teaches.
+    #[arg(long, default_value_t = 1)]
+    pub teacher_warmup_epochs: u32,
+    /// Steps between EMA teacher updates.
+    #[arg(long, default_value_t = 1)]
+    pub teacher_update_every: u32,
+}
+
+/// The objectives the flags ask for, checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Objectives {
+    pub dkd: Option<DkdSchedule>,
+    pub hint: Option<HintConfig>,
+    pub ema: Option<EmaConfig>,
+}
+
+/// Prefixes an invalid-setting error with the flag it came from.
+fn flag_error(flag: &str, e: Error) -> Error {
+    match e {
+        Error::InvalidConfig(m) => Error::InvalidConfig(format!("{flag}: {m}")),
+        other => other,
+    }
+}
+
+/// `TEACHER:STUDENT` hidden layers of `--hint`.
+fn parse_hint_layers(text: &str) -> Result<(usize, usize)> {
+    let bad = || {
+        Error::InvalidConfig(format!(
+            "--hint takes TEACHER:STUDENT hidden layers counted from 1, e.g. 1:1, got {text:?}"
+        ))
+    };
+    let (t, s) = text.split_once(':').ok_or_else(bad)?;
+    let t: usize = t.trim().parse().map_err(|_| bad())?;
+    let s: usize = s.trim().parse().map_err(|_| bad())?;
+    if t == 0 || s == 0 {
+        return Err(bad());
+    }
+    Ok((t, s))
+}
+
+impl ObjectiveFlags {
+    /// The objectives at distillation temperature `temperature` (DKD's own T).
+    pub fn objectives(&self, temperature: f32) -> Result<Objectives> {
+        let dkd = match self.loss {
+            LossKind::Kd => None,
+            LossKind::Dkd => {
+                let schedule = DkdSchedule {
+                    loss: DkdConfig {
+                        temperature,
+                        target_weight: self.dkd_alpha,
+                        non_target_weight: self.dkd_beta,
+                        ramp: 1.0,
+                    },
+                    warmup_epochs: self.dkd_warmup_epochs,
+                };
+                schedule
+                    .validate()
+                    .map_err(|e| flag_error("--dkd-alpha/--dkd-beta", e))?;
+                Some(schedule)
+            }
+        };
+        let hint = match &self.hint {
+            None => None,
+            Some(text) => {
+                let (teacher_layer, student_layer) = parse_hint_layers(text)?;
+                let hint = HintConfig {
+                    teacher_layer,
+                    student_layer,
+                    weight: self.hint_weight,
+                    stage_epochs: self.hint_epochs,
+                };
+                hint.validate()
+                    .map_err(|e| flag_error("--hint-weight", e))?;
+                Some(hint)
+            }
+        };
+        let ema = match self.ema_teacher {
+            None => None,
+            Some(decay) => {
+                let ema = EmaConfig {
+                    decay,
+                    warmup_epochs: self.teacher_warmup_epochs,
+                    update_every: self.teacher_update_every,
+                };
+                ema.validate().map_err(|e| flag_error("--ema-teacher", e))?;
+                Some(ema)
+            }
+        };
+        Ok(Objectives { dkd, hint, ema })
+    }
+
+    /// Whether any flag asks for more than the logits' KL.
+    pub fn any(&self) -> bool {
+        self.loss != LossKind::Kd || self.hint.is_some() || self.ema_teacher.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hint_layers_parse_and_reject_nonsense() {
+        assert_eq!(parse_hint_layers("2:1").unwrap(), (2, 1));
+        for bad in ["", "1", "0:1", "1:0", "a:1", "1:2:3", "-1:1"] {
+            let e = parse_hint_layers(bad).unwrap_err().to_string();
+            assert!(e.contains("--hint takes"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn bad_weights_and_decays_name_their_flag() {
+        let cases: [(ObjectiveFlags, &str); 5] = [
+            (
+                ObjectiveFlags {
+                    loss: LossKind::Dkd,
+                    dkd_beta: -1.0,
+                    dkd_alpha: 1.0,
+                    ..ObjectiveFlags::default()
+                },
+                "--dkd-alpha/--dkd-beta",
+            ),
+            (
+                ObjectiveFlags {
+                    loss: LossKind::Dkd,
+                    dkd_alpha: f32::NAN,
+                    dkd_beta: 8.0,
+                    ..ObjectiveFlags::default()
+                },
+                "--dkd-alpha/--dkd-beta",
+            ),
+            (
+                ObjectiveFlags {
+                    hint: Some("1:1".into()),
+                    hint_weight: -0.5,
+                    ..ObjectiveFlags::default()
+                },
+                "--hint-weight",
+            ),
+            (
+                ObjectiveFlags {
+                    ema_teacher: Some(1.0),
+                    teacher_update_every: 1,
+                    ..ObjectiveFlags::default()
+                },
+                "--ema-teacher",
+            ),
+            (
+                ObjectiveFlags {
+                    ema_teacher: Some(0.0),
+                    teacher_update_every: 1,
+                    ..ObjectiveFlags::default()
+                },
+                "--ema-teacher",
+            ),
+        ];
+        for (flags, flag) in cases {
+            let e = flags.objectives(4.0).unwrap_err().to_string();
+            assert!(e.contains(flag), "{e}");
+        }
+    }
+}
