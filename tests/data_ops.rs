@@ -157,7 +157,7 @@ fn validation_suite_covers_every_op_and_passes() {
             assert!(k.passed, "{}: {:?}", k.kernel, k.failures);
             k.kernel
         }).collect();
-        for needed in ["matmul tiled-16x16", "matmul unrolled-dot4-32x16", "softmax", "log-softmax", "kd grad", "kd row ce", "kd row kl", "reduce loss/ce/kl", "bias grad", "sgd params", "adamw params", "dropout", "gather inputs", "gather labels", "gather teacher logits", "count errors", "multi kd grad", "multi kd row kl", "multi kd weights"] {
+        for needed in ["matmul tiled-16x16", "matmul unrolled-dot4-32x16", "softmax", "log-softmax", "kd grad", "kd row ce", "kd row kl", "reduce loss/ce/kl", "bias grad", "sgd params", "adamw params", "dropout", "gather inputs", "gather labels", "gather teacher logits", "count errors", "multi kd grad", "multi kd row kl", "multi kd weights", "dkd grad", "dkd row kd", "dkd grad by row terms", "hint grad", "hint row mse", "accumulate", "ema"] {
             assert!(kernels.iter().any(|k| k == needed), "validate lacks {needed}: {kernels:?}");
         }
     });

@@ -153,3 +153,39 @@ fn label_noise_drops_only_contradicted_terms() {
         }
     });
 }
+
+#[test]
+fn beyond_the_logits_share_their_baselines_and_report_each_method() {
+    with_gpu!(ctx => {
+        let data = bundled();
+        let tests = Scale::quick().test_samples.unwrap() as f64;
+        let hints = run(ctx, Experiment::Hints, &data);
+        let dkd = run(ctx, Experiment::Dkd, &data);
+        let mutual = run(ctx, Experiment::Mutual, &data);
+        let ema = run(ctx, Experiment::Ema, &data);
+        // One teacher, scratch and KD student per seed, trained once and shared.
+        for shared in ["teacher", "student: scratch", "student: KD"] {
+            let v = value(&hints, shared, 0);
+            for t in [&dkd, &mutual, &ema] {
+                assert_eq!(value(t, shared, 0), v, "{shared} differs in {}", t.experiment);
+            }
+        }
+        assert_eq!(hints.rows.len(), 5);
+        assert_eq!(dkd.rows.len(), 6);
+        assert_eq!(mutual.rows.len(), 6);
+        assert_eq!(ema.rows.len(), 6);
+        // The hint's MSE is measured where a hint trained (FitNets: its hint-only stage).
+        for method in ["student: KD + hint (β = 1)", "student: FitNets (hint-only stage, then KD)"] {
+            let mse = value(&hints, method, 1);
+            assert!(mse.is_finite() && mse > 0.0, "{method}: {mse}");
+        }
+        let pair = value(&mutual, "student: mutual, student 1", 0) + value(&mutual, "student: mutual, student 2", 0);
+        assert_eq!(value(&mutual, "student: mutual, mean of the pair", 0), pair / 2.0);
+        // Every model learns: far better than guessing among ten classes.
+        for t in [&hints, &dkd, &mutual, &ema] {
+            for row in &t.rows {
+                assert!(row.values[0][0] < 0.5 * tests, "{}: {}", t.experiment, row.method);
+            }
+        }
+    });
+}

@@ -48,8 +48,7 @@ pub(crate) fn run(lab: &mut Lab<'_>, data: &Data) -> Result<Table> {
             ("student: DKD (B = 1)", low_b),
         ] {
             let objective = Objective::Dkd(&base.logits, schedule);
-            let model =
-                lab.train_recipe(method, &recipe, &base.train, objective, base.init, kd)?;
+            let model = lab.train_recipe(method, &recipe, &base.train, objective, base.init, kd)?;
             table.record(method, 0, base.errors(lab, &model)?);
         }
     }

@@ -8,8 +8,8 @@ use crate::experiment::lab::{Lab, Objective};
 use crate::experiment::{Data, Table};
 use crate::train::HintConfig;
 
-/// Hint-only epochs of the FitNets row (within the student's epochs).
-pub const STAGE_EPOCHS: u32 = 2;
+/// The share of the student's epochs the FitNets row spends on the hint alone (at least one).
+pub const STAGE_SHARE: usize = 5;
 
 pub(crate) fn run(lab: &mut Lab<'_>, data: &Data) -> Result<Table> {
     // The last hidden layer of each (the second where there are two).
@@ -29,9 +29,10 @@ pub(crate) fn run(lab: &mut Lab<'_>, data: &Data) -> Result<Table> {
         weight: 1.0,
         stage_epochs: 0,
     };
+    let stage_epochs = (lab.scale.student.epochs / STAGE_SHARE).max(1) as u32;
     let fitnets = HintConfig {
         weight: 0.0,
-        stage_epochs: STAGE_EPOCHS,
+        stage_epochs,
         ..joint
     };
     for &seed in &lab.scale.seeds.clone() {
@@ -54,7 +55,7 @@ pub(crate) fn run(lab: &mut Lab<'_>, data: &Data) -> Result<Table> {
     }
     table.notes.push(format!(
         "KD + hint: (1 − α)·CE + α·T²·KL + β·MSE(r(h_s), h_t) throughout, r a learned linear \
-         regressor (not part of the student). FitNets: the first {STAGE_EPOCHS} of the \
+         regressor (not part of the student). FitNets: the first {stage_epochs} of the \
          student's epochs train only the layers up to the hinted one on the hint alone, the \
          rest plain KD. Final hint MSE: the mean over the last epoch in which the hint trained."
     ));
