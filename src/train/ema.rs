@@ -9,6 +9,7 @@ use crate::model::{ForwardPlan, Mlp};
 use crate::ops::ema::{ramped_decay, EmaDispatch};
 use crate::train::objectives::EmaConfig;
 use crate::train::plan::StepPlan;
+use crate::train::Trainer;
 
 /// The EMA teacher's model, forward pass and update.
 #[derive(Debug)]
@@ -92,5 +93,12 @@ impl EmaTeacher {
             "ema teacher update",
             std::iter::once(&self.update.dispatch),
         );
+    }
+}
+
+impl Trainer {
+    /// The EMA teacher, when the trainer has one.
+    pub fn ema_teacher(&self) -> Option<&Mlp> {
+        self.ema.as_ref().map(|e| &e.model)
     }
 }

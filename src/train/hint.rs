@@ -17,6 +17,7 @@ use crate::ops::optim::{Optimizer, OptimizerState};
 use crate::ops::reduce::LOSS_SLOTS;
 use crate::train::objectives::HintConfig;
 use crate::train::plan::StepPlan;
+use crate::train::Trainer;
 
 /// Buffers and dispatches of the hint, built once when its teacher is attached.
 #[derive(Debug)]
@@ -248,5 +249,37 @@ impl HintPlan {
             "hint regressor update",
             std::iter::once(&self.optimizer.dispatch),
         );
+    }
+}
+
+impl Trainer {
+    /// Attaches the teacher model whose hidden layer the hint (built with
+    /// [`crate::TrainerConfig::hint`]) matches; the regressor starts from a `seed`ed initialisation.
+    /// The teacher's forward pass then runs in every step that uses the hint.
+    pub fn attach_hint_teacher(
+        &mut self,
+        ctx: &GpuContext,
+        teacher: &Mlp,
+        seed: u64,
+    ) -> Result<()> {
+        let config = self.config.hint.ok_or_else(|| {
+            Error::InvalidConfig("attach_hint_teacher needs a trainer built with a hint".into())
+        })?;
+        let hint = HintPlan::new(
+            ctx,
+            (config, self.config.optimizer, self.config.dropout),
+            teacher,
+            self.student.spec(),
+            &self.plan,
+            (self.config.batch_size, seed),
+        )?;
+        hint.set_epoch(ctx, self.epoch);
+        self.hint = Some(hint);
+        Ok(())
+    }
+
+    /// The hint's regressor, when a hint teacher is attached (not part of the student).
+    pub fn hint_regressor(&self) -> Option<&Mlp> {
+        self.hint.as_ref().map(|h| &h.regressor)
     }
 }

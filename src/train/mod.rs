@@ -11,6 +11,7 @@ pub mod mutual;
 pub mod objectives;
 mod plan;
 mod record;
+mod schedule;
 mod state;
 pub mod trainer;
 

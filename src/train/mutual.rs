@@ -142,7 +142,7 @@ impl MutualTrainer {
 }
 
 /// Trains the students for `epochs` epochs over `data` (attached beforehand), with the same
-/// per-epoch shuffles as [`crate::train::fit`] at `seed`; `on_epoch` runs after each epoch
+/// per-epoch shuffles as [`crate::train::fit()`] at `seed`; `on_epoch` runs after each epoch
 /// with the trainer and every student's log. A non-finite loss stops the run with an error
 /// naming the student, epoch and step.
 pub fn fit_mutual(

@@ -88,7 +88,7 @@ pub fn check_random_ema(
     check_ema(ctx, &shadow, &source, decay, 1, &note)
 }
 
-/// Updates 0 to `updates − 1` through one dispatch with [`EmaDispatch::set_decay`] between
+/// Updates 0 to `updates − 1` through one dispatch with `EmaDispatch::set_decay` between
 /// them, following the ramp [`ramped_decay`] up to `decay` (update 0 copies the student).
 pub fn check_ramp(
     ctx: &GpuContext,

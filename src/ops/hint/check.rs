@@ -117,7 +117,7 @@ pub fn check_random_hint(
 }
 
 /// Two steps through one set of dispatches, β rewritten by
-/// [`HintDispatches::set_weight`] between them: the second step's outputs follow the new β,
+/// `HintDispatches::set_weight` between them: the second step's outputs follow the new β,
 /// and the accumulated slots hold both steps' losses.
 pub fn check_set_weight(
     ctx: &GpuContext,
