@@ -80,6 +80,11 @@ impl MutualTrainer {
         Ok(())
     }
 
+    /// Kernel launches in one step of all the students (without their gathers).
+    pub fn dispatches_per_step(&self) -> usize {
+        self.students.iter().map(Trainer::dispatches_per_step).sum()
+    }
+
     /// Batches per epoch of the attached data set.
     pub fn batches_per_epoch(&self) -> usize {
         self.students[0].batches_per_epoch()

@@ -11,6 +11,7 @@ use crate::distill::{KdConfig, TeacherLogits};
 use crate::error::Result;
 use crate::gpu::{GpuContext, PreparedKernel};
 use crate::model::{Mlp, MlpSpec};
+use crate::ops::accumulate::prepare_accumulate;
 use crate::ops::dkd::{prepare_dkd_loss, DkdConfig};
 use crate::ops::ema::prepare_ema_update;
 use crate::ops::hint::prepare_hint_loss;
@@ -20,6 +21,9 @@ use crate::ops::optim::Optimizer;
 use crate::ops::softmax::prepare_softmax;
 use crate::rng::SplitMix64;
 use crate::train::{Trainer, TrainerConfig};
+
+mod objectives;
+use objectives::bench_objective_steps;
 
 /// Row-kernel shapes `(rows, classes)`: an MNIST batch and a wide classifier.
 pub const ROW_SHAPES: &[(usize, usize)] = &[(128, 10), (1024, 1000)];
@@ -113,7 +117,8 @@ pub struct StreamWorkload {
 /// The hint loss at 128×800 (a 784-800-800-10 student's hidden layer at batch 128, β = 1; it
 /// reads r and h, writes the gradient and the row terms, then the reduction reads those) and
 /// the EMA update over a 784-800-800-10 MLP's parameters (d = 0.999; reads θ' and θ, writes
-/// θ').
+/// θ'), and the accumulation of the hint's gradient into a 128×800 hidden-layer gradient
+/// (reads both, writes one).
 pub fn prepare_stream_workloads(
     ctx: &GpuContext,
     rng: &mut SplitMix64,
@@ -126,6 +131,7 @@ pub fn prepare_stream_workloads(
     let shadow = rng.uniform_vec(count, -0.1, 0.1);
     let source = rng.uniform_vec(count, -0.1, 0.1);
     let ema = prepare_ema_update(ctx, &shadow, &source, 0.999)?;
+    let accumulate = prepare_accumulate(ctx, &r, &h)?;
     Ok(vec![
         StreamWorkload {
             name: "hint_loss",
@@ -140,6 +146,13 @@ pub fn prepare_stream_workloads(
             variant: "element-wise",
             kernel: ema,
             bytes: 3 * count * 4,
+        },
+        StreamWorkload {
+            name: "accumulate",
+            shape: vec![rows * width],
+            variant: "element-wise",
+            kernel: accumulate,
+            bytes: 3 * rows * width * 4,
         },
     ])
 }
@@ -226,7 +239,7 @@ pub fn time_kernel(ctx: &GpuContext, kernel: &PreparedKernel, repeats: usize) ->
 /// One timed kernel: a matmul (with `product` and `gflops`) or a row kernel (with `gbps`).
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelBench {
-    /// `matmul`, `kd_loss`, `dkd_loss`, `softmax`, `hint_loss` or `ema`.
+    /// `matmul`, `kd_loss`, `dkd_loss`, `softmax`, `hint_loss`, `ema` or `accumulate`.
     pub kernel: String,
     /// Which product a matmul computes, e.g. `X·Wᵀ`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -259,6 +272,9 @@ pub enum StepTeacher {
 /// One timed KD training step.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepBench {
+    /// The objective: `kd`, `dkd`, `kd + hint 2:2`, `kd + ema teacher` or `mutual (2
+    /// students)`.
+    pub objective: &'static str,
     /// Student sizes.
     pub student: Vec<usize>,
     /// Batch size.
@@ -354,7 +370,8 @@ pub fn bench_kernels(
 }
 
 /// Times the whole KD step of a 784-800-800-10 student at batch 128 (and 1024 unless
-/// `quick`), with cached teacher logits and with the teacher's forward pass in the step.
+/// `quick`), with cached teacher logits and with the teacher's forward pass in the step; then,
+/// at batch 128, the steps of the objectives beyond the logits' KL.
 pub fn bench_kd_step(
     ctx: &GpuContext,
     rng: &mut SplitMix64,
@@ -388,6 +405,7 @@ pub fn bench_kd_step(
                 sps
             ));
             out.push(StepBench {
+                objective: "kd",
                 student: workload.student_spec.sizes.clone(),
                 batch,
                 teacher: if with_teacher {
@@ -402,5 +420,6 @@ pub fn bench_kd_step(
             });
         }
     }
+    out.extend(bench_objective_steps(ctx, &workload, quick, &mut say)?);
     Ok(out)
 }
