@@ -119,7 +119,11 @@ fn bench_json_follows_the_documented_schema() {
         let kernels = report["kernels"].as_array().unwrap();
         assert!(kernels.iter().any(|k| k["kernel"] == "matmul" && k["gflops"].as_f64().unwrap() > 0.0));
         let steps = report["kd_step"].as_array().unwrap();
-        assert_eq!(steps.len(), 2);
+        let objectives: Vec<&str> = steps.iter().map(|s| s["objective"].as_str().unwrap()).collect();
+        assert_eq!(objectives, ["kd", "kd", "dkd", "kd + hint 2:2", "kd + ema teacher", "mutual (2 students)"]);
+        for name in ["dkd_loss", "hint_loss", "ema", "accumulate"] {
+            assert!(kernels.iter().any(|k| k["kernel"] == name), "no {name} row");
+        }
         assert!(steps.iter().all(|s| s["samples_per_second"].as_f64().unwrap() > 0.0 && s["submits_per_step"] == 1));
     });
 }
