@@ -4,42 +4,12 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use common::cli::{assert_clean_failure, distill, stderr, temp_dir};
 
 const TEACHER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/models/teacher-mnist10k.safetensors"
 );
-
-fn distill(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_distill"))
-        .args(args)
-        .output()
-        .expect("failed to start distill")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
-
-fn assert_clean_failure(out: &Output, needle: &str) {
-    let err = stderr(out);
-    assert!(!out.status.success(), "expected failure, stderr: {err}");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    assert!(
-        err.lines()
-            .any(|l| l.starts_with("error") && l.contains(needle)),
-        "no error line containing {needle:?} in:\n{err}"
-    );
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("distill-beyond-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 #[test]
 fn bad_objective_settings_fail_before_any_training() {

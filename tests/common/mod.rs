@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::sync::OnceLock;
 
 use distill_wgpu::{ContextOptions, Error, GpuContext, MatmulFamily};

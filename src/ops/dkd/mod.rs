@@ -16,10 +16,10 @@ pub mod reference;
 
 use crate::error::{Error, Result};
 use crate::gpu::dispatch::Dispatch;
-use crate::gpu::prepared::Output;
 use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
-use crate::ops::kd_loss::{KdBatch, KdBuffers, KdOutput};
-use crate::ops::reduce::{reduce_dispatch, ReduceParams, LOSS_SLOTS};
+pub(crate) use crate::ops::kd_loss::run_prepared;
+use crate::ops::kd_loss::{KdBatch, KdBuffers, KdOutput, UploadedBatch};
+use crate::ops::reduce::{reduce_dispatch, ReduceParams};
 
 /// Temperature, the weights of the two decoupled terms and the warm-up factor of the DKD loss.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -213,7 +213,7 @@ impl DkdDispatches {
 }
 
 /// Uploads the inputs and prepares the DKD loss and reduction kernels; outputs: gradient,
-/// per-row terms `[ce, A·TCKD + B·NCKD]` interleaved, loss slots ([`LOSS_SLOTS`]). Rejects an
+/// per-row terms `[ce, A·TCKD + B·NCKD]` interleaved, loss slots ([`crate::ops::reduce::LOSS_SLOTS`]). Rejects an
 /// invalid `config`, a bad batch and fewer than two classes.
 pub fn prepare_dkd_loss(
     ctx: &GpuContext,
@@ -244,55 +244,12 @@ fn prepare(
     config.validate()?;
     batch.validate()?;
     check_classes(batch.cols)?;
-    let (rows, cols) = (batch.rows, batch.cols);
-    let z = ctx.upload("student logits", batch.student)?;
-    let t = ctx.upload("teacher logits", batch.teacher)?;
-    let y = ctx.upload("labels", batch.labels)?;
-    let grad = ctx.nan_buffer("dkd grad", rows * cols)?;
-    let row_terms = ctx.nan_buffer("dkd row terms", 2 * rows)?;
-    let loss = ctx.upload("dkd loss", &[0.0f32; LOSS_SLOTS])?;
-    let built = DkdDispatches::new(
-        ctx,
-        rows,
-        cols,
-        config,
-        &KdBuffers {
-            student: &z,
-            teacher: &t,
-            labels: &y,
-            grad: &grad,
-            row_terms: &row_terms,
-            loss: &loss,
-        },
-    )?;
+    let uploaded = UploadedBatch::new(ctx, batch, ["dkd grad", "dkd row terms", "dkd loss"])?;
+    let built = DkdDispatches::new(ctx, batch.rows, batch.cols, config, &uploaded.buffers())?;
     if let Some(next) = restage {
         built.set_config(ctx, next);
     }
-    let [dkd_uniform, reduce_uniform] = built.uniforms;
-    Ok(PreparedKernel::new(
-        built.dispatches.to_vec(),
-        vec![
-            Output::new("dkd grad", grad, rows * cols),
-            Output::new("dkd row terms", row_terms, 2 * rows),
-            Output::new("dkd loss", loss, LOSS_SLOTS),
-        ],
-        vec![z, t, y, dkd_uniform, reduce_uniform],
-    ))
-}
-
-/// Runs a prepared DKD loss once and reads its outputs back.
-pub(crate) fn run_prepared(ctx: &GpuContext, prepared: &PreparedKernel) -> Result<KdOutput<f32>> {
-    prepared.run(ctx, 1)?;
-    let terms: Vec<f32> = prepared.output(ctx, 1)?;
-    let totals: Vec<f32> = prepared.output(ctx, 2)?;
-    Ok(KdOutput {
-        loss: totals[0],
-        ce: totals[1],
-        kl: totals[2],
-        row_ce: terms.iter().step_by(2).copied().collect(),
-        row_kl: terms.iter().skip(1).step_by(2).copied().collect(),
-        grad: prepared.output(ctx, 0)?,
-    })
+    Ok(uploaded.prepared(&built.dispatches, built.uniforms))
 }
 
 /// The DKD loss and gradient on the GPU, followed by the deterministic reduction. In the

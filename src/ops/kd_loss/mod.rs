@@ -200,51 +200,69 @@ impl KdDispatches {
     }
 }
 
-/// Uploads the KD-loss inputs and prepares the loss and reduction kernels; outputs: gradient,
-/// per-row terms `[ce, kl]` interleaved, loss slots ([`LOSS_SLOTS`]).
-pub fn prepare_kd_loss(
-    ctx: &GpuContext,
-    batch: &KdBatch<'_>,
-    kd: KdConfig,
-) -> Result<PreparedKernel> {
-    kd.validate()?;
-    batch.validate()?;
-    let (rows, cols) = (batch.rows, batch.cols);
-    let z = ctx.upload("student logits", batch.student)?;
-    let t = ctx.upload("teacher logits", batch.teacher)?;
-    let y = ctx.upload("labels", batch.labels)?;
-    let grad = ctx.nan_buffer("kd grad", rows * cols)?;
-    let row_terms = ctx.nan_buffer("kd row terms", 2 * rows)?;
-    let loss = ctx.upload("kd loss", &[0.0f32; LOSS_SLOTS])?;
-    let built = KdDispatches::new(
-        ctx,
-        rows,
-        cols,
-        kd,
-        &KdBuffers {
-            student: &z,
-            teacher: &t,
-            labels: &y,
-            grad: &grad,
-            row_terms: &row_terms,
-            loss: &loss,
-        },
-    )?;
-    let [kd_uniform, reduce_uniform] = built.uniforms;
-    Ok(PreparedKernel::new(
-        built.dispatches.to_vec(),
-        vec![
-            Output::new("kd grad", grad, rows * cols),
-            Output::new("kd row terms", row_terms, 2 * rows),
-            Output::new("kd loss", loss, LOSS_SLOTS),
-        ],
-        vec![z, t, y, kd_uniform, reduce_uniform],
-    ))
+/// A KD batch on the GPU with NaN-filled outputs: what the one-shot KD and DKD launchers
+/// prepare their kernels over.
+pub(crate) struct UploadedBatch {
+    inputs: [wgpu::Buffer; 3],
+    grad: wgpu::Buffer,
+    row_terms: wgpu::Buffer,
+    loss: wgpu::Buffer,
+    names: [&'static str; 3],
+    shape: (usize, usize),
 }
 
-/// The fused KD loss and gradient on the GPU, followed by the deterministic reduction.
-pub fn kd_loss(ctx: &GpuContext, batch: &KdBatch<'_>, kd: KdConfig) -> Result<KdOutput<f32>> {
-    let prepared = prepare_kd_loss(ctx, batch, kd)?;
+impl UploadedBatch {
+    /// Uploads `batch`; `names` label the gradient, row-term and loss outputs.
+    pub fn new(ctx: &GpuContext, batch: &KdBatch<'_>, names: [&'static str; 3]) -> Result<Self> {
+        let (rows, cols) = (batch.rows, batch.cols);
+        Ok(Self {
+            inputs: [
+                ctx.upload("student logits", batch.student)?,
+                ctx.upload("teacher logits", batch.teacher)?,
+                ctx.upload("labels", batch.labels)?,
+            ],
+            grad: ctx.nan_buffer(names[0], rows * cols)?,
+            row_terms: ctx.nan_buffer(names[1], 2 * rows)?,
+            loss: ctx.upload(names[2], &[0.0f32; LOSS_SLOTS])?,
+            names,
+            shape: (rows, cols),
+        })
+    }
+
+    /// The buffers a loss dispatch binds.
+    pub fn buffers(&self) -> KdBuffers<'_> {
+        let [student, teacher, labels] = &self.inputs;
+        KdBuffers {
+            student,
+            teacher,
+            labels,
+            grad: &self.grad,
+            row_terms: &self.row_terms,
+            loss: &self.loss,
+        }
+    }
+
+    /// The prepared kernel of `dispatches` (loss rows, reduction) with their `uniforms`;
+    /// outputs: gradient, per-row terms interleaved, loss slots ([`LOSS_SLOTS`]).
+    pub fn prepared(self, dispatches: &[Dispatch], uniforms: [wgpu::Buffer; 2]) -> PreparedKernel {
+        let (rows, cols) = self.shape;
+        let [grad, terms, loss] = self.names;
+        let [z, t, y] = self.inputs;
+        let [rows_uniform, reduce_uniform] = uniforms;
+        PreparedKernel::new(
+            dispatches.to_vec(),
+            vec![
+                Output::new(grad, self.grad, rows * cols),
+                Output::new(terms, self.row_terms, 2 * rows),
+                Output::new(loss, self.loss, LOSS_SLOTS),
+            ],
+            vec![z, t, y, rows_uniform, reduce_uniform],
+        )
+    }
+}
+
+/// Runs a prepared KD or DKD loss once and reads its outputs back.
+pub(crate) fn run_prepared(ctx: &GpuContext, prepared: &PreparedKernel) -> Result<KdOutput<f32>> {
     prepared.run(ctx, 1)?;
     let terms: Vec<f32> = prepared.output(ctx, 1)?;
     let totals: Vec<f32> = prepared.output(ctx, 2)?;
@@ -256,4 +274,23 @@ pub fn kd_loss(ctx: &GpuContext, batch: &KdBatch<'_>, kd: KdConfig) -> Result<Kd
         row_kl: terms.iter().skip(1).step_by(2).copied().collect(),
         grad: prepared.output(ctx, 0)?,
     })
+}
+
+/// Uploads the KD-loss inputs and prepares the loss and reduction kernels; outputs: gradient,
+/// per-row terms `[ce, kl]` interleaved, loss slots ([`LOSS_SLOTS`]).
+pub fn prepare_kd_loss(
+    ctx: &GpuContext,
+    batch: &KdBatch<'_>,
+    kd: KdConfig,
+) -> Result<PreparedKernel> {
+    kd.validate()?;
+    batch.validate()?;
+    let uploaded = UploadedBatch::new(ctx, batch, ["kd grad", "kd row terms", "kd loss"])?;
+    let built = KdDispatches::new(ctx, batch.rows, batch.cols, kd, &uploaded.buffers())?;
+    Ok(uploaded.prepared(&built.dispatches, built.uniforms))
+}
+
+/// The fused KD loss and gradient on the GPU, followed by the deterministic reduction.
+pub fn kd_loss(ctx: &GpuContext, batch: &KdBatch<'_>, kd: KdConfig) -> Result<KdOutput<f32>> {
+    run_prepared(ctx, &prepare_kd_loss(ctx, batch, kd)?)
 }
