@@ -7,7 +7,6 @@ use crate::error::Result;
 use crate::experiment::beyond::baseline;
 use crate::experiment::lab::{Lab, Objective};
 use crate::experiment::{Data, Table};
-use crate::model::Mlp;
 use crate::train::EmaConfig;
 
 /// The decay: about 100 steps of memory, under two epochs of these runs.
@@ -39,9 +38,11 @@ pub(crate) fn run(lab: &mut Lab<'_>, data: &Data) -> Result<Table> {
             lab.fit_recipe(method, &recipe, &base.train, objective, base.init, ALONE)?;
         table.record(method, 0, base.errors(lab, trainer.student())?);
         if let Some(teacher) = trainer.ema_teacher() {
-            let params = teacher.parameters(lab.ctx)?;
-            let copy = Mlp::from_parameters(lab.ctx, teacher.spec(), &params)?;
-            table.record("EMA model itself (alone run)", 0, base.errors(lab, &copy)?);
+            table.record(
+                "EMA model itself (alone run)",
+                0,
+                base.errors(lab, teacher)?,
+            );
         }
         let method = "student: trained teacher + EMA teacher";
         let objective = Objective::Ema(Some(&base.logits), ema);

@@ -51,6 +51,12 @@ pub(crate) struct Panel<'a> {
     pub mode: WeightMode,
 }
 
+/// The shuffle and jitter seed of a model seeded `seed`: a mutual student sees the batches a
+/// student of the same seed trained alone sees.
+fn data_seed(seed: u64) -> u32 {
+    seed as u32 ^ 0x5eed
+}
+
 /// Which of the scale's recipes to train with.
 #[derive(Clone, Copy)]
 pub(crate) enum Role {
@@ -141,7 +147,7 @@ impl Lab<'_> {
         let model = self.model(recipe, data, seed)?;
         let config = self.base_config(recipe, seed);
         let jitter = recipe.jitter;
-        let data_seed = seed as u32 ^ 0x5eed;
+        let data_seed = data_seed(seed);
         let mut trainer = match objective {
             Objective::CrossEntropy => {
                 let mut t = Trainer::new(self.ctx, model, &config)?;
@@ -216,12 +222,7 @@ impl Lab<'_> {
             .collect::<Result<Vec<_>>>()?;
         let config = self.base_config(&self.scale.student, seed).kd(kd);
         let mut trainer = MutualTrainer::new(self.ctx, models, &config)?;
-        trainer.attach_dataset(
-            self.ctx,
-            data,
-            self.scale.student.jitter,
-            seed as u32 ^ 0x5eed,
-        )?;
+        trainer.attach_dataset(self.ctx, data, self.scale.student.jitter, data_seed(seed))?;
         fit_mutual(self.ctx, &mut trainer, data, (epochs, seed), |_, _| Ok(()))?;
         Ok(trainer.into_students())
     }

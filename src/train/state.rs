@@ -134,19 +134,17 @@ impl Trainer {
             expected,
             state.auxiliary.len(),
         )?;
-        let mut rest = state.auxiliary.iter();
-        if let (Some(ema), Some(params)) = (&self.ema, rest.next()) {
+        // The length check above fixes the layout: [EMA teacher,] [regressor, moments…, slots].
+        let (ema_part, hint_part) = state.auxiliary.split_at(usize::from(self.ema.is_some()));
+        if let (Some(ema), [params]) = (&self.ema, ema_part) {
             check_len("checkpoint EMA teacher", count, params.len())?;
             check_finite("checkpoint EMA teacher", params)?;
             ctx.write(ema.model.params_buffer(), 0, params);
         }
-        if let Some(hint) = &mut self.hint {
-            let tensors: Vec<Vec<f32>> = rest.cloned().collect();
-            let (params, others) = tensors.split_first().unwrap_or((&state.parameters, &[]));
+        if let (Some(hint), [params, moments @ .., slots]) = (&mut self.hint, hint_part) {
             let regressor_count = hint.regressor.spec().parameter_count();
             check_len("checkpoint hint regressor", regressor_count, params.len())?;
             check_finite("checkpoint hint regressor", params)?;
-            let (slots, moments) = others.split_last().unwrap_or((&state.loss_slots, &[]));
             check_len("checkpoint hint loss slots", LOSS_SLOTS, slots.len())?;
             hint.optimizer.restore(ctx, state.step, moments)?;
             ctx.write(hint.regressor.params_buffer(), 0, params);
