@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use distill_wgpu::classes::CLASSES_KEY;
+use distill_wgpu::data::Inputs;
 use distill_wgpu::{ClassSet, Dataset};
 
 #[test]
@@ -56,7 +57,7 @@ fn metadata_without_a_list_means_every_class() {
 #[test]
 fn filtering_keeps_the_samples_of_the_set_in_order() {
     let data = Dataset {
-        pixels: (0..12).collect(),
+        inputs: Inputs::U8((0..12).collect()),
         labels: vec![0, 2, 1, 2, 0, 1],
         height: 1,
         width: 2,
@@ -65,7 +66,7 @@ fn filtering_keeps_the_samples_of_the_set_in_order() {
         .filter_classes(&ClassSet::parse("2", 3).unwrap())
         .unwrap();
     assert_eq!(kept.labels, vec![2, 2]);
-    assert_eq!(kept.pixels, vec![2, 3, 6, 7]);
+    assert_eq!(kept.inputs, Inputs::U8(vec![2, 3, 6, 7]));
     assert!(data
         .filter_classes(&ClassSet::parse("1", 2).unwrap())
         .is_ok());
@@ -77,7 +78,7 @@ fn filtering_keeps_the_samples_of_the_set_in_order() {
         .filter_classes(&ClassSet::parse("1", 3).unwrap())
         .is_err());
     let ragged = Dataset {
-        pixels: vec![0; 5],
+        inputs: Inputs::U8(vec![0; 5]),
         ..data
     };
     assert!(ragged.filter_classes(&ClassSet::all(3)).is_err());

@@ -6,7 +6,7 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use distill_wgpu::data::{self, parse_idx, read_dir};
+use distill_wgpu::data::{self, parse_idx, read_dir, Inputs};
 use distill_wgpu::model::io;
 use distill_wgpu::{cpu, Error, Mlp, MlpSpec};
 
@@ -67,7 +67,10 @@ fn bundled_mnist_subset_reads_with_expected_counts() {
         per_class,
         [200, 225, 198, 206, 196, 172, 202, 214, 188, 195]
     );
-    assert!(d.train.pixels.contains(&255) && d.train.pixels.contains(&0));
+    let Inputs::U8(pixels) = &d.train.inputs else {
+        panic!("IDX images are bytes")
+    };
+    assert!(pixels.contains(&255) && pixels.contains(&0));
 }
 
 #[test]
@@ -79,7 +82,7 @@ fn raw_and_gzip_files_read_the_same_with_any_size_and_class_count() {
         write_set(&dir, &images, &labels, 4, gz);
         let d = read_dir(&dir).unwrap();
         assert_eq!((d.train.height, d.train.width, d.classes), (2, 3, 4));
-        assert_eq!(d.train.pixels, images);
+        assert_eq!(d.train.inputs, Inputs::U8(images.clone()));
         assert_eq!(d.test.labels, labels);
         let x = d.train.inputs_f32(1..2);
         assert_eq!(x[0], 60.0 / 255.0);

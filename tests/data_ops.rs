@@ -5,7 +5,7 @@
 mod common;
 
 use distill_wgpu::ops::check::random_vec;
-use distill_wgpu::ops::gather::{self, GatherBatch, GatherSource, ImageShape};
+use distill_wgpu::ops::gather::{self, GatherBatch, GatherSource, ImageShape, Inputs};
 use distill_wgpu::ops::{dropout, metrics, reduce};
 use distill_wgpu::{cpu, validate, Dropout, Error, SplitMix64};
 
@@ -13,9 +13,14 @@ use distill_wgpu::{cpu, validate, Dropout, Error, SplitMix64};
 fn gather_matches_reference_with_jitter_and_teacher_logits() {
     with_gpu!(ctx => {
         let mut rng = SplitMix64::new(21);
-        for &(width, height, classes, count) in &[(1, 1, 2, 3), (28, 28, 10, 50), (5, 9, 7, 33)] {
+        for &(width, height, classes, count, floats) in &[(1, 1, 2, 3, false), (28, 28, 10, 50, false), (5, 9, 7, 33, false), (28, 28, 10, 50, true), (5, 9, 7, 33, true)] {
             let shape = ImageShape { width, height, classes };
-            let pixels: Vec<u8> = (0..count * shape.features()).map(|_| rng.below(256) as u8).collect();
+            let len = count * shape.features();
+            let inputs = if floats {
+                Inputs::F32(random_vec(&mut rng, len, -1e3, 1e3))
+            } else {
+                Inputs::U8((0..len).map(|_| rng.below(256) as u8).collect())
+            };
             let labels: Vec<u32> = (0..count).map(|_| rng.below(classes) as u32).collect();
             let teacher = random_vec(&mut rng, count * classes, -9.0, 9.0);
             let mut order: Vec<u32> = (0..count as u32).collect();
@@ -23,7 +28,7 @@ fn gather_matches_reference_with_jitter_and_teacher_logits() {
             for jitter in [0, 1, 3] {
                 let rows = 1 + rng.below(count);
                 let start = rng.below(count - rows + 1);
-                let source = GatherSource { pixels: &pixels, labels: &labels, teacher: Some(&teacher), order: &order, shape };
+                let source = GatherSource { inputs: &inputs, labels: &labels, teacher: Some(&teacher), order: &order, shape };
                 let batch = GatherBatch { rows, start, jitter, seed: 5, step: 1 + rng.below(100) as u32, teacher: true };
                 for c in gather::check::check_gather(ctx, &source, batch).unwrap() {
                     c.assert_ok();
@@ -50,8 +55,9 @@ fn gather_jitter_shifts_within_bounds_and_blanks_uncovered_pixels() {
         classes: 2,
     };
     let pixels: Vec<u8> = (1..=9).collect();
+    let inputs = Inputs::U8(pixels.clone());
     let source = GatherSource {
-        pixels: &pixels,
+        inputs: &inputs,
         labels: &[1],
         teacher: None,
         order: &[0],
@@ -82,8 +88,8 @@ fn gather_jitter_shifts_within_bounds_and_blanks_uncovered_pixels() {
 fn gather_rejects_batches_past_the_data() {
     with_gpu!(ctx => {
         let shape = ImageShape { width: 2, height: 2, classes: 2 };
-        let pixels = [0u8; 8];
-        let source = GatherSource { pixels: &pixels, labels: &[0, 1], teacher: None, order: &[0, 1], shape };
+        let inputs = Inputs::U8(vec![0; 8]);
+        let source = GatherSource { inputs: &inputs, labels: &[0, 1], teacher: None, order: &[0, 1], shape };
         let past = GatherBatch { rows: 2, start: 1, jitter: 0, seed: 0, step: 0, teacher: false };
         assert!(matches!(gather::gather(ctx, &source, past), Err(Error::InvalidConfig(_))));
         let bad_order = GatherSource { order: &[0, 2], ..source };

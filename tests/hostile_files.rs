@@ -712,7 +712,7 @@ fn hostile_idx_pairs_and_folders_give_one_clear_error() {
     assert!(result
         .unwrap_err()
         .to_string()
-        .contains("test images are 3x3, training images 2x2"));
+        .contains("test samples are 3x3, training samples 2x2"));
     // A FIFO named like a data file is refused as one, not waited on or called missing.
     let labels = folder.join("t10k-labels-idx1-ubyte");
     std::fs::remove_file(&labels).unwrap();

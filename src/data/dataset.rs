@@ -1,20 +1,22 @@
-//! A host data set of u8 images and labels.
+//! A host data set: features (u8 images or f32 values) and labels.
 
 use crate::classes::ClassSet;
 use crate::error::{Error, Result};
+use crate::ops::gather::Inputs;
 use crate::rng::SplitMix64;
 use crate::util::select_rows;
 
-/// An image classification data set in memory: u8 pixels `[count, height·width]`, labels.
+/// A classification data set in memory: features `[count, height·width]` and labels. Images
+/// have a height; tabular samples are one row (`height` 1, `width` the feature count).
 #[derive(Debug, Clone)]
 pub struct Dataset {
-    /// Pixels, row-major per image.
-    pub pixels: Vec<u8>,
+    /// Feature values, row-major per sample.
+    pub inputs: Inputs,
     /// Class of each image.
     pub labels: Vec<u8>,
-    /// Image height.
+    /// Image height (1 for tabular data).
     pub height: usize,
-    /// Image width.
+    /// Image width (the feature count for tabular data).
     pub width: usize,
 }
 
@@ -35,7 +37,12 @@ impl Dataset {
         self.height.saturating_mul(self.width)
     }
 
-    /// Pixel offset of sample `index`, checked.
+    /// True for one-row samples (tabular data), which jitter cannot shift.
+    pub fn is_tabular(&self) -> bool {
+        self.height == 1
+    }
+
+    /// Value offset of sample `index`, checked.
     fn pixel_offset(&self, index: usize) -> Option<usize> {
         index.checked_mul(self.features())
     }
@@ -49,22 +56,21 @@ impl Dataset {
             .map_or(0, |m| m as usize + 1)
     }
 
-    /// Inputs scaled to [0, 1] for samples `range`, as f32 (for host-side use and tests).
+    /// Inputs as the model sees them (bytes scaled to [0, 1], floats as they are) for samples
+    /// `range` (for host-side use and tests).
     ///
     /// # Panics
     /// If `range` reaches past the data set.
     pub fn inputs_f32(&self, range: std::ops::Range<usize>) -> Vec<f32> {
-        let pixels = self
-            .pixel_offset(range.start)
+        self.pixel_offset(range.start)
             .zip(self.pixel_offset(range.end))
-            .and_then(|(start, end)| self.pixels.get(start..end))
+            .and_then(|(start, end)| self.inputs.values(start..end))
             .unwrap_or_else(|| {
                 panic!(
                     "samples {range:?} are past the data set of {} samples",
                     self.len()
                 )
-            });
-        pixels.iter().map(|&p| p as f32 / 255.0).collect()
+            })
     }
 
     /// `count` random `height × width` images with random labels below `classes` (benchmarks).
@@ -83,7 +89,7 @@ impl Dataset {
             .and_then(|n| n.checked_mul(width))
             .unwrap_or_else(|| panic!("{count} images of {height}x{width} overflow usize"));
         Dataset {
-            pixels: (0..pixels).map(|_| rng.below(256) as u8).collect(),
+            inputs: Inputs::U8((0..pixels).map(|_| rng.below(256) as u8).collect()),
             labels: (0..count).map(|_| rng.below(classes) as u8).collect(),
             height,
             width,
@@ -95,9 +101,9 @@ impl Dataset {
         let count = count.min(self.len());
         let end = self
             .pixel_offset(count)
-            .map_or(self.pixels.len(), |n| n.min(self.pixels.len()));
+            .map_or(self.inputs.len(), |n| n.min(self.inputs.len()));
         Dataset {
-            pixels: self.pixels[..end].to_vec(),
+            inputs: self.inputs.head(end),
             labels: self.labels[..count].to_vec(),
             height: self.height,
             width: self.width,
@@ -105,7 +111,7 @@ impl Dataset {
     }
 
     /// The samples whose label is in `classes` (their order kept); errors if no sample is, or
-    /// if the pixels do not hold `len × features` bytes.
+    /// if the features do not hold `len × features` values.
     pub fn filter_classes(&self, classes: &ClassSet) -> Result<Dataset> {
         let keep: Vec<usize> = (0..self.len())
             .filter(|&i| classes.contains(self.labels[i] as usize))
@@ -119,14 +125,14 @@ impl Dataset {
     }
 
     /// The samples at `indices`, in that order; errors on an index past the end or if the
-    /// pixels do not hold `len × features` bytes.
+    /// features do not hold `len × features` values.
     pub fn select(&self, indices: &[usize]) -> Result<Dataset> {
         let features = self.features();
-        if self.len().checked_mul(features) != Some(self.pixels.len()) {
+        if self.len().checked_mul(features) != Some(self.inputs.len()) {
             return Err(Error::ShapeMismatch {
-                what: "data set pixels".into(),
+                what: "data set features".into(),
                 expected: self.len().saturating_mul(features),
-                got: self.pixels.len(),
+                got: self.inputs.len(),
             });
         }
         if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
@@ -136,7 +142,7 @@ impl Dataset {
             )));
         }
         Ok(Dataset {
-            pixels: select_rows(&self.pixels, features, indices),
+            inputs: self.inputs.select_rows(features, indices),
             labels: select_rows(&self.labels, 1, indices),
             height: self.height,
             width: self.width,

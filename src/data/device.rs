@@ -8,7 +8,7 @@ use crate::data::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::dispatch::Dispatch;
 use crate::gpu::GpuContext;
-use crate::ops::gather::{gather_dispatch, pack_pixels, GatherBatch, GatherBuffers, ImageShape};
+use crate::ops::gather::{gather_dispatch, GatherBatch, GatherBuffers, ImageShape};
 use crate::rng::SplitMix64;
 
 /// The per-step batch buffers a gather writes.
@@ -19,10 +19,12 @@ pub(crate) struct BatchBuffers<'a> {
     pub teacher: &'a wgpu::Buffer,
 }
 
-/// Packed u8 pixels, labels and a shuffled sample order on the GPU.
+/// Features (u8 packed four to a word, or f32), labels and a shuffled sample order on the GPU.
 #[derive(Debug)]
 pub struct DeviceDataset {
-    pixels: wgpu::Buffer,
+    features: wgpu::Buffer,
+    /// How the kernel reads `features` (see `Inputs`).
+    encoding: u32,
     pub(crate) labels: wgpu::Buffer,
     order: wgpu::Buffer,
     identity_order: wgpu::Buffer,
@@ -53,7 +55,8 @@ impl DeviceDataset {
         let labels: Vec<u32> = data.labels.iter().map(|&l| l as u32).collect();
         let identity: Vec<u32> = (0..data.len() as u32).collect();
         Ok(Self {
-            pixels: ctx.upload("dataset pixels", &pack_pixels(&data.pixels))?,
+            features: upload_features(ctx, data)?,
+            encoding: data.inputs.encoding(),
             labels: ctx.upload("dataset labels", &labels)?,
             order: ctx.upload("dataset order", &identity)?,
             identity_order: ctx.upload("dataset identity order", &identity)?,
@@ -114,7 +117,7 @@ impl DeviceDataset {
 
     /// The uniform of a gather of `batch` from this data set.
     pub(crate) fn gather_params(&self, batch: GatherBatch) -> crate::ops::gather::GatherParams {
-        batch.params(self.shape)
+        batch.params(self.shape, self.encoding)
     }
 
     /// A gather dispatch of up to `rows` rows into `out`, driven by `uniform`; `identity`
@@ -137,7 +140,7 @@ impl DeviceDataset {
             &self.order
         };
         let buffers = GatherBuffers {
-            pixels: &self.pixels,
+            features: &self.features,
             labels: &self.labels,
             teacher: teacher.map_or(&self.no_teacher, |(b, _)| b),
             order,
@@ -147,5 +150,60 @@ impl DeviceDataset {
         };
         let width = teacher.map_or(self.shape.classes, |(_, w)| w);
         gather_dispatch(ctx, self.shape, width, rows, uniform, buffers)
+    }
+}
+
+/// Uploads the features, or names the adapter limit a data set this size passes.
+fn upload_features(ctx: &GpuContext, data: &Dataset) -> Result<wgpu::Buffer> {
+    check_features_fit(data, ctx.limits().max_storage_buffer_binding_size)?;
+    ctx.upload("dataset features", &data.inputs.to_words())
+}
+
+/// Whether `data`'s features fit one storage binding of `limit` bytes; the error names the
+/// limit, the data set's size and what to do.
+fn check_features_fit(data: &Dataset, limit: u64) -> Result<()> {
+    let bytes = (data.inputs.len() as u64)
+        .saturating_mul(data.inputs.bytes_per_value() as u64)
+        .next_multiple_of(4);
+    if bytes > limit {
+        return Err(Error::ExceedsLimit {
+            what: format!(
+                "a data set of {} samples × {} {} features ({bytes} bytes; use fewer samples, \
+                 uint8 features, or an adapter with a larger limit)",
+                data.len(),
+                data.features(),
+                data.inputs.element_name()
+            ),
+            needed: bytes,
+            limit_name: "max_storage_buffer_binding_size",
+            limit,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::gather::Inputs;
+
+    #[test]
+    fn features_past_one_binding_are_refused_naming_the_limit() {
+        let data = |inputs| Dataset {
+            inputs,
+            labels: vec![0; 10],
+            height: 1,
+            width: 10,
+        };
+        // 100 bytes as uint8 fit 100; 400 as float32 do not.
+        assert!(check_features_fit(&data(Inputs::U8(vec![0; 100])), 100).is_ok());
+        let err = check_features_fit(&data(Inputs::F32(vec![0.0; 100])), 100)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("10 samples × 10 float32 features (400 bytes")
+                && err.contains("max_storage_buffer_binding_size = 100"),
+            "{err}"
+        );
     }
 }

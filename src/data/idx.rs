@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::data::dataset::Dataset;
 use crate::error::{Error, Result};
+use crate::ops::gather::Inputs;
 
 /// An IDX array: dimensions and u8 data.
 #[derive(Debug, Clone)]
@@ -82,8 +83,13 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
     }
 }
 
-/// The length of a regular file, or an error naming what else it is.
-fn check_regular(path: &Path, meta: std::fs::Metadata) -> Result<u64> {
+/// The length of a regular file, or an error naming what else it is (`expected` names the
+/// kind of file wanted, e.g. "an IDX file").
+pub(crate) fn check_regular_as(
+    path: &Path,
+    meta: std::fs::Metadata,
+    expected: &str,
+) -> Result<u64> {
     if meta.is_file() {
         return Ok(meta.len());
     }
@@ -95,7 +101,11 @@ fn check_regular(path: &Path, meta: std::fs::Metadata) -> Result<u64> {
     } else {
         "not a regular file"
     };
-    Err(format_error(path, format!("{what}, not an IDX file")))
+    Err(format_error(path, format!("{what}, not {expected}")))
+}
+
+fn check_regular(path: &Path, meta: std::fs::Metadata) -> Result<u64> {
+    check_regular_as(path, meta, "an IDX file")
 }
 
 #[cfg(unix)]
@@ -291,7 +301,7 @@ pub fn read_pair(images: &Path, labels: &Path) -> Result<Dataset> {
         ));
     }
     Ok(Dataset {
-        pixels: img.data,
+        inputs: Inputs::U8(img.data),
         labels: lab.data,
         height: img.dims[1],
         width: img.dims[2],
@@ -342,21 +352,30 @@ pub fn read_dir(dir: &Path) -> Result<TrainTest> {
     )?;
     let test_images = find_file(dir, "t10k-images-idx3-ubyte")?;
     let test = read_pair(&test_images, &find_file(dir, "t10k-labels-idx1-ubyte")?)?;
-    if (train.height, train.width) != (test.height, test.width) {
-        return Err(format_error(
-            &test_images,
-            format!(
-                "test images are {}x{}, training images {}x{}",
-                test.height, test.width, train.height, train.width
-            ),
-        ));
+    TrainTest::new(train, test, &test_images)
+}
+
+impl TrainTest {
+    /// The pair, after checking that both splits have samples of the same shape (`test_file`
+    /// names the test features in that error); classes are one more than the largest label
+    /// of either split, and at least 2.
+    pub fn new(train: Dataset, test: Dataset, test_file: &Path) -> Result<Self> {
+        if (train.height, train.width) != (test.height, test.width) {
+            return Err(format_error(
+                test_file,
+                format!(
+                    "test samples are {}x{}, training samples {}x{}",
+                    test.height, test.width, train.height, train.width
+                ),
+            ));
+        }
+        let classes = train.classes().max(test.classes()).max(2);
+        Ok(TrainTest {
+            train,
+            test,
+            classes,
+        })
     }
-    let classes = train.classes().max(test.classes()).max(2);
-    Ok(TrainTest {
-        train,
-        test,
-        classes,
-    })
 }
 
 /// The bundled MNIST-10k subset (8004 train / 1996 test).

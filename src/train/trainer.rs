@@ -236,6 +236,13 @@ impl Trainer {
             )));
         }
         let shape = data.shape();
+        if jitter > 0 && shape.height == 1 {
+            return Err(Error::InvalidConfig(format!(
+                "jitter shifts images, and these samples are one row of {} features (tabular \
+                 data); train without --jitter",
+                shape.width
+            )));
+        }
         if jitter as usize >= shape.width.min(shape.height) {
             return Err(Error::InvalidConfig(format!(
                 "jitter {jitter} px would shift {}x{} images off themselves; it must be below the \

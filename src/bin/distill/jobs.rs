@@ -21,9 +21,14 @@ pub fn bundled_teacher() -> PathBuf {
         .join("teacher-mnist10k.safetensors")
 }
 
+/// The data set --data names (any format [`data::read_data`] reads), or the bundled one.
 pub fn load_data(common: &Common) -> Result<TrainTest> {
-    let dir = common.data.clone().unwrap_or_else(data::bundled_dir);
-    data::read_dir(&dir)
+    let path = common.data.clone().unwrap_or_else(data::bundled_dir);
+    let options = data::DataOptions {
+        label_column: common.label_column.clone(),
+        standardize: common.standardize,
+    };
+    data::read_data(&path, &options)
 }
 
 pub fn sizes(inputs: usize, hidden: &[usize], classes: usize) -> Vec<usize> {

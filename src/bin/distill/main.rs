@@ -38,9 +38,18 @@ struct Common {
     /// Adapter name (case-insensitive substring); default: WGPU_ADAPTER_NAME or wgpu's choice.
     #[arg(long, global = true)]
     adapter: Option<String>,
-    /// Folder with MNIST-layout IDX files (train-images-idx3-ubyte[.gz], …); default: bundled subset.
+    /// The data set: a folder of MNIST-layout IDX files (train-images-idx3-ubyte[.gz], …), a
+    /// .npz archive or folder of x_train/y_train/x_test/y_test .npy files, or a folder of
+    /// train.csv and test.csv; default: the bundled MNIST subset.
     #[arg(long, global = true)]
     data: Option<PathBuf>,
+    /// CSV data: the label column's name (default: label).
+    #[arg(long, global = true)]
+    label_column: Option<String>,
+    /// Standardize each feature to zero mean and unit variance, with the training split's
+    /// statistics (applied to the test split too).
+    #[arg(long, global = true)]
+    standardize: bool,
     /// Training epochs (students; the teacher has --teacher-epochs in `run`).
     #[arg(long, global = true)]
     epochs: Option<usize>,

@@ -1,10 +1,11 @@
 //! Validation of the batch gather against the reference: shuffled order, batches at the start,
-//! middle and end, jitter 0 to 2, with and without teacher logits.
+//! middle and end, jitter 0 to 2, with and without teacher logits, byte and float features
+//! (images and one-row tabular samples).
 
 use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::ops::check::{compare, random_vec, Comparison, Tolerance};
-use crate::ops::gather::{gather, reference, GatherBatch, GatherSource, ImageShape};
+use crate::ops::gather::{gather, reference, GatherBatch, GatherSource, ImageShape, Inputs};
 use crate::rng::SplitMix64;
 
 /// Gathers `batch` on the GPU and the CPU and compares inputs, labels and teacher logits.
@@ -16,9 +17,10 @@ pub fn check_gather(
     let got = gather(ctx, source, batch)?;
     let expected = reference::gather(source, &batch);
     let label = format!(
-        "{}x{} images, rows {}..{}, jitter {}, step {}",
+        "{}x{} {} features, rows {}..{}, jitter {}, step {}",
         source.shape.width,
         source.shape.height,
+        source.inputs.element_name(),
         batch.start,
         batch.start + batch.rows,
         batch.jitter,
@@ -31,7 +33,11 @@ pub fn check_gather(
             &format!("gather inputs {label}"),
             &got.inputs,
             &expected.inputs,
-            Tolerance::new(0.0, 3e-7),
+            // Bytes are divided by 255 in f32; floats pass through exactly.
+            match source.inputs {
+                Inputs::U8(_) => Tolerance::new(0.0, 3e-7),
+                Inputs::F32(_) => Tolerance::new(0.0, 0.0),
+            },
         ),
         compare(
             &format!("gather labels {label}"),
@@ -51,46 +57,78 @@ pub fn check_gather(
     Ok(out)
 }
 
-/// Random 7×5 images in 3 classes, gathered in a shuffled order.
+/// Random 7×5 images in 3 classes (bytes, then floats of every magnitude), and one-row
+/// tabular samples of 13 floats, gathered in a shuffled order.
 pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
-    let shape = ImageShape {
+    let image = ImageShape {
         width: 7,
         height: 5,
         classes: 3,
     };
+    let tabular = ImageShape {
+        width: 13,
+        height: 1,
+        classes: 3,
+    };
     let count = 40;
-    let pixels: Vec<u8> = (0..count * shape.features())
-        .map(|_| rng.below(256) as u8)
-        .collect();
+    let bytes = Inputs::U8(
+        (0..count * image.features())
+            .map(|_| rng.below(256) as u8)
+            .collect(),
+    );
+    // Floats the kernel must pass through bit for bit: signs, tiny and huge magnitudes.
+    let floats = |rng: &mut SplitMix64, len: usize| {
+        let values = random_vec(rng, len, -1.0, 1.0);
+        let scales = [1.0, 1e-30, 1e30, 255.0];
+        Inputs::F32(
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v * scales[i % scales.len()])
+                .collect(),
+        )
+    };
+    let image_floats = floats(rng, count * image.features());
+    let tabular_floats = floats(rng, count * tabular.features());
     let labels: Vec<u32> = (0..count)
-        .map(|_| rng.below(shape.classes) as u32)
+        .map(|_| rng.below(image.classes) as u32)
         .collect();
-    let teacher = random_vec(rng, count * shape.classes, -5.0, 5.0);
+    let teacher = random_vec(rng, count * image.classes, -5.0, 5.0);
     let mut order: Vec<u32> = (0..count as u32).collect();
     rng.shuffle(&mut order);
     let mut out = Vec::new();
-    for &(rows, start, jitter, step, with_teacher) in &[
-        (1, 0, 0, 1, false),
-        (16, 0, 0, 1, true),
-        (16, 24, 1, 2, true),
-        (40, 0, 2, 9, false),
+    for (inputs, shape) in [
+        (&bytes, image),
+        (&image_floats, image),
+        (&tabular_floats, tabular),
     ] {
-        let source = GatherSource {
-            pixels: &pixels,
-            labels: &labels,
-            teacher: with_teacher.then_some(teacher.as_slice()),
-            order: &order,
-            shape,
-        };
-        let batch = GatherBatch {
-            rows,
-            start,
-            jitter,
-            seed: 11,
-            step,
-            teacher: with_teacher,
-        };
-        out.extend(check_gather(ctx, &source, batch)?);
+        for &(rows, start, jitter, step, with_teacher) in &[
+            (1, 0, 0, 1, false),
+            (16, 0, 0, 1, true),
+            (16, 24, 1, 2, true),
+            (40, 0, 2, 9, false),
+        ] {
+            // Jitter shifts images; tabular rows are gathered as they are.
+            if shape.height == 1 && jitter > 0 {
+                continue;
+            }
+            let source = GatherSource {
+                inputs,
+                labels: &labels,
+                teacher: with_teacher.then_some(teacher.as_slice()),
+                order: &order,
+                shape,
+            };
+            let batch = GatherBatch {
+                rows,
+                start,
+                jitter,
+                seed: 11,
+                step,
+                teacher: with_teacher,
+            };
+            out.extend(check_gather(ctx, &source, batch)?);
+        }
     }
     Ok(out)
 }

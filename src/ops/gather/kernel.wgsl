@@ -1,9 +1,10 @@
 // Mini-batch gather from a device-resident data set, so no batch data crosses the bus per step:
-//   inputs[r, f]  = pixel(order[start + r], f) / 255, optionally shifted by a per-sample jitter
+//   inputs[r, f]  = feature(order[start + r], f), optionally shifted by a per-sample jitter
 //   labels[r]     = all_labels[order[start + r]]
 //   teacher[r, c] = all_teacher[order[start + r], c]     (when gather_teacher != 0; c below
 //                   teacher_width, the classes times the teachers stacked per sample)
-// Pixels are u8 packed four per u32 (little-endian). Jitter draws a shift in [−J, J]² per
+// Features are u8 packed four per u32 (little-endian) and scaled by 1/255 (encoding 0), or f32
+// bits read as they are (encoding 1). Jitter draws a shift in [−J, J]² per
 // (seed, step, row) from a counter-based hash, so runs are deterministic; uncovered pixels are 0.
 // Needs ../wgsl/hash.wgsl prepended (see mod.rs).
 
@@ -18,14 +19,14 @@ struct GatherParams {
     seed: u32,
     step: u32,
     gather_teacher: u32,
-    _pad0: u32,
-    _pad1: u32,
+    encoding: u32,
+    _pad: u32,
 }
 
 override WG: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> params: GatherParams;
-@group(0) @binding(1) var<storage, read> pixels: array<u32>;
+@group(0) @binding(1) var<storage, read> features: array<u32>;
 @group(0) @binding(2) var<storage, read> all_labels: array<u32>;
 @group(0) @binding(3) var<storage, read> all_teacher: array<f32>;
 @group(0) @binding(4) var<storage, read> order: array<u32>;
@@ -33,9 +34,12 @@ override WG: u32 = 64u;
 @group(0) @binding(6) var<storage, read_write> labels: array<u32>;
 @group(0) @binding(7) var<storage, read_write> teacher: array<f32>;
 
-fn pixel(sample: u32, index: u32) -> f32 {
+fn feature(sample: u32, index: u32) -> f32 {
     let flat = sample * params.features + index;
-    let byte = (pixels[flat / 4u] >> (8u * (flat % 4u))) & 255u;
+    if params.encoding == 1u {
+        return bitcast<f32>(features[flat]);
+    }
+    let byte = (features[flat / 4u] >> (8u * (flat % 4u))) & 255u;
     return f32(byte) / 255.0;
 }
 
@@ -50,7 +54,7 @@ fn gather_batch(@builtin(global_invocation_id) gid: vec3<u32>) {
     if f < params.features {
         var value = 0.0;
         if params.jitter == 0u {
-            value = pixel(sample, f);
+            value = feature(sample, f);
         } else {
             let h = hash(params.seed ^ hash(params.step ^ hash(row + 0x9e3779b9u)));
             let span = 2u * params.jitter + 1u;
@@ -59,7 +63,7 @@ fn gather_batch(@builtin(global_invocation_id) gid: vec3<u32>) {
             let x = i32(f % params.width) - dx;
             let y = i32(f / params.width) - dy;
             if x >= 0 && y >= 0 && x < i32(params.width) && y < i32(params.height) {
-                value = pixel(sample, u32(y) * params.width + u32(x));
+                value = feature(sample, u32(y) * params.width + u32(x));
             }
         }
         inputs[row * params.features + f] = value;

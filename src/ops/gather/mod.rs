@@ -1,9 +1,13 @@
-//! Mini-batch gather from a device-resident data set: u8 pixels packed four per u32, labels,
-//! optional per-sample teacher logits and a shuffled order, with an optional ±J pixel jitter
-//! drawn from a counter-based hash of (seed, step, row).
+//! Mini-batch gather from a device-resident data set: features (u8 packed four per u32 and
+//! scaled by 1/255, or f32 used as they are), labels, optional per-sample teacher logits and a
+//! shuffled order, with an optional ±J pixel jitter drawn from a counter-based hash of
+//! (seed, step, row).
 
 pub mod check;
+mod inputs;
 pub mod reference;
+
+pub use inputs::{pack_bytes, Inputs};
 
 use crate::error::{check_len, Error, Result};
 use crate::gpu::dispatch::Dispatch;
@@ -25,7 +29,9 @@ pub(crate) struct GatherParams {
     pub seed: u32,
     pub step: u32,
     pub gather_teacher: u32,
-    pub pad: [u32; 2],
+    /// How the feature words are read: 0 packed bytes scaled by 1/255, 1 f32 bits.
+    pub encoding: u32,
+    pub pad: u32,
 }
 
 /// The shader: the shared hash, then the kernel.
@@ -75,7 +81,9 @@ pub struct GatherBatch {
 }
 
 impl GatherBatch {
-    pub(crate) fn params(&self, shape: ImageShape) -> GatherParams {
+    /// The uniform of this gather from features of `shape` read with `encoding`
+    /// ([`Inputs`]' encoding).
+    pub(crate) fn params(&self, shape: ImageShape, encoding: u32) -> GatherParams {
         GatherParams {
             rows: self.rows as u32,
             features: shape.features() as u32,
@@ -87,24 +95,16 @@ impl GatherBatch {
             seed: self.seed,
             step: self.step,
             gather_teacher: self.teacher as u32,
-            pad: [0; 2],
+            encoding,
+            pad: 0,
         }
     }
-}
-
-/// u8 pixels packed four per u32, little-endian, as the kernel reads them.
-pub fn pack_pixels(pixels: &[u8]) -> Vec<u32> {
-    let mut packed = vec![0u32; pixels.len().div_ceil(4)];
-    for (i, &p) in pixels.iter().enumerate() {
-        packed[i / 4] |= (p as u32) << (8 * (i % 4));
-    }
-    packed
 }
 
 /// The device buffers a gather reads (the whole data set) and writes (one batch).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GatherBuffers<'a> {
-    pub pixels: &'a wgpu::Buffer,
+    pub features: &'a wgpu::Buffer,
     pub labels: &'a wgpu::Buffer,
     pub teacher: &'a wgpu::Buffer,
     pub order: &'a wgpu::Buffer,
@@ -144,7 +144,7 @@ pub(crate) fn gather_dispatch(
         ctx.pipeline(&SHADER)?,
         &[
             uniform,
-            b.pixels,
+            b.features,
             b.labels,
             b.teacher,
             b.order,
@@ -156,12 +156,12 @@ pub(crate) fn gather_dispatch(
     )
 }
 
-/// A host data set for a one-shot gather: pixels `[count, features]`, labels, optional teacher
-/// logits `[count, classes]`, and the order rows are taken in.
+/// A host data set for a one-shot gather: features `[count, features]`, labels, optional
+/// teacher logits `[count, classes]`, and the order rows are taken in.
 #[derive(Debug, Clone, Copy)]
 pub struct GatherSource<'a> {
-    /// u8 pixels.
-    pub pixels: &'a [u8],
+    /// Feature values.
+    pub inputs: &'a Inputs,
     /// Labels.
     pub labels: &'a [u32],
     /// Teacher logits, when gathered.
@@ -175,7 +175,7 @@ pub struct GatherSource<'a> {
 /// One gathered batch: inputs `[rows, features]`, labels, teacher logits `[rows, classes]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gathered<F> {
-    /// Scaled, possibly shifted, pixels.
+    /// Features as the model sees them, possibly shifted.
     pub inputs: Vec<F>,
     /// Labels of the rows.
     pub labels: Vec<u32>,
@@ -191,9 +191,9 @@ impl GatherSource<'_> {
             return Err(Error::EmptyBatch);
         }
         check_len(
-            "gather pixels",
+            "gather features",
             count * self.shape.features(),
-            self.pixels.len(),
+            self.inputs.len(),
         )?;
         check_len("gather order", count, self.order.len())?;
         if let Some(t) = self.teacher {
@@ -227,16 +227,17 @@ pub fn gather(
         teacher: source.teacher.is_some(),
         ..batch
     };
-    let pixels = ctx.upload("gather pixels", &pack_pixels(source.pixels))?;
+    let features = ctx.upload("gather features", &source.inputs.to_words())?;
     let labels = ctx.upload("gather labels", source.labels)?;
     let teacher = ctx.upload("gather teacher", source.teacher.unwrap_or(&[0.0]))?;
     let order = ctx.upload("gather order", source.order)?;
     let inputs = ctx.nan_buffer("batch inputs", batch.rows * shape.features())?;
     let batch_labels = ctx.upload("batch labels", &vec![u32::MAX; batch.rows])?;
     let batch_teacher = ctx.nan_buffer("batch teacher", batch.rows * shape.classes)?;
-    let uniform = ctx.uniform_buffer("gather params", &batch.params(shape))?;
+    let params = batch.params(shape, source.inputs.encoding());
+    let uniform = ctx.uniform_buffer("gather params", &params)?;
     let buffers = GatherBuffers {
-        pixels: &pixels,
+        features: &features,
         labels: &labels,
         teacher: &teacher,
         order: &order,
@@ -257,7 +258,7 @@ pub fn gather(
             Output::new("batch labels", batch_labels, batch.rows),
             Output::new("batch teacher", batch_teacher, teacher_len),
         ],
-        vec![pixels, labels, teacher, order, uniform],
+        vec![features, labels, teacher, order, uniform],
     );
     prepared.run(ctx, 1)?;
     Ok(Gathered {

@@ -1,6 +1,6 @@
-//! The gather reference: the same rows, jitter shifts and scaling as `kernel.wgsl`.
+//! The gather reference: the same rows, jitter shifts and feature reading as `kernel.wgsl`.
 
-use crate::ops::gather::{GatherBatch, GatherSource, Gathered};
+use crate::ops::gather::{GatherBatch, GatherSource, Gathered, Inputs};
 use crate::ops::shared::pcg_hash;
 
 /// The shift `(dx, dy)` in `[−J, J]²` the kernel draws for `row` of a batch.
@@ -23,7 +23,10 @@ pub fn gather(source: &GatherSource<'_>, batch: &GatherBatch) -> Gathered<f64> {
     };
     for row in 0..batch.rows {
         let sample = source.order[batch.start + row] as usize;
-        let pixel = |index: usize| source.pixels[sample * features + index] as f64 / 255.0;
+        let pixel = |index: usize| match source.inputs {
+            Inputs::U8(bytes) => bytes[sample * features + index] as f64 / 255.0,
+            Inputs::F32(values) => values[sample * features + index] as f64,
+        };
         let shift = (batch.jitter > 0)
             .then(|| jitter_shift(batch.jitter, batch.seed, batch.step, row as u32));
         for f in 0..features {

@@ -46,6 +46,12 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
     let train = DeviceDataset::new(&ctx, &data.train, data.classes)?;
     let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
     let features = data.train.features();
+    // Jitter shifts images; tabular samples are trained as they are.
+    let teacher_jitter = if data.train.is_tabular() {
+        0
+    } else {
+        defaults::TEACHER_JITTER
+    };
     let mut results = Vec::new();
 
     let (ready, cache_seconds) = match &named {
@@ -90,7 +96,7 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
                     p: defaults::TEACHER_DROPOUT,
                     seed: seed as u32,
                 },
-                jitter: defaults::TEACHER_JITTER,
+                jitter: teacher_jitter,
                 init_seed: seed,
                 init: None,
                 classes: None,
@@ -176,7 +182,7 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
         alpha: Some(kd.alpha),
         // The live teacher's recipe (a loaded teacher's is its own).
         teacher_dropout: named.is_none().then_some(defaults::TEACHER_DROPOUT),
-        teacher_jitter: named.is_none().then_some(defaults::TEACHER_JITTER),
+        teacher_jitter: named.is_none().then_some(teacher_jitter),
         teacher: inputs.first().map(|p| p.to_path_buf()),
         data: Some(common.data.clone().unwrap_or_else(data::bundled_dir)),
         teachers: (inputs.len() > 1).then(|| inputs.iter().map(|p| p.to_path_buf()).collect()),

@@ -1,0 +1,324 @@
+//! NumPy data sets: a `.npz` archive holding `x_train`, `y_train`, `x_test` and `y_test` (the
+//! names Keras' `mnist.npz` uses), or a folder of those four `.npy` files. Features are
+//! float32 or float64 (used as they are) or uint8 (scaled to [0, 1]), of shape `[N, F]`
+//! (tabular), `[N, H, W]` (images) or `[N, …]` (flattened); labels are integers `[N]` or
+//! `[N, 1]`. Every read is bounded: a file or archive member larger than
+//! [`MAX_ARRAY_BYTES`] is refused before it is read.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use npyz::{DType, Deserialize, NpyFile, Order, TypeChar};
+
+use crate::data::dataset::Dataset;
+use crate::data::idx::{check_regular_as, TrainTest, MAX_IDX_DATA_BYTES};
+use crate::error::{check_finite, Error, Result};
+use crate::ops::gather::Inputs;
+
+/// The most bytes one array's file (or archive member) may hold: the IDX reader's bound plus
+/// room for an `.npy` header.
+pub const MAX_ARRAY_BYTES: u64 = MAX_IDX_DATA_BYTES + (1 << 20);
+
+/// The four arrays, in the order they are read.
+pub const ARRAY_NAMES: [&str; 4] = ["x_train", "y_train", "x_test", "y_test"];
+
+fn format_error(path: &Path, message: impl Into<String>) -> Error {
+    Error::Format {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Reads a regular file of at most `max` bytes (`expected` names the kind wanted in errors).
+pub(crate) fn read_bounded(path: &Path, max: u64, expected: &str) -> Result<Vec<u8>> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    // On the path before opening (opening a FIFO blocks), then on the handle.
+    check_regular_as(path, std::fs::metadata(path).map_err(io)?, expected)?;
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = check_regular_as(path, file.metadata().map_err(io)?, expected)?;
+    if len > max {
+        return Err(format_error(
+            path,
+            format!("{len} bytes is past the {max} bytes this reader accepts"),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(format_error(path, "the file grew past its size while read"));
+    }
+    Ok(bytes)
+}
+
+/// Reads the four arrays from the `.npz` archive at `path`.
+pub fn read_npz(path: &Path) -> Result<TrainTest> {
+    let archive_bytes_max = MAX_ARRAY_BYTES.saturating_mul(ARRAY_NAMES.len() as u64);
+    let bytes = read_bounded(path, archive_bytes_max, "an .npz archive")?;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| format_error(path, format!("not a readable .npz (zip) archive: {e}")))?;
+    let found: Vec<String> = archive.file_names().map(str::to_string).collect();
+    let mut members = Vec::with_capacity(ARRAY_NAMES.len());
+    for name in ARRAY_NAMES {
+        let file_name = format!("{name}.npy");
+        let member = match archive.by_name(&file_name) {
+            Ok(member) => member,
+            Err(zip::result::ZipError::FileNotFound) => {
+                return Err(format_error(
+                    path,
+                    format!(
+                        "no array {name} (member {file_name}); the archive holds {found:?}, \
+                         and needs x_train, y_train, x_test and y_test"
+                    ),
+                ));
+            }
+            Err(e) => return Err(format_error(path, format!("member {file_name}: {e}"))),
+        };
+        let declared = member.size();
+        if declared > MAX_ARRAY_BYTES {
+            return Err(format_error(
+                path,
+                format!(
+                    "member {file_name} holds {declared} bytes, past the {MAX_ARRAY_BYTES} this \
+                     reader accepts"
+                ),
+            ));
+        }
+        // The declared size bounds the read; a member that inflates past it is corrupt.
+        let mut data = Vec::with_capacity(declared as usize);
+        member
+            .take(declared.saturating_add(1))
+            .read_to_end(&mut data)
+            .map_err(|e| format_error(path, format!("member {file_name}: corrupt data: {e}")))?;
+        if data.len() as u64 != declared {
+            return Err(format_error(
+                path,
+                format!(
+                    "member {file_name} inflates to {} bytes, its header says {declared}",
+                    data.len()
+                ),
+            ));
+        }
+        members.push((path.join(&file_name), data));
+    }
+    build(members)
+}
+
+/// Reads `x_train.npy`, `y_train.npy`, `x_test.npy` and `y_test.npy` from `dir`.
+pub fn read_npy_dir(dir: &Path) -> Result<TrainTest> {
+    let members = ARRAY_NAMES
+        .iter()
+        .map(|name| {
+            let path = dir.join(format!("{name}.npy"));
+            let bytes = read_bounded(&path, MAX_ARRAY_BYTES, "an .npy file")?;
+            Ok((path, bytes))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    build(members)
+}
+
+/// The train/test pair from the four arrays' bytes, each named by its path.
+fn build(members: Vec<(PathBuf, Vec<u8>)>) -> Result<TrainTest> {
+    let [x_train, y_train, x_test, y_test]: [(PathBuf, Vec<u8>); 4] = members
+        .try_into()
+        .map_err(|_| Error::InvalidConfig("a NumPy data set is four arrays".into()))?;
+    let train = pair(&x_train, &y_train)?;
+    let test = pair(&x_test, &y_test)?;
+    TrainTest::new(train, test, &x_test.0)
+}
+
+/// One split: features and labels of the same number of samples.
+fn pair(features: &(PathBuf, Vec<u8>), labels: &(PathBuf, Vec<u8>)) -> Result<Dataset> {
+    let (inputs, shape) = parse_features(&features.0, &features.1)?;
+    let labels_read = parse_labels(&labels.0, &labels.1)?;
+    if labels_read.len() as u64 != shape[0] {
+        return Err(format_error(
+            &labels.0,
+            format!(
+                "{} labels for {} samples in {}",
+                labels_read.len(),
+                shape[0],
+                features.0.display()
+            ),
+        ));
+    }
+    // [N, H, W] are images; anything else is one row of features per sample.
+    let (height, width) = match shape[1..] {
+        [h, w] => (h as usize, w as usize),
+        _ => (1, inputs.len() / labels_read.len()),
+    };
+    Ok(Dataset {
+        inputs,
+        labels: labels_read,
+        height,
+        width,
+    })
+}
+
+/// A parsed `.npy` file: its header, plain element type and data bytes (exactly the bytes its
+/// shape and element type need).
+struct Npy<'a> {
+    header: npyz::NpyHeader,
+    type_str: npyz::TypeStr,
+    body: &'a [u8],
+}
+
+impl<'a> Npy<'a> {
+    /// Parses and checks the header of C-order `.npy` bytes of a plain dtype, and that the
+    /// data that follows is what the shape needs, no more and no less.
+    fn parse(path: &Path, bytes: &'a [u8]) -> Result<Self> {
+        let file = NpyFile::new(bytes)
+            .map_err(|e| format_error(path, format!("not a readable .npy file: {e}")))?;
+        let header = file.header().clone();
+        if header.order() != Order::C {
+            return Err(format_error(
+                path,
+                "Fortran-order array; save it with np.ascontiguousarray",
+            ));
+        }
+        let DType::Plain(type_str) = header.dtype() else {
+            return Err(format_error(
+                path,
+                format!(
+                    "structured dtype {}; save a plain numeric array",
+                    header.dtype().descr()
+                ),
+            ));
+        };
+        let body: &[u8] = file.into_inner();
+        let shape = header.shape();
+        if shape.is_empty() || shape.contains(&0) {
+            return Err(format_error(
+                path,
+                format!("array shape {shape:?} has no samples or no values per sample"),
+            ));
+        }
+        let needed = shape
+            .iter()
+            .try_fold(type_str.size_field(), |acc, &d| acc.checked_mul(d));
+        if needed != Some(body.len() as u64) {
+            let (relation, needed) = match needed {
+                Some(n) if n < body.len() as u64 => ("less", n.to_string()),
+                Some(n) => ("more", n.to_string()),
+                None => ("more", "over 2^64".to_string()),
+            };
+            return Err(format_error(
+                path,
+                format!(
+                    "array shape {shape:?} of dtype {type_str} needs {relation} data than the \
+                     file holds ({needed} bytes, {} present)",
+                    body.len()
+                ),
+            ));
+        }
+        Ok(Self {
+            header,
+            type_str,
+            body,
+        })
+    }
+
+    fn shape(&self) -> Vec<u64> {
+        self.header.shape().to_vec()
+    }
+
+    /// The elements as `T` (the caller matched the dtype).
+    fn elements<T: Deserialize>(&self, path: &Path) -> Result<Vec<T>> {
+        NpyFile::with_header(self.header.clone(), self.body)
+            .data::<T>()
+            .map_err(|e| format_error(path, format!("unsupported dtype: {e}")))?
+            .collect::<std::io::Result<Vec<T>>>()
+            .map_err(|e| format_error(path, format!("unreadable data: {e}")))
+    }
+}
+
+/// Features: float32/float64 as they are (finite), uint8 as bytes; shape `[N, …]`.
+fn parse_features(path: &Path, bytes: &[u8]) -> Result<(Inputs, Vec<u64>)> {
+    let npy = Npy::parse(path, bytes)?;
+    let (shape, type_str) = (npy.shape(), npy.type_str.clone());
+    if shape.len() < 2 {
+        return Err(format_error(
+            path,
+            format!("features of shape {shape:?}: expected [samples, features] or [samples, height, width]"),
+        ));
+    }
+    let inputs = match (type_str.type_char(), type_str.size_field()) {
+        (TypeChar::Uint, 1) => Inputs::U8(npy.elements::<u8>(path)?),
+        (TypeChar::Float, 4) => Inputs::F32(npy.elements::<f32>(path)?),
+        (TypeChar::Float, 8) => Inputs::F32(
+            npy.elements::<f64>(path)?
+                .into_iter()
+                .map(|v| v as f32)
+                .collect(),
+        ),
+        _ => {
+            return Err(format_error(
+                path,
+                format!(
+                    "features of dtype {type_str}: expected float32, float64 or uint8 \
+                     (x.astype(np.float32))"
+                ),
+            ))
+        }
+    };
+    if let Inputs::F32(values) = &inputs {
+        check_finite(&format!("features in {}", path.display()), values)?;
+    }
+    Ok((inputs, shape))
+}
+
+/// Labels: integers of any width, shape `[N]` or `[N, 1]`, each a class index 0 to 255.
+fn parse_labels(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
+    let npy = Npy::parse(path, bytes)?;
+    let (shape, type_str) = (npy.shape(), npy.type_str.clone());
+    if !matches!(shape[..], [_] | [_, 1]) {
+        return Err(format_error(
+            path,
+            format!("labels of shape {shape:?}: expected [samples] or [samples, 1]"),
+        ));
+    }
+    let wide: Vec<i128> = match (type_str.type_char(), type_str.size_field()) {
+        (TypeChar::Uint, 1) => widen(npy.elements::<u8>(path)?),
+        (TypeChar::Uint, 2) => widen(npy.elements::<u16>(path)?),
+        (TypeChar::Uint, 4) => widen(npy.elements::<u32>(path)?),
+        (TypeChar::Uint, 8) => widen(npy.elements::<u64>(path)?),
+        (TypeChar::Int, 1) => widen(npy.elements::<i8>(path)?),
+        (TypeChar::Int, 2) => widen(npy.elements::<i16>(path)?),
+        (TypeChar::Int, 4) => widen(npy.elements::<i32>(path)?),
+        (TypeChar::Int, 8) => widen(npy.elements::<i64>(path)?),
+        _ => {
+            return Err(format_error(
+                path,
+                format!("labels of dtype {type_str}: expected integer class indices"),
+            ))
+        }
+    };
+    class_indices(path, &wide)
+}
+
+fn widen<T: Into<i128>>(values: Vec<T>) -> Vec<i128> {
+    values.into_iter().map(Into::into).collect()
+}
+
+/// Labels as u8 class indices, or an error naming the first one outside 0 to 255.
+pub(crate) fn class_indices(path: &Path, labels: &[i128]) -> Result<Vec<u8>> {
+    labels
+        .iter()
+        .enumerate()
+        .map(|(row, &label)| {
+            u8::try_from(label).map_err(|_| {
+                format_error(
+                    path,
+                    format!(
+                        "label {label} of sample {row}: labels are class indices 0 to 255 \
+                         (at most 256 classes)"
+                    ),
+                )
+            })
+        })
+        .collect()
+}
