@@ -184,6 +184,12 @@ pub struct Settings {
     pub teacher_jitter: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<PathBuf>,
+    /// The CSV label column, when named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_column: Option<String>,
+    /// Whether the features were standardized (with the training split's statistics).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standardize: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub train_samples: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]

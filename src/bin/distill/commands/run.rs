@@ -185,6 +185,8 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
         teacher_jitter: named.is_none().then_some(teacher_jitter),
         teacher: inputs.first().map(|p| p.to_path_buf()),
         data: Some(common.data.clone().unwrap_or_else(data::bundled_dir)),
+        label_column: common.label_column.clone(),
+        standardize: common.standardize.then_some(true),
         teachers: (inputs.len() > 1).then(|| inputs.iter().map(|p| p.to_path_buf()).collect()),
         teacher_weights: ready.describe(),
         kd_dropped: (!ready.dropped().is_empty()).then(|| ready.dropped().to_vec()),
