@@ -8,10 +8,11 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use npyz::{DType, Deserialize, NpyFile, Order, TypeChar};
+use npyz::TypeChar;
 
 use crate::data::dataset::Dataset;
 use crate::data::idx::{check_regular_as, TrainTest, MAX_IDX_DATA_BYTES};
+use crate::data::npy::Npy;
 use crate::error::{check_finite, Error, Result};
 use crate::ops::gather::Inputs;
 
@@ -157,83 +158,6 @@ fn pair(features: &(PathBuf, Vec<u8>), labels: &(PathBuf, Vec<u8>)) -> Result<Da
         height,
         width,
     })
-}
-
-/// A parsed `.npy` file: its header, plain element type and data bytes (exactly the bytes its
-/// shape and element type need).
-struct Npy<'a> {
-    header: npyz::NpyHeader,
-    type_str: npyz::TypeStr,
-    body: &'a [u8],
-}
-
-impl<'a> Npy<'a> {
-    /// Parses and checks the header of C-order `.npy` bytes of a plain dtype, and that the
-    /// data that follows is what the shape needs, no more and no less.
-    fn parse(path: &Path, bytes: &'a [u8]) -> Result<Self> {
-        let file = NpyFile::new(bytes)
-            .map_err(|e| format_error(path, format!("not a readable .npy file: {e}")))?;
-        let header = file.header().clone();
-        if header.order() != Order::C {
-            return Err(format_error(
-                path,
-                "Fortran-order array; save it with np.ascontiguousarray",
-            ));
-        }
-        let DType::Plain(type_str) = header.dtype() else {
-            return Err(format_error(
-                path,
-                format!(
-                    "structured dtype {}; save a plain numeric array",
-                    header.dtype().descr()
-                ),
-            ));
-        };
-        let body: &[u8] = file.into_inner();
-        let shape = header.shape();
-        if shape.is_empty() || shape.contains(&0) {
-            return Err(format_error(
-                path,
-                format!("array shape {shape:?} has no samples or no values per sample"),
-            ));
-        }
-        let needed = shape
-            .iter()
-            .try_fold(type_str.size_field(), |acc, &d| acc.checked_mul(d));
-        if needed != Some(body.len() as u64) {
-            let (relation, needed) = match needed {
-                Some(n) if n < body.len() as u64 => ("less", n.to_string()),
-                Some(n) => ("more", n.to_string()),
-                None => ("more", "over 2^64".to_string()),
-            };
-            return Err(format_error(
-                path,
-                format!(
-                    "array shape {shape:?} of dtype {type_str} needs {relation} data than the \
-                     file holds ({needed} bytes, {} present)",
-                    body.len()
-                ),
-            ));
-        }
-        Ok(Self {
-            header,
-            type_str,
-            body,
-        })
-    }
-
-    fn shape(&self) -> Vec<u64> {
-        self.header.shape().to_vec()
-    }
-
-    /// The elements as `T` (the caller matched the dtype).
-    fn elements<T: Deserialize>(&self, path: &Path) -> Result<Vec<T>> {
-        NpyFile::with_header(self.header.clone(), self.body)
-            .data::<T>()
-            .map_err(|e| format_error(path, format!("unsupported dtype: {e}")))?
-            .collect::<std::io::Result<Vec<T>>>()
-            .map_err(|e| format_error(path, format!("unreadable data: {e}")))
-    }
 }
 
 /// Features: float32/float64 as they are (finite), uint8 as bytes; shape `[N, …]`.

@@ -1,9 +1,10 @@
-//! NumPy `.npy` matrices of float32 (via the `npyz` crate): how teachers of any architecture or
-//! framework hand their logits over. Every read is bounded by the shape the caller expects.
+//! NumPy `.npy` arrays (via the `npyz` crate): the checked parse every reader shares, and
+//! float32 matrices, how teachers of any architecture or framework hand their logits over.
+//! Every read is bounded by the shape the caller expects.
 
 use std::path::Path;
 
-use npyz::{NpyFile, Order};
+use npyz::{DType, Deserialize, NpyFile, Order, TypeChar};
 
 use crate::error::{check_finite, Error, Result};
 
@@ -47,49 +48,97 @@ pub fn read_f32_matrix(path: &Path, rows: usize, cols: usize) -> Result<Vec<f32>
 
 /// Parses `.npy` bytes as [`read_f32_matrix`] does (`path` names the source in errors).
 pub fn parse_f32_matrix(path: &Path, bytes: &[u8], rows: usize, cols: usize) -> Result<Vec<f32>> {
-    let file = NpyFile::new(bytes)
-        .map_err(|e| format_error(path, format!("not a readable .npy file: {e}")))?;
-    let header = file.header().clone();
-    if header.order() != Order::C {
-        return Err(format_error(
-            path,
-            "Fortran-order array; save it with np.ascontiguousarray",
-        ));
-    }
+    let npy = Npy::parse(path, bytes)?;
     let expected = [rows as u64, cols as u64];
-    if header.shape() != expected {
+    if npy.shape() != expected {
         return Err(format_error(
             path,
             format!(
                 "array shape {:?}, expected [{rows}, {cols}] (training samples, classes)",
-                header.shape()
+                npy.shape()
             ),
         ));
     }
-    let body: &[u8] = file.into_inner();
-    if body.len() as u64 != rows as u64 * cols as u64 * 4 {
+    if (npy.type_str.type_char(), npy.type_str.size_field()) != (TypeChar::Float, 4) {
         return Err(format_error(
             path,
-            format!(
-                "{} data bytes for a [{rows}, {cols}] float32 array ({} expected)",
-                body.len(),
-                rows * cols * 4
-            ),
+            format!("dtype {}, expected float32 ('<f4')", npy.type_str),
         ));
     }
-    let values: Vec<f32> = NpyFile::with_header(header.clone(), body)
-        .data::<f32>()
-        .map_err(|e| {
-            format_error(
-                path,
-                format!(
-                    "dtype {}, expected float32 ('<f4'): {e}",
-                    header.dtype().descr()
-                ),
-            )
-        })?
-        .collect::<std::io::Result<_>>()
-        .map_err(|e| format_error(path, format!("truncated .npy data: {e}")))?;
+    let values = npy.elements::<f32>(path)?;
     check_finite(&format!("logits in {}", path.display()), &values)?;
     Ok(values)
+}
+
+/// A parsed `.npy` file: its header, plain element type and data bytes (exactly the bytes its
+/// shape and element type need).
+pub(crate) struct Npy<'a> {
+    header: npyz::NpyHeader,
+    pub(crate) type_str: npyz::TypeStr,
+    body: &'a [u8],
+}
+
+impl<'a> Npy<'a> {
+    /// Parses and checks the header of C-order `.npy` bytes of a plain dtype, and that the
+    /// data that follows is what the shape needs, no more and no less.
+    pub(crate) fn parse(path: &Path, bytes: &'a [u8]) -> Result<Self> {
+        let file = NpyFile::new(bytes)
+            .map_err(|e| format_error(path, format!("not a readable .npy file: {e}")))?;
+        let header = file.header().clone();
+        if header.order() != Order::C {
+            return Err(format_error(
+                path,
+                "Fortran-order array; save it with np.ascontiguousarray",
+            ));
+        }
+        let DType::Plain(type_str) = header.dtype() else {
+            return Err(format_error(
+                path,
+                format!(
+                    "structured dtype {}; save a plain numeric array",
+                    header.dtype().descr()
+                ),
+            ));
+        };
+        let body: &[u8] = file.into_inner();
+        let shape = header.shape();
+        if shape.is_empty() || shape.contains(&0) {
+            return Err(format_error(
+                path,
+                format!("array shape {shape:?} has no samples or no values per sample"),
+            ));
+        }
+        let needed = shape
+            .iter()
+            .try_fold(type_str.size_field(), |acc, &d| acc.checked_mul(d));
+        if needed != Some(body.len() as u64) {
+            let needed = needed.map_or("over 2^64".to_string(), |n| n.to_string());
+            return Err(format_error(
+                path,
+                format!(
+                    "array shape {shape:?} of dtype {type_str} needs {needed} data bytes, the \
+                     file holds {}",
+                    body.len()
+                ),
+            ));
+        }
+        Ok(Self {
+            header,
+            type_str,
+            body,
+        })
+    }
+
+    pub(crate) fn shape(&self) -> Vec<u64> {
+        self.header.shape().to_vec()
+    }
+
+    /// The elements as `T` (the caller matched the dtype).
+    pub(crate) fn elements<T: Deserialize>(&self, path: &Path) -> Result<Vec<T>> {
+        NpyFile::with_header(self.header.clone(), self.body)
+            .data::<T>()
+            .map_err(|e| format_error(path, format!("unsupported dtype: {e}")))?
+            .collect::<std::io::Result<Vec<T>>>()
+            .map_err(|e| format_error(path, format!("unreadable data: {e}")))
+    }
 }
