@@ -153,3 +153,28 @@ fn an_experiment_prints_and_writes_its_table() {
         assert_clean_failure(&again, "already");
     });
 }
+
+/// Mesa's "XDG_RUNTIME_DIR is invalid" line is not printed when the variable is missing or
+/// names no folder: the binary points it at a private folder first.
+#[test]
+fn no_runtime_dir_warning_when_the_variable_is_missing_or_bad() {
+    if common::gpu().is_none() {
+        return;
+    }
+    for value in [None, Some("/nonexistent/runtime-dir")] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_distill"));
+        command.arg("adapters");
+        match value {
+            None => command.env_remove("XDG_RUNTIME_DIR"),
+            Some(v) => command.env("XDG_RUNTIME_DIR", v),
+        };
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(!String::from_utf8_lossy(&out.stdout).trim().is_empty());
+        assert!(
+            !stderr(&out).contains("XDG_RUNTIME_DIR"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}

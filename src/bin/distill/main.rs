@@ -10,6 +10,7 @@ use distill_wgpu::{ContextOptions, Error, GpuContext, Result};
 
 mod analysis_pages;
 mod commands;
+mod environment;
 mod jobs;
 mod objective_flags;
 mod output;
@@ -348,6 +349,7 @@ impl Common {
 }
 
 fn main() -> ExitCode {
+    environment::ensure_runtime_dir();
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(code) => code,
