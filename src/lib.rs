@@ -8,8 +8,8 @@
 //! `L = (1 − α)·CE(y, softmax(z)) + α·T²·KL(softmax(t/T) ‖ softmax(z/T))`
 //!
 //! Layers, each depending only on those before it: [`gpu`] → [`ops`] → [`model`] / [`data`] →
-//! [`eval`] / [`distill`] / [`train`] → [`validate`] / [`bench`](mod@bench) / [`report`] (and the
-//! `distill` binary).
+//! [`eval`] / [`distill`] / [`train`] → [`session`] (training runs for apps) / [`validate`] /
+//! [`bench`](mod@bench) / [`report`] (and the `distill` binary).
 #![doc = include_str!("../README.md")]
 
 pub mod bench;
@@ -27,6 +27,7 @@ pub mod model;
 pub mod ops;
 pub mod report;
 pub mod rng;
+pub mod session;
 pub mod train;
 pub mod util;
 pub mod validate;
@@ -45,6 +46,7 @@ pub use ops::dropout::Dropout;
 pub use ops::matmul::{Epilogue, MatmulSpec, MatmulVariant, Strided};
 pub use ops::optim::Optimizer;
 pub use rng::SplitMix64;
+pub use session::{CancelToken, Progress, RunOutcome, RunTeacher, TrainingRun};
 pub use train::{
     DkdSchedule, EmaConfig, HintConfig, MutualTrainer, StepBatch, Trainer, TrainerConfig,
 };

@@ -22,6 +22,7 @@ use crate::ops::softmax::prepare_softmax;
 use crate::rng::SplitMix64;
 use crate::train::{Trainer, TrainerConfig};
 
+pub mod compare;
 mod objectives;
 use objectives::bench_objective_steps;
 

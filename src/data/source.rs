@@ -40,7 +40,15 @@ impl DataFormat {
     pub fn detect(path: &Path) -> Result<Self> {
         let meta = std::fs::metadata(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
-            source,
+            source: std::io::Error::new(
+                source.kind(),
+                format!(
+                    "{source}; a data set is a folder of MNIST IDX files \
+                     (train-images-idx3-ubyte[.gz], …), an .npz archive, a folder of \
+                     x_train.npy, y_train.npy, x_test.npy and y_test.npy, or a folder of \
+                     train.csv and test.csv"
+                ),
+            ),
         })?;
         if !meta.is_dir() {
             return Ok(DataFormat::Npz);

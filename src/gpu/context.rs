@@ -29,9 +29,12 @@ impl MatmulFamily {
 #[derive(Debug, Clone, Default)]
 pub struct ContextOptions {
     /// Case-insensitive substring of the adapter name. When `None`, `WGPU_ADAPTER_NAME` is used
-    /// if set, else wgpu's default adapter (honouring `WGPU_POWER_PREF`). `WGPU_BACKEND` limits
-    /// the backends searched either way.
+    /// if set, else wgpu's default adapter (honouring `WGPU_POWER_PREF`). The backends
+    /// searched are limited either way (`backends`, else `WGPU_BACKEND`).
     pub adapter_name: Option<String>,
+    /// The backends to search ([`parse_backends`]); when `None`, those `WGPU_BACKEND` names,
+    /// else all.
+    pub backends: Option<wgpu::Backends>,
     /// Force a matmul family instead of choosing it from the device type (tests use this to run
     /// the GPU variants on CPU adapters and vice versa).
     pub matmul_family: Option<MatmulFamily>,
@@ -39,8 +42,9 @@ pub struct ContextOptions {
 
 /// Names of all adapters wgpu finds on the backends `WGPU_BACKEND` allows.
 pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
-    let instance = new_instance();
-    pollster::block_on(instance.enumerate_adapters(backends_from_env()))
+    let backends = backends_from_env();
+    let instance = new_instance(backends);
+    pollster::block_on(instance.enumerate_adapters(backends))
         .iter()
         .map(wgpu::Adapter::get_info)
         .collect()
@@ -50,9 +54,34 @@ fn backends_from_env() -> wgpu::Backends {
     wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
 }
 
-fn new_instance() -> wgpu::Instance {
+/// The backend names [`parse_backends`] accepts.
+pub const BACKEND_NAMES: &str = "vulkan, gl, metal, dx12, webgpu";
+
+/// The backends a comma-separated list of names selects (`vulkan`, `gl` (or `gles`,
+/// `opengl`), `metal`, `dx12` (or `d3d12`), `webgpu`), case-insensitive; an unknown or empty
+/// name is an error listing the valid ones.
+pub fn parse_backends(names: &str) -> Result<wgpu::Backends> {
+    let mut backends = wgpu::Backends::empty();
+    for name in names.split(',').map(str::trim) {
+        backends |= match name.to_lowercase().as_str() {
+            "vulkan" | "vk" => wgpu::Backends::VULKAN,
+            "gl" | "gles" | "opengl" => wgpu::Backends::GL,
+            "metal" | "mtl" => wgpu::Backends::METAL,
+            "dx12" | "d3d12" => wgpu::Backends::DX12,
+            "webgpu" | "browser" => wgpu::Backends::BROWSER_WEBGPU,
+            _ => {
+                return Err(Error::InvalidConfig(format!(
+                    "unknown backend {name:?}; expected one of {BACKEND_NAMES}"
+                )))
+            }
+        };
+    }
+    Ok(backends)
+}
+
+fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-    desc.backends = backends_from_env();
+    desc.backends = backends;
     wgpu::Instance::new(desc)
 }
 
@@ -69,10 +98,14 @@ pub struct GpuContext {
     uncaptured: Arc<Mutex<Option<String>>>,
 }
 
-fn request_adapter(instance: &wgpu::Instance, requested: Option<String>) -> Result<wgpu::Adapter> {
+fn request_adapter(
+    instance: &wgpu::Instance,
+    backends: wgpu::Backends,
+    requested: Option<String>,
+) -> Result<wgpu::Adapter> {
     match requested {
         Some(name) => {
-            let adapters = pollster::block_on(instance.enumerate_adapters(backends_from_env()));
+            let adapters = pollster::block_on(instance.enumerate_adapters(backends));
             let wanted = name.to_lowercase();
             let available: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
             adapters
@@ -94,13 +127,26 @@ fn request_adapter(instance: &wgpu::Instance, requested: Option<String>) -> Resu
 impl GpuContext {
     /// Opens the adapter chosen by `options`. Pipelines are compiled on first use and cached.
     pub fn new(options: &ContextOptions) -> Result<Self> {
-        let instance = new_instance();
+        let backends = options.backends.unwrap_or_else(backends_from_env);
+        let instance = new_instance(backends);
         let requested = options
             .adapter_name
             .clone()
             .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
             .filter(|s| !s.is_empty());
-        let adapter = request_adapter(&instance, requested)?;
+        let adapter = match request_adapter(&instance, backends, requested) {
+            // Backends chosen by name that hold no adapter: say which adapters there are.
+            Err(Error::NoAdapter) if options.backends.is_some() => {
+                return Err(Error::AdapterNotFound {
+                    requested: format!("any adapter on backends {backends:?}"),
+                    available: list_adapters()
+                        .iter()
+                        .map(|info| format!("{} ({:?})", info.name, info.backend))
+                        .collect(),
+                })
+            }
+            other => other?,
+        };
         let info = adapter.get_info();
         // Ask for everything the adapter offers: MLP activations and data sets pass the
         // conservative defaults quickly.

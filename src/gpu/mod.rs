@@ -10,7 +10,10 @@ pub mod portability;
 pub mod prepared;
 pub mod scope;
 
-pub use context::{describe_adapter, list_adapters, ContextOptions, GpuContext, MatmulFamily};
+pub use context::{
+    describe_adapter, list_adapters, parse_backends, ContextOptions, GpuContext, MatmulFamily,
+    BACKEND_NAMES,
+};
 pub use dispatch::ELEMENT_WORKGROUP;
 pub use pipelines::ShaderSource;
 pub use prepared::PreparedKernel;

@@ -39,6 +39,10 @@ struct Common {
     /// Adapter name (case-insensitive substring); default: WGPU_ADAPTER_NAME or wgpu's choice.
     #[arg(long, global = true)]
     adapter: Option<String>,
+    /// Backend(s) to search: vulkan, gl, metal, dx12 or webgpu (comma-separated); default:
+    /// WGPU_BACKEND or all.
+    #[arg(long, global = true)]
+    backend: Option<String>,
     /// The data set: a folder of MNIST-layout IDX files (train-images-idx3-ubyte[.gz], …), a
     /// .npz archive or folder of x_train/y_train/x_test/y_test .npy files, or a folder of
     /// train.csv and test.csv; default: the bundled MNIST subset.
@@ -139,11 +143,7 @@ enum Command {
     /// lists (teacher logits cached once), beside scratch students, with mean ± std tables.
     Sweep(SweepArgs),
     /// Benchmark kernels and the KD training step on this adapter.
-    Bench {
-        /// Fewer shapes and repetitions.
-        #[arg(long)]
-        quick: bool,
-    },
+    Bench(commands::bench::BenchArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -423,7 +423,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { quick } => commands::validate::run(&common, quick),
-        Command::Bench { quick } => commands::bench::run(&common, quick),
+        Command::Bench(args) => commands::bench::run(&common, &args),
         Command::Run(args) => {
             if args.teacher_epochs == Some(0) {
                 return Err(Error::InvalidConfig(
@@ -457,8 +457,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
 }
 
 fn open_context(common: &Common) -> Result<GpuContext> {
+    let backends = common
+        .backend
+        .as_deref()
+        .map(distill_wgpu::gpu::parse_backends)
+        .transpose()?;
     let ctx = GpuContext::new(&ContextOptions {
         adapter_name: common.adapter.clone(),
+        backends,
         ..ContextOptions::default()
     })?;
     if !common.json {

@@ -4,33 +4,32 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::LazyLock;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
-use distill_wgpu::eval::evaluate;
-use distill_wgpu::files::write_atomic;
-use distill_wgpu::train::{fit, Checkpoint, EpochLog, FitEnd, FitOptions, FitPosition};
+use distill_wgpu::session::{CancelToken, Progress, RunOutcome, RunTeacher, TrainingRun};
+use distill_wgpu::train::EpochLog;
 use distill_wgpu::{
     ClassSet, DeviceDataset, Dropout, Error, GpuContext, KdConfig, Mlp, MlpSpec, MultiKdConfig,
-    Optimizer, Result, TeacherLogits, Teachers, Trainer, TrainerConfig,
+    Optimizer, Result, TeacherLogits, Teachers, TrainerConfig,
 };
 
 use crate::objective_flags::Objectives;
-use crate::output::{checkpoint_path, test_errors_path};
+use crate::output::checkpoint_path;
 use crate::{defaults, Common};
 
-/// Set by the Ctrl-C handler: training stops at the next batch and saves a checkpoint.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Cancelled by the Ctrl-C handler: training stops at the next batch and saves a checkpoint.
+pub static INTERRUPT: LazyLock<CancelToken> = LazyLock::new(CancelToken::new);
 
 /// Installs the Ctrl-C handler (a second Ctrl-C exits at once).
 pub fn catch_interrupts() {
     let _ = ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+        if INTERRUPT.is_cancelled() {
             std::process::exit(130);
         }
+        INTERRUPT.cancel();
         eprintln!(
             "\ninterrupt: stopping at the next batch and saving a checkpoint (again to quit now)"
         );
@@ -76,27 +75,6 @@ pub struct Trained {
     pub seconds: f64,
 }
 
-/// Errors of `model` on `test`; `None` when its logits are not finite there (the loss was,
-/// so training goes on and the final evaluation reports it).
-fn count_test_errors(ctx: &GpuContext, model: &Mlp, test: &DeviceDataset) -> Result<Option<usize>> {
-    match evaluate(ctx, model, test, 512) {
-        Ok(eval) => Ok(Some(eval.errors)),
-        Err(Error::NonFiniteOutput { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// The test errors kept beside a checkpoint, for the epochs the checkpoint has finished
-/// (none if the file is missing or unreadable: they are a record, not training state).
-fn resumed_test_errors(path: &Path, logs: &[EpochLog]) -> TestErrors {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return TestErrors::new();
-    };
-    let mut errors: TestErrors = serde_json::from_str(&text).unwrap_or_default();
-    errors.retain(|epoch, _| logs.iter().any(|l| l.epoch == *epoch));
-    errors
-}
-
 /// The settings a checkpoint must agree with to be resumed (all but the epoch count, which a
 /// resumed run may raise).
 fn job_settings(common: &Common, job: &TrainJob<'_>) -> Value {
@@ -126,39 +104,8 @@ fn job_settings(common: &Common, job: &TrainJob<'_>) -> Value {
     })
 }
 
-/// The checkpoint to resume for this job, if `--resume` and one exists, after checking that
-/// it was made with the same settings.
-fn resumable(
-    common: &Common,
-    job: &TrainJob<'_>,
-    path: &Path,
-    settings: &Value,
-) -> Result<Option<Checkpoint>> {
-    if !common.resume || !path.is_file() {
-        return Ok(None);
-    }
-    let checkpoint = Checkpoint::load(path)?;
-    if &checkpoint.settings != settings {
-        return Err(Error::InvalidConfig(format!(
-            "{}: made with settings {}, this run has {}; resume with the same flags",
-            path.display(),
-            checkpoint.settings,
-            settings
-        )));
-    }
-    if checkpoint.position.epoch > job.epochs + 1 {
-        return Err(Error::InvalidConfig(format!(
-            "{}: already past epoch {}, beyond --epochs {}",
-            path.display(),
-            checkpoint.position.epoch - 1,
-            job.epochs
-        )));
-    }
-    Ok(Some(checkpoint))
-}
-
-/// Trains one model on `train`, checkpointing into `out` after every epoch, and returns it
-/// with its epoch logs and wall time.
+/// Trains one model on `train` through the library's [`TrainingRun`], checkpointing into
+/// `out` after every epoch, and returns it with its epoch logs and wall time.
 pub fn train_model(
     ctx: &GpuContext,
     common: &Common,
@@ -168,11 +115,6 @@ pub fn train_model(
 ) -> Result<Trained> {
     let batch = common.batch_size.unwrap_or(defaults::BATCH);
     let lr = common.lr.unwrap_or(defaults::LR);
-    let seed = common.seed.unwrap_or(defaults::SEED);
-    let model = match job.init {
-        Some((params, _)) => Mlp::from_parameters(ctx, job.spec, params)?,
-        None => Mlp::new(ctx, job.spec, job.init_seed)?,
-    };
     let mut config = TrainerConfig::new(batch, Optimizer::adam(lr))
         .kd(job.kd)
         .dropout(job.dropout);
@@ -180,82 +122,55 @@ pub fn train_model(
     config.dkd = dkd;
     config.hint = hint;
     config.ema = ema;
-    let mut trainer = match job.teachers {
-        Some((teachers, multi)) => {
-            let mut t = Trainer::new(ctx, model, &config.multi_kd(multi))?;
-            t.attach_teachers(ctx, train, teachers, job.jitter, seed as u32)?;
-            t
+    let teacher = match (job.teachers, job.teacher) {
+        (Some((teachers, multi)), _) => {
+            config = config.multi_kd(multi);
+            RunTeacher::Several(teachers)
         }
-        None => {
-            let mut t = Trainer::new(ctx, model, &config)?;
-            t.attach_dataset(ctx, train, job.teacher, job.jitter, seed as u32)?;
-            t
-        }
+        (None, Some(logits)) => RunTeacher::Logits(logits),
+        (None, None) => RunTeacher::None,
     };
-    if hint.is_some() {
-        let teacher = job.hint_teacher.ok_or_else(|| {
-            Error::InvalidConfig(
-                "--hint needs a --teacher model (logits carry no hidden layers)".into(),
-            )
-        })?;
-        trainer.attach_hint_teacher(ctx, teacher, job.init_seed ^ 0x4849_4e54)?;
+    if hint.is_some() && job.hint_teacher.is_none() {
+        return Err(Error::InvalidConfig(
+            "--hint needs a --teacher model (logits carry no hidden layers)".into(),
+        ));
     }
-    let settings = job_settings(common, job);
     let checkpoint_file = checkpoint_path(out, job.name);
-    let errors_file = test_errors_path(out, job.name);
-    let (from, mut logs, mut test_errors) =
-        match resumable(common, job, &checkpoint_file, &settings)? {
-            Some(c) => {
-                trainer.restore(ctx, &c.state)?;
-                let errors = resumed_test_errors(&errors_file, &c.logs);
-                (c.position, c.logs, errors)
-            }
-            None => (FitPosition::start(), Vec::new(), TestErrors::new()),
-        };
-    if let Some(dir) = checkpoint_file.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+    // The output folder's own check (--force, --resume) guards the files in it.
+    let mut run = TrainingRun::new(&[], config)
+        .spec(job.spec.clone())
+        .epochs(job.epochs)
+        .seed(common.seed.unwrap_or(defaults::SEED))
+        .init_seed(job.init_seed)
+        .jitter(job.jitter)
+        .teacher(teacher)
+        .checkpoint(&checkpoint_file, common.resume, true)
+        .settings(job_settings(common, job))
+        .cancel_token(INTERRUPT.clone());
+    if let Some((params, _)) = job.init {
+        run = run.init(params);
     }
-    let batches = trainer.batches_per_epoch() as u64;
-    let bar = progress_bar(common, job.name, batches.saturating_mul(job.epochs as u64));
-    bar.set_position(
-        batches.saturating_mul(from.epoch.saturating_sub(1) as u64) + from.batch as u64,
-    );
-    let save = |trainer: &Trainer, position: FitPosition, logs: &[EpochLog]| {
-        Checkpoint {
-            state: trainer.state(ctx)?,
-            position,
-            logs: logs.to_vec(),
-            settings: settings.clone(),
+    if let Some(teacher) = job.hint_teacher {
+        run = run.hint_teacher(teacher);
+    }
+    if let Some(test) = job.test {
+        run = run.test_set(test);
+    }
+    let bar = progress_bar(common, job.name, 0);
+    let outcome = run.run(ctx, train, |event| match event {
+        Progress::Step {
+            epoch,
+            step,
+            steps_per_epoch,
+        } => {
+            let steps = *steps_per_epoch as u64;
+            bar.set_length(steps.saturating_mul(job.epochs as u64));
+            bar.set_position(steps.saturating_mul(*epoch as u64 - 1) + *step as u64);
         }
-        .save(&checkpoint_file)
-    };
-    let start = Instant::now();
-    let mut test_seconds = 0.0;
-    // The epoch hook keeps `logs` whole (earlier epochs included), so every checkpoint and
-    // the result carry the run's full history; the test errors go beside the checkpoint.
-    let (_, end) = fit(
-        ctx,
-        &mut trainer,
-        train,
-        FitOptions {
-            epochs: job.epochs,
-            seed,
-            from,
-            interrupt: Some(&INTERRUPTED),
-        },
-        None,
-        || bar.inc(1),
-        |trainer, log| {
-            let tested = Instant::now();
-            let errors = match job.test {
-                Some(test) => count_test_errors(ctx, trainer.student(), test)?,
-                None => None,
-            };
-            test_seconds += tested.elapsed().as_secs_f64();
-            let shown = errors.map_or(String::new(), |e| format!(", test errors {e}"));
+        Progress::Epoch {
+            log, test_errors, ..
+        } => {
+            let shown = test_errors.map_or(String::new(), |e| format!(", test errors {e}"));
             let hint = log
                 .hint_mse
                 .map_or(String::new(), |m| format!(", hint mse {m:.4}"));
@@ -263,58 +178,43 @@ pub fn train_model(
                 "epoch {} loss {:.4} (ce {:.4} kl {:.4}{hint}){shown}",
                 log.epoch, log.loss.total, log.loss.ce, log.loss.kl
             ));
-            logs.push(*log);
-            let next = FitPosition {
-                epoch: log.epoch + 1,
-                batch: 0,
-            };
-            save(trainer, next, &logs)?;
-            if let Some(e) = errors {
-                test_errors.insert(log.epoch, e);
-            }
-            if job.test.is_some() {
-                write_atomic(
-                    &errors_file,
-                    serde_json::to_string(&test_errors)
-                        .unwrap_or_default()
-                        .as_bytes(),
-                )?;
-            }
-            Ok(())
-        },
-    )?;
+        }
+        Progress::Checkpoint { .. } => {}
+    })?;
     bar.finish_and_clear();
-    if let FitEnd::Interrupted(position) = end {
-        save(&trainer, position, &logs)?;
-        return Err(Error::Interrupted {
-            epoch: position.epoch,
-            batch: position.batch,
-            checkpoint: checkpoint_file,
-        });
-    }
-    let secs = (start.elapsed().as_secs_f64() - test_seconds).max(0.0);
+    let trained = match outcome {
+        RunOutcome::Finished(trained) => trained,
+        RunOutcome::Cancelled { position, .. } => {
+            return Err(Error::Interrupted {
+                epoch: position.epoch,
+                batch: position.batch,
+                checkpoint: checkpoint_file,
+            })
+        }
+    };
     if !common.quiet {
-        if let Some(last) = logs.last() {
+        if let Some(last) = trained.logs.last() {
             // KL is only meaningful when a teacher term is trained.
             let kl = if job.kd.alpha > 0.0 {
                 format!(", kl {:.4}", last.loss.kl)
             } else {
                 String::new()
             };
-            let tested = test_errors
+            let tested = trained
+                .test_errors
                 .get(&last.epoch)
                 .map_or(String::new(), |e| format!(", test errors {e}"));
             eprintln!(
                 "{:>10}: {} epochs in {:.1} s, final loss {:.4} (ce {:.4}{kl}){tested}",
-                job.name, job.epochs, secs, last.loss.total, last.loss.ce
+                job.name, job.epochs, trained.seconds, last.loss.total, last.loss.ce
             );
         }
     }
     Ok(Trained {
-        model: trainer.into_student(),
-        logs,
-        test_errors,
-        seconds: secs,
+        model: trained.model,
+        logs: trained.logs,
+        test_errors: trained.test_errors,
+        seconds: trained.seconds,
     })
 }
 

@@ -1,14 +1,40 @@
-//! `distill bench`: kernel and KD-step throughput on this adapter.
+//! `distill bench`: kernel and KD-step throughput on this adapter, or saved reports side by
+//! side (`--compare`).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Args;
+
+use distill_wgpu::bench::compare::{Comparison, SavedBench};
 use distill_wgpu::bench::{bench_kd_step, bench_kernels};
-use distill_wgpu::{Result, SplitMix64};
+use distill_wgpu::files::write_atomic;
+use distill_wgpu::{Error, Result, SplitMix64};
 
 use crate::report::{to_json, today, AdapterReport, BenchReport};
 use crate::{open_context, Common};
 
-pub fn run(common: &Common, quick: bool) -> Result<ExitCode> {
+/// `distill bench` flags.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Fewer shapes and repetitions.
+    #[arg(long)]
+    quick: bool,
+    /// Instead of benchmarking, print saved `bench --json` reports side by side, with ratios
+    /// to the first.
+    #[arg(long, num_args = 1.., value_name = "REPORT.json")]
+    compare: Vec<PathBuf>,
+    /// With --compare: also write the table as Markdown to this file (an existing file only
+    /// with --force).
+    #[arg(long, requires = "compare", value_name = "FILE.md")]
+    markdown: Option<PathBuf>,
+}
+
+pub fn run(common: &Common, args: &BenchArgs) -> Result<ExitCode> {
+    if !args.compare.is_empty() {
+        return compare(common, args);
+    }
+    let quick = args.quick;
     let ctx = open_context(common)?;
     let mut rng = SplitMix64::new(common.seed.unwrap_or(1));
     let say = |line: String| {
@@ -28,6 +54,30 @@ pub fn run(common: &Common, quick: bool) -> Result<ExitCode> {
             kd_step,
         };
         println!("{}", to_json(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the saved reports side by side and writes the Markdown table when asked.
+fn compare(common: &Common, args: &BenchArgs) -> Result<ExitCode> {
+    if let Some(path) = &args.markdown {
+        if path.exists() && !common.force {
+            return Err(Error::InvalidConfig(format!(
+                "{} already exists; pass --force to overwrite it",
+                path.display()
+            )));
+        }
+    }
+    let reports = args
+        .compare
+        .iter()
+        .map(|path| SavedBench::read(path))
+        .collect::<Result<Vec<_>>>()?;
+    let table = Comparison::new(reports)?;
+    print!("{}", table.to_text());
+    if let Some(path) = &args.markdown {
+        write_atomic(path, table.to_markdown().as_bytes())?;
+        eprintln!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }
