@@ -7,7 +7,9 @@ mod common;
 use distill_wgpu::data::{bundled_dir, read_dir, DeviceDataset};
 use distill_wgpu::session::{CancelToken, Progress, RunOutcome, RunTeacher, TrainingRun};
 use distill_wgpu::train::FitPosition;
-use distill_wgpu::{GpuContext, HintConfig, KdConfig, Mlp, MlpSpec, Optimizer, TrainerConfig};
+use distill_wgpu::{
+    EmaConfig, GpuContext, HintConfig, KdConfig, Mlp, MlpSpec, Optimizer, TrainerConfig,
+};
 
 struct Fixture {
     train: DeviceDataset,
@@ -157,5 +159,34 @@ fn checkpoints_refuse_other_settings_and_unasked_overwrites() {
         let logits_only = TrainingRun::new(&[8], hint).epochs(1);
         let err = logits_only.run(ctx, &f.train, |_| {}).unwrap_err().to_string();
         assert!(err.contains("hint needs a teacher model"), "{err}");
+    });
+}
+
+/// Settings with floats whose JSON text does not read back to the same f64 (an f32 0.999
+/// widened) still match themselves on resume.
+#[test]
+fn a_resumed_run_matches_its_own_float_settings() {
+    with_gpu!(ctx => {
+        let f = fixture(ctx);
+        let path = temp("floats");
+        let ema = TrainerConfig::new(16, Optimizer::adam(0.000_192_339_94))
+            .kd(KdConfig { temperature: 2.0, alpha: 0.5 })
+            .ema(EmaConfig::new(0.999));
+        let token = CancelToken::new();
+        let cancel = token.clone();
+        // Settings as an app (or the CLI) records them: f32 values as JSON numbers.
+        let settings = serde_json::json!({ "lr": 0.000_192_339_94f32, "ema_decay": 0.999f32 });
+        let run = TrainingRun::new(&[8], ema)
+            .epochs(2)
+            .settings(settings)
+            .checkpoint(&path, true, false);
+        let outcome = run.clone().cancel_token(token).run(ctx, &f.train, |e| {
+            if let Progress::Step { epoch: 1, step: 3, .. } = e {
+                cancel.cancel();
+            }
+        });
+        assert!(matches!(outcome.unwrap(), RunOutcome::Cancelled { .. }));
+        let resumed = run.run(ctx, &f.train, |_| {}).unwrap().finished().unwrap();
+        assert_eq!(resumed.logs.len(), 2);
     });
 }
