@@ -78,8 +78,8 @@ fn bench_compare_prints_one_table_and_writes_markdown_once() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     for needle in [
-        "[1] llvmpipe (Vulkan, 2026-11-28)",
-        "[2] llvmpipe (Gl, 2026-11-28)",
+        "#1 llvmpipe (Vulkan, 2026-11-28)",
+        "#2 llvmpipe (Gl, 2026-11-28)",
         "matmul X·Wᵀ 128×800×784",
         "4.00 (0.40×)",
         "step kd 784-800-800-10 b128 cached",

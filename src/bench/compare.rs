@@ -263,7 +263,7 @@ impl Comparison {
             self.reports
                 .iter()
                 .enumerate()
-                .map(|(i, r)| format!("[{}] {} ({}, {})", i + 1, r.adapter, r.backend, r.date)),
+                .map(|(i, r)| format!("#{} {} ({}, {})", i + 1, r.adapter, r.backend, r.date)),
         );
         let body = self
             .rows
@@ -282,11 +282,11 @@ impl Comparison {
         self.reports
             .iter()
             .enumerate()
-            .map(|(i, r)| format!("[{}] {}: driver {}", i + 1, r.path.display(), r.driver))
+            .map(|(i, r)| format!("#{} {}: driver {}", i + 1, r.path.display(), r.driver))
             .collect()
     }
 
-    /// The table as aligned plain text (ratios are to column 1).
+    /// The table as aligned plain text (ratios are to column #1).
     pub fn to_text(&self) -> String {
         let (header, body) = self.cells();
         let widths: Vec<usize> = (0..header.len())
@@ -311,7 +311,7 @@ impl Comparison {
         out.extend(body.iter().map(|line| render(line)));
         out.push(String::new());
         out.extend(self.legend());
-        out.push("ratios are to column [1]".into());
+        out.push("ratios are to column #1".into());
         out.join("\n") + "\n"
     }
 
@@ -323,7 +323,7 @@ impl Comparison {
         out.extend(body.iter().map(|line| row(line)));
         out.push(String::new());
         out.extend(self.legend().iter().map(|l| format!("- {l}")));
-        out.push("- ratios are to column [1]".into());
+        out.push("- ratios are to column #1".into());
         out.join("\n") + "\n"
     }
 }
