@@ -177,6 +177,17 @@ pub fn spec_and_init(
     Ok((spec, Some(params)))
 }
 
+/// The data set's settings for report.json (its path, CSV label column, standardization);
+/// every other field empty, for a command's settings to complete.
+pub fn data_settings(common: &Common) -> Settings {
+    Settings {
+        data: Some(common.data.clone().unwrap_or_else(data::bundled_dir)),
+        label_column: common.label_column.clone(),
+        standardize: common.standardize.then_some(true),
+        ..Settings::default()
+    }
+}
+
 /// Writes a run's report.json, report.html and metrics.csv into `out` (the page titled by
 /// `command`) and says where they went.
 pub fn publish(

@@ -8,7 +8,8 @@ use serde_json::json;
 use distill_wgpu::{DeviceDataset, Dropout, Error, GpuContext, KdConfig, Mlp, Result};
 
 use crate::jobs::{
-    finish_model, kd_from, load_data, print_table, publish, spec_and_init, val_fraction,
+    data_settings, finish_model, kd_from, load_data, print_table, publish, spec_and_init,
+    val_fraction,
 };
 use crate::objective_flags::{LossKind, Objectives};
 use crate::output::{check_inputs_not_outputs, job_outputs, prepare};
@@ -105,7 +106,7 @@ pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
         temperature: Some(kd.temperature),
         alpha: Some(kd.alpha),
         objectives: args.objectives.any().then(|| json!(objectives)),
-        ..Settings::default()
+        ..data_settings(common)
     };
     publish(&out, &ctx, "distill", &settings, &results)?;
     Ok(ExitCode::SUCCESS)
@@ -181,7 +182,7 @@ fn ema_only(
         temperature: Some(kd.temperature),
         alpha: Some(kd.alpha),
         objectives: Some(json!(objectives)),
-        ..Settings::default()
+        ..data_settings(common)
     };
     publish(&out, &ctx, "distill", &settings, &results)?;
     Ok(ExitCode::SUCCESS)

@@ -12,7 +12,7 @@ use distill_wgpu::{
     DeviceDataset, Error, KdConfig, Mlp, MlpSpec, Optimizer, Result, TrainerConfig,
 };
 
-use crate::jobs::{finish_model, load_data, print_table, publish, sizes};
+use crate::jobs::{data_settings, finish_model, load_data, print_table, publish, sizes};
 use crate::output::prepare;
 use crate::report::Settings;
 use crate::training::{TestErrors, Trained};
@@ -122,7 +122,7 @@ pub fn run(common: &Common, args: &MutualArgs) -> Result<ExitCode> {
         temperature: Some(kd.temperature),
         alpha: Some(kd.alpha),
         objectives: Some(json!({ "mutual_students": args.students })),
-        ..Settings::default()
+        ..data_settings(common)
     };
     publish(&out, &ctx, "mutual", &settings, &results)?;
     Ok(ExitCode::SUCCESS)

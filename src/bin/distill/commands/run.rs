@@ -5,12 +5,11 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use distill_wgpu::data;
 use distill_wgpu::{DeviceDataset, Dropout, KdConfig, MlpSpec, Result, TeacherLogits};
 
 use crate::jobs::{
-    bundled_teacher, finish_model, kd_from, load_data, model_report, print_table, sizes,
-    val_fraction,
+    bundled_teacher, data_settings, finish_model, kd_from, load_data, model_report, print_table,
+    sizes, val_fraction,
 };
 use crate::objective_flags::Objectives;
 use crate::output::{check_inputs_not_outputs, file_name, job_outputs, prepare};
@@ -184,9 +183,6 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
         teacher_dropout: named.is_none().then_some(defaults::TEACHER_DROPOUT),
         teacher_jitter: named.is_none().then_some(teacher_jitter),
         teacher: inputs.first().map(|p| p.to_path_buf()),
-        data: Some(common.data.clone().unwrap_or_else(data::bundled_dir)),
-        label_column: common.label_column.clone(),
-        standardize: common.standardize.then_some(true),
         teachers: (inputs.len() > 1).then(|| inputs.iter().map(|p| p.to_path_buf()).collect()),
         teacher_weights: ready.describe(),
         kd_dropped: (!ready.dropped().is_empty()).then(|| ready.dropped().to_vec()),
@@ -194,7 +190,7 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
             .then(|| ready.calibration().to_vec()),
         train_samples: Some(data.train.len()),
         test_samples: Some(data.test.len()),
-        ..Settings::default()
+        ..data_settings(common)
     };
     let report = write_run_report(&out, &ctx, &settings, &results)?;
     let [csv, html] = write_run_pages(&out, "run", &ctx, &settings, &results)?;

@@ -7,7 +7,7 @@ use distill_wgpu::classes::CLASSES_KEY;
 use distill_wgpu::eval::calibrate::{held_out_entry, HELD_OUT_KEY};
 use distill_wgpu::{ClassSet, DeviceDataset, Dropout, KdConfig, Result};
 
-use crate::jobs::{finish_model, load_data, print_table, publish, spec_and_init};
+use crate::jobs::{data_settings, finish_model, load_data, print_table, publish, spec_and_init};
 use crate::objective_flags::Objectives;
 use crate::output::{check_inputs_not_outputs, job_outputs, prepare};
 use crate::report::Settings;
@@ -83,7 +83,7 @@ pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
         epochs: Some(job.epochs),
         init: args.init.clone(),
         classes: known.as_ref().map(ToString::to_string),
-        ..Settings::default()
+        ..data_settings(common)
     };
     publish(&out, &ctx, "train", &settings, &results)?;
     Ok(ExitCode::SUCCESS)
