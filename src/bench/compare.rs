@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::files::read_regular;
 
 /// The most bytes a bench report may hold (reports are a few tens of kilobytes).
 const MAX_REPORT_BYTES: u64 = 16 << 20;
@@ -124,18 +125,9 @@ fn dims(values: &[usize]) -> String {
 impl SavedBench {
     /// Reads a `distill bench --json` report.
     pub fn read(path: &Path) -> Result<Self> {
-        let io = |source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let meta = std::fs::metadata(path).map_err(io)?;
-        if !meta.is_file() || meta.len() > MAX_REPORT_BYTES {
-            return Err(format_error(
-                path,
-                format!("not a bench report: a report is a file under {MAX_REPORT_BYTES} bytes"),
-            ));
-        }
-        let text = std::fs::read_to_string(path).map_err(io)?;
+        let bytes = read_regular(path, MAX_REPORT_BYTES, "a bench report")?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| format_error(path, format!("not a bench report: {e}")))?;
         Self::parse(path, &text)
     }
 

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use npyz::TypeChar;
 
 use crate::data::dataset::Dataset;
-use crate::data::idx::{check_regular_as, TrainTest, MAX_IDX_DATA_BYTES};
+use crate::data::idx::{TrainTest, MAX_IDX_DATA_BYTES};
 use crate::data::npy::Npy;
 use crate::error::{check_finite, Error, Result};
+use crate::files::read_regular;
 use crate::ops::gather::Inputs;
 
 /// The most bytes one array's file (or archive member) may hold: the IDX reader's bound plus
@@ -30,36 +31,10 @@ fn format_error(path: &Path, message: impl Into<String>) -> Error {
     }
 }
 
-/// Reads a regular file of at most `max` bytes (`expected` names the kind wanted in errors).
-pub(crate) fn read_bounded(path: &Path, max: u64, expected: &str) -> Result<Vec<u8>> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    // On the path before opening (opening a FIFO blocks), then on the handle.
-    check_regular_as(path, std::fs::metadata(path).map_err(io)?, expected)?;
-    let file = std::fs::File::open(path).map_err(io)?;
-    let len = check_regular_as(path, file.metadata().map_err(io)?, expected)?;
-    if len > max {
-        return Err(format_error(
-            path,
-            format!("{len} bytes is past the {max} bytes this reader accepts"),
-        ));
-    }
-    let mut bytes = Vec::with_capacity(len as usize);
-    file.take(max.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > max {
-        return Err(format_error(path, "the file grew past its size while read"));
-    }
-    Ok(bytes)
-}
-
 /// Reads the four arrays from the `.npz` archive at `path`.
 pub fn read_npz(path: &Path) -> Result<TrainTest> {
     let archive_bytes_max = MAX_ARRAY_BYTES.saturating_mul(ARRAY_NAMES.len() as u64);
-    let bytes = read_bounded(path, archive_bytes_max, "an .npz archive")?;
+    let bytes = read_regular(path, archive_bytes_max, "an .npz archive")?;
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| format_error(path, format!("not a readable .npz (zip) archive: {e}")))?;
     let found: Vec<String> = archive.file_names().map(str::to_string).collect();
@@ -115,7 +90,7 @@ pub fn read_npy_dir(dir: &Path) -> Result<TrainTest> {
         .iter()
         .map(|name| {
             let path = dir.join(format!("{name}.npy"));
-            let bytes = read_bounded(&path, MAX_ARRAY_BYTES, "an .npy file")?;
+            let bytes = read_regular(&path, MAX_ARRAY_BYTES, "an .npy file")?;
             Ok((path, bytes))
         })
         .collect::<Result<Vec<_>>>()?;

@@ -83,39 +83,8 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
     }
 }
 
-/// The length of a regular file, or an error naming what else it is (`expected` names the
-/// kind of file wanted, e.g. "an IDX file").
-pub(crate) fn check_regular_as(
-    path: &Path,
-    meta: std::fs::Metadata,
-    expected: &str,
-) -> Result<u64> {
-    if meta.is_file() {
-        return Ok(meta.len());
-    }
-    let kind = meta.file_type();
-    let what = if kind.is_dir() {
-        "a directory"
-    } else if is_fifo(&kind) {
-        "a FIFO (named pipe)"
-    } else {
-        "not a regular file"
-    };
-    Err(format_error(path, format!("{what}, not {expected}")))
-}
-
 fn check_regular(path: &Path, meta: std::fs::Metadata) -> Result<u64> {
-    check_regular_as(path, meta, "an IDX file")
-}
-
-#[cfg(unix)]
-fn is_fifo(kind: &std::fs::FileType) -> bool {
-    std::os::unix::fs::FileTypeExt::is_fifo(kind)
-}
-
-#[cfg(not(unix))]
-fn is_fifo(_: &std::fs::FileType) -> bool {
-    false
+    crate::files::check_regular(path, &meta, "an IDX file")
 }
 
 /// Up to `n` bytes (fewer only at the end of the stream).

@@ -4,10 +4,11 @@
 
 use std::path::Path;
 
-use crate::data::arrays::{class_indices, read_bounded, MAX_ARRAY_BYTES};
+use crate::data::arrays::{class_indices, MAX_ARRAY_BYTES};
 use crate::data::dataset::Dataset;
 use crate::data::idx::TrainTest;
 use crate::error::{Error, Result};
+use crate::files::read_regular;
 use crate::ops::gather::Inputs;
 
 /// The label column's name when none is given.
@@ -45,7 +46,7 @@ pub fn read_csv_dir(dir: &Path, label_column: Option<&str>) -> Result<TrainTest>
 
 /// One CSV file: its header and its samples.
 pub fn read_csv(path: &Path, label_column: &str) -> Result<(Vec<String>, Dataset)> {
-    let bytes = read_bounded(path, MAX_CSV_BYTES, "a CSV file")?;
+    let bytes = read_regular(path, MAX_CSV_BYTES, "a CSV file")?;
     parse_csv(path, &bytes, label_column)
 }
 

@@ -4,13 +4,13 @@
 //! `distill_wgpu.activation`); files without it (e.g. from PyTorch) are read from the shapes.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
 
 use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
+use crate::files::read_regular;
 use crate::model::spec::{Activation, MlpSpec};
 
 const SIZES_KEY: &str = "distill_wgpu.sizes";
@@ -101,7 +101,7 @@ pub struct ModelFile {
 
 /// Reads a model file with its metadata (same checks as [`load`]).
 pub fn load_file(path: &Path) -> Result<ModelFile> {
-    let bytes = read_regular_file(path)?;
+    let bytes = read_regular(path, MAX_MODEL_FILE_BYTES, "a model file")?;
     let (spec, params) = from_safetensors(path, &bytes)?;
     let (_, header) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| format_error(path, format!("not a readable safetensors file: {e}")))?;
@@ -117,76 +117,8 @@ pub fn load_file(path: &Path) -> Result<ModelFile> {
 /// Only regular files are opened: a FIFO or device would block or never end, a directory
 /// is not a model. Sizes past [`MAX_MODEL_FILE_BYTES`] are refused before reading.
 pub fn load(path: &Path) -> Result<(MlpSpec, Vec<f32>)> {
-    let bytes = read_regular_file(path)?;
+    let bytes = read_regular(path, MAX_MODEL_FILE_BYTES, "a model file")?;
     from_safetensors(path, &bytes)
-}
-
-fn read_regular_file(path: &Path) -> Result<Vec<u8>> {
-    let io_error = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    // Checked on the path before opening: opening a FIFO for reading blocks until a writer
-    // comes, and then again on the open handle, in case the path was replaced in between.
-    let checked = |meta: std::fs::Metadata| {
-        if !meta.is_file() {
-            return Err(format_error(
-                path,
-                format!("{}, not a model file", file_kind(&meta.file_type())),
-            ));
-        }
-        if meta.len() > MAX_MODEL_FILE_BYTES {
-            return Err(format_error(
-                path,
-                format!(
-                    "{} bytes is more than a model file may hold ({MAX_MODEL_FILE_BYTES})",
-                    meta.len()
-                ),
-            ));
-        }
-        Ok(meta.len())
-    };
-    checked(std::fs::metadata(path).map_err(io_error)?)?;
-    let file = std::fs::File::open(path).map_err(io_error)?;
-    let len = checked(file.metadata().map_err(io_error)?)?;
-    let mut bytes = Vec::new();
-    // The length is bounded above, so this reservation is too; the read is bounded as well,
-    // in case the file grows while it is read.
-    bytes
-        .try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX))
-        .map_err(|e| format_error(path, format!("cannot hold {len} bytes in memory: {e}")))?;
-    file.take(MAX_MODEL_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_error)?;
-    if bytes.len() as u64 > MAX_MODEL_FILE_BYTES {
-        return Err(format_error(
-            path,
-            "file grew past the model size limit while read",
-        ));
-    }
-    Ok(bytes)
-}
-
-/// What a non-regular file is, for error messages.
-fn file_kind(kind: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if kind.is_fifo() {
-            return "a FIFO (named pipe)";
-        }
-        if kind.is_socket() {
-            return "a socket";
-        }
-        if kind.is_block_device() || kind.is_char_device() {
-            return "a device";
-        }
-    }
-    if kind.is_dir() {
-        "a directory"
-    } else {
-        "not a regular file"
-    }
 }
 
 /// Parses safetensors bytes (`path` names the source in errors).
