@@ -93,6 +93,21 @@ pub enum Error {
         /// The value.
         value: f32,
     },
+    /// The adapter offers less of a limit than the crate's kernels need.
+    #[error(
+        "adapter {adapter} offers {limit_name} = {has}; distill-wgpu's kernels need at least \
+         {needed}"
+    )]
+    AdapterTooSmall {
+        /// The adapter's name.
+        adapter: String,
+        /// wgpu limit name.
+        limit_name: &'static str,
+        /// The least the kernels need.
+        needed: u32,
+        /// What the adapter offers.
+        has: u32,
+    },
     /// A size exceeds what the adapter supports.
     #[error("{what} needs {needed}, past the adapter's limit {limit_name} = {limit}")]
     ExceedsLimit {

@@ -11,7 +11,13 @@
 //! [`eval`] / [`distill`] / [`train`] → [`session`] (training runs for apps) / [`validate`] /
 //! [`bench`](mod@bench) / [`report`] (and the `distill` binary).
 #![doc = include_str!("../README.md")]
+//!
+//! In a browser (wasm32) the same kernels and launchers compile, and every call that waits
+//! for the GPU (opening the context, read-backs and what is built on them) is an `async fn`
+//! (`maybe-async` writes both forms from one source); the disk-backed parts (files, data
+//! formats, checkpoints, sessions, reports, experiments, benches) and the CLI are native only.
 
+#[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod classes;
 pub mod cpu;
@@ -20,13 +26,17 @@ pub mod diagnose;
 pub mod distill;
 pub mod error;
 pub mod eval;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod experiment;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod files;
 pub mod gpu;
 pub mod model;
 pub mod ops;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod report;
 pub mod rng;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod session;
 pub mod train;
 pub mod util;
@@ -40,12 +50,15 @@ pub use distill::{
 };
 pub use error::{Error, Result};
 pub use eval::Evaluation;
-pub use gpu::{describe_adapter, list_adapters, ContextOptions, GpuContext, MatmulFamily};
+#[cfg(not(target_arch = "wasm32"))]
+pub use gpu::list_adapters;
+pub use gpu::{describe_adapter, ContextOptions, GpuContext, MatmulFamily};
 pub use model::{Activation, LayerLayout, Mlp, MlpSpec};
 pub use ops::dropout::Dropout;
 pub use ops::matmul::{Epilogue, MatmulSpec, MatmulVariant, Strided};
 pub use ops::optim::Optimizer;
 pub use rng::SplitMix64;
+#[cfg(not(target_arch = "wasm32"))]
 pub use session::{CancelToken, Progress, RunOutcome, RunTeacher, TrainingRun};
 pub use train::{
     DkdSchedule, EmaConfig, HintConfig, MutualTrainer, StepBatch, Trainer, TrainerConfig,

@@ -1,6 +1,7 @@
 //! The validation suite `distill validate` runs on a user's hardware: every op's checks
 //! against the f64 reference, in one list, and their summary per kernel.
 
+use maybe_async::maybe_async;
 use serde::Serialize;
 
 use crate::error::Result;
@@ -15,23 +16,24 @@ use crate::rng::SplitMix64;
 pub use crate::ops::check::{compare, random_vec, Tolerance};
 
 /// Every check of every op, in order; `quick` skips the larger MLP-shaped matmuls.
-pub fn run_suite(ctx: &GpuContext, quick: bool) -> Result<Vec<Comparison>> {
+#[maybe_async]
+pub async fn run_suite(ctx: &GpuContext, quick: bool) -> Result<Vec<Comparison>> {
     let mut rng = SplitMix64::new(0x5eed);
-    let mut out = matmul::check::suite(ctx, &mut rng, quick)?;
-    out.extend(softmax::check::suite(ctx, &mut rng)?);
-    out.extend(kd_loss::check::suite(ctx, &mut rng)?);
-    out.extend(multi_kd::check::suite(ctx, &mut rng)?);
-    out.extend(dkd::check::suite(ctx, &mut rng)?);
-    out.extend(bias_grad::check::suite(ctx, &mut rng)?);
-    out.extend(optim::check::suite(ctx, &mut rng)?);
-    out.extend(reduce::check::suite(ctx, &mut rng)?);
-    out.extend(dropout::check::suite(ctx, &mut rng)?);
-    out.extend(gather::check::suite(ctx, &mut rng)?);
-    out.extend(metrics::check::suite(ctx, &mut rng)?);
-    out.extend(calibration::check::suite(ctx, &mut rng)?);
-    out.extend(hint::check::suite(ctx, &mut rng)?);
-    out.extend(accumulate::check::suite(ctx, &mut rng)?);
-    out.extend(ema::check::suite(ctx, &mut rng)?);
+    let mut out = matmul::check::suite(ctx, &mut rng, quick).await?;
+    out.extend(softmax::check::suite(ctx, &mut rng).await?);
+    out.extend(kd_loss::check::suite(ctx, &mut rng).await?);
+    out.extend(multi_kd::check::suite(ctx, &mut rng).await?);
+    out.extend(dkd::check::suite(ctx, &mut rng).await?);
+    out.extend(bias_grad::check::suite(ctx, &mut rng).await?);
+    out.extend(optim::check::suite(ctx, &mut rng).await?);
+    out.extend(reduce::check::suite(ctx, &mut rng).await?);
+    out.extend(dropout::check::suite(ctx, &mut rng).await?);
+    out.extend(gather::check::suite(ctx, &mut rng).await?);
+    out.extend(metrics::check::suite(ctx, &mut rng).await?);
+    out.extend(calibration::check::suite(ctx, &mut rng).await?);
+    out.extend(hint::check::suite(ctx, &mut rng).await?);
+    out.extend(accumulate::check::suite(ctx, &mut rng).await?);
+    out.extend(ema::check::suite(ctx, &mut rng).await?);
     Ok(out)
 }
 

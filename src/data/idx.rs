@@ -1,7 +1,11 @@
 //! The IDX reader (the MNIST file format, gzip or raw) and the MNIST folder layout.
 
-use std::io::{Read, Seek};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+#[cfg(not(target_arch = "wasm32"))]
+use std::io::Seek;
+use std::path::Path;
+#[cfg(not(target_arch = "wasm32"))]
+use std::path::PathBuf;
 
 use crate::data::dataset::Dataset;
 use crate::error::{Error, Result};
@@ -39,6 +43,7 @@ struct IdxHeader {
     data: usize,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Reads an IDX file of unsigned bytes (type 0x08), gzip-compressed or raw.
 ///
 /// Only regular files are opened (a FIFO or device could block or never end). The header is
@@ -83,6 +88,7 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn check_regular(path: &Path, meta: std::fs::Metadata) -> Result<u64> {
     crate::files::check_regular(path, &meta, "an IDX file")
 }
@@ -155,8 +161,19 @@ fn finish(
     })
 }
 
-/// Parses IDX bytes (`path` only names the source in errors).
+/// Parses IDX bytes, gzip-compressed or raw (`path` only names the source in errors): what a
+/// browser fetched, or a file already in memory. Gzip data is inflated no further than the
+/// header promises, as [`read_idx`] does.
 pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray> {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let gzip_error =
+            |e: std::io::Error| format_error(path, format!("corrupt or truncated gzip data: {e}"));
+        let mut decoder = flate2::read::MultiGzDecoder::new(bytes);
+        let header = read_header(path, &mut decoder, gzip_error)?;
+        let hint = (bytes.len() as u64).saturating_mul(MAX_DEFLATE_RATIO);
+        let data = read_data(&mut decoder, &header, hint, gzip_error)?;
+        return finish(path, header, data, "the decompressed data");
+    }
     let header = parse_header(path, bytes)?;
     let body = &bytes[header.len..];
     if body.len() != header.data {
@@ -231,9 +248,14 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<IdxHeader> {
 }
 
 /// Reads an image file (rank 3: count, rows, cols) and a label file (rank 1) into a data set.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn read_pair(images: &Path, labels: &Path) -> Result<Dataset> {
-    let img = read_idx(images)?;
-    let lab = read_idx(labels)?;
+    pair_dataset(images, read_idx(images)?, labels, read_idx(labels)?)
+}
+
+/// A data set from an image array (rank 3: count, rows, cols) and a label array (rank 1),
+/// once their shapes agree (`images` and `labels` name them in errors).
+pub fn pair_dataset(images: &Path, img: IdxArray, labels: &Path, lab: IdxArray) -> Result<Dataset> {
     if img.dims.len() != 3 {
         return Err(format_error(
             images,
@@ -277,6 +299,7 @@ pub fn read_pair(images: &Path, labels: &Path) -> Result<Dataset> {
     })
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Finds `stem` or `stem.gz` in `dir`; one that exists but is not a regular file (a FIFO, a
 /// folder) is named as such rather than reported missing.
 fn find_file(dir: &Path, stem: &str) -> Result<PathBuf> {
@@ -312,6 +335,7 @@ pub struct TrainTest {
     pub classes: usize,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Reads `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte` and
 /// `t10k-labels-idx1-ubyte` (each optionally `.gz`) from `dir`.
 pub fn read_dir(dir: &Path) -> Result<TrainTest> {
@@ -347,6 +371,7 @@ impl TrainTest {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// The bundled MNIST-10k subset (8004 train / 1996 test).
 pub fn bundled_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

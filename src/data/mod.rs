@@ -2,17 +2,24 @@
 //! device-resident data set that batches are gathered from on the GPU. Nothing here knows of
 //! models.
 
+#[cfg(not(target_arch = "wasm32"))]
 pub mod arrays;
 pub mod dataset;
 pub mod device;
 pub mod idx;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod npy;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod source;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod table;
 
 pub use crate::ops::gather::Inputs;
 pub use dataset::{split_indices, Dataset};
 pub(crate) use device::BatchBuffers;
 pub use device::DeviceDataset;
-pub use idx::{bundled_dir, parse_idx, read_dir, read_idx, read_pair, IdxArray, TrainTest};
+#[cfg(not(target_arch = "wasm32"))]
+pub use idx::{bundled_dir, read_dir, read_idx, read_pair};
+pub use idx::{pair_dataset, parse_idx, IdxArray, TrainTest};
+#[cfg(not(target_arch = "wasm32"))]
 pub use source::{read_data, standardize, DataFormat, DataOptions, Standardization};

@@ -7,6 +7,7 @@ use crate::distill::TeacherLogits;
 use crate::error::{check_len, Error, Result};
 use crate::gpu::GpuContext;
 use crate::ops::multi_kd::{MultiKdBatch, MultiKdConfig, MAX_TEACHERS};
+use maybe_async::maybe_async;
 
 /// K teachers' logits `[len, K, classes]` for every sample of one device data set, on the GPU;
 /// tied to that data set like [`TeacherLogits`].
@@ -23,14 +24,16 @@ pub struct TeacherEnsemble {
 impl TeacherLogits {
     /// Stacks 1 to [`MAX_TEACHERS`] teachers' logits computed for the same data set (read back,
     /// interleaved on the host and uploaded: once per run).
-    pub fn stack(ctx: &GpuContext, teachers: &[&TeacherLogits]) -> Result<TeacherEnsemble> {
-        Self::stack_gated(ctx, teachers, None)
+    #[maybe_async]
+    pub async fn stack(ctx: &GpuContext, teachers: &[&TeacherLogits]) -> Result<TeacherEnsemble> {
+        Self::stack_gated(ctx, teachers, None).await
     }
 
     /// As [`TeacherLogits::stack`], with per-sample gates `[len, K]`: teacher k gives sample n
     /// a KD term only when `gates[n·K + k]` is true (and it knows the label), so a sample
     /// whose teachers are all shut learns from its label alone.
-    pub fn stack_gated(
+    #[maybe_async]
+    pub async fn stack_gated(
         ctx: &GpuContext,
         teachers: &[&TeacherLogits],
         gates: Option<&[bool]>,
@@ -52,10 +55,10 @@ impl TeacherLogits {
             )));
         }
         let (len, classes) = (first.len(), first.classes());
-        let rows: Vec<Vec<f32>> = teachers
-            .iter()
-            .map(|t| t.read(ctx))
-            .collect::<Result<_>>()?;
+        let mut rows: Vec<Vec<f32>> = Vec::with_capacity(k);
+        for teacher in teachers {
+            rows.push(teacher.read(ctx).await?);
+        }
         if let Some(g) = gates {
             check_len("teacher gates", len * k, g.len())?;
         }
@@ -116,9 +119,11 @@ impl TeacherEnsemble {
     }
 
     /// The stored rows `[len, row_width]` (logits `[K, classes]`, then gates if any), read back.
-    pub fn read(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
+    #[maybe_async]
+    pub async fn read(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
         let n = self.len * self.row_width();
         ctx.read_back("stacked teacher logits", &self.buffer, 0, n)
+            .await
     }
 }
 

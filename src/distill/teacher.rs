@@ -6,6 +6,7 @@ use crate::error::{check_finite, check_len, Error, Result};
 use crate::eval::logits_buffer;
 use crate::gpu::GpuContext;
 use crate::model::Mlp;
+use maybe_async::maybe_async;
 
 /// Where a host step's teacher logits come from.
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +32,8 @@ pub struct TeacherLogits {
 impl TeacherLogits {
     /// Runs `teacher` over every sample of `data` in chunks of `batch`; a teacher whose logits
     /// are NaN or infinite on any sample gets [`Error::NonFiniteOutput`].
-    pub fn compute(
+    #[maybe_async]
+    pub async fn compute(
         ctx: &GpuContext,
         teacher: &Mlp,
         data: &DeviceDataset,
@@ -44,7 +46,7 @@ impl TeacherLogits {
             classes: data.classes(),
         };
         // One read-back of [len, classes] floats, once per distillation run.
-        let logits = cache.read(ctx)?;
+        let logits = cache.read(ctx).await?;
         let rows = logits
             .chunks_exact(cache.classes.max(1))
             .filter(|row| row.iter().any(|v| !v.is_finite()))
@@ -88,7 +90,9 @@ impl TeacherLogits {
     }
 
     /// The logits, read back.
-    pub fn read(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
+    #[maybe_async]
+    pub async fn read(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
         ctx.read_back("teacher logits", &self.buffer, 0, self.len * self.classes)
+            .await
     }
 }

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::model::Mlp;
 use crate::ops::calibration::{Calibration, Calibrator, ECE_BINS};
+use maybe_async::maybe_async;
 
 /// Metadata key of a model file's fitted calibration temperature.
 pub const CALIBRATION_KEY: &str = "distill_wgpu.calibration_temperature";
@@ -48,34 +49,44 @@ pub fn calibrator(
 }
 
 /// `model`'s logits over `data`, uploaded for calibration.
-pub fn model_calibrator(ctx: &GpuContext, model: &Mlp, data: &DeviceDataset) -> Result<Calibrator> {
-    let logits = super::logits(ctx, model, data, 512)?;
+#[maybe_async]
+pub async fn model_calibrator(
+    ctx: &GpuContext,
+    model: &Mlp,
+    data: &DeviceDataset,
+) -> Result<Calibrator> {
+    let logits = super::logits(ctx, model, data, 512).await?;
     calibrator(ctx, &logits, data.labels(), data.classes())
 }
 
 /// Calibration of `model` on `data` before (T = 1) and after dividing its logits by
 /// `temperature`, over [`ECE_BINS`] bins.
-pub fn before_after(
+#[maybe_async]
+pub async fn before_after(
     ctx: &GpuContext,
     model: &Mlp,
     data: &DeviceDataset,
     temperature: f32,
 ) -> Result<(Calibration, Calibration)> {
-    let c = model_calibrator(ctx, model, data)?;
+    let c = model_calibrator(ctx, model, data).await?;
     Ok((
-        c.calibration(ctx, 1.0, ECE_BINS)?,
-        c.calibration(ctx, temperature, ECE_BINS)?,
+        c.calibration(ctx, 1.0, ECE_BINS).await?,
+        c.calibration(ctx, temperature, ECE_BINS).await?,
     ))
 }
 
 /// The temperature minimising `model`'s NLL on `validation` (held-out samples, never the test
 /// set).
-pub fn fit_model_temperature(
+#[maybe_async]
+pub async fn fit_model_temperature(
     ctx: &GpuContext,
     model: &Mlp,
     validation: &DeviceDataset,
 ) -> Result<f32> {
-    model_calibrator(ctx, model, validation)?.fit_temperature(ctx)
+    model_calibrator(ctx, model, validation)
+        .await?
+        .fit_temperature(ctx)
+        .await
 }
 
 #[cfg(test)]

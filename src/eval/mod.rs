@@ -1,6 +1,7 @@
 //! Inference over a device data set: every sample's logits in chunks, and errors counted on
 //! the GPU (or per class on the host).
 
+use maybe_async::maybe_async;
 pub mod calibrate;
 mod per_class;
 
@@ -111,7 +112,8 @@ pub fn logits_buffer(
 }
 
 /// Logits `[len, classes]` of `model` for every sample of `data`, read back.
-pub fn logits(
+#[maybe_async]
+pub async fn logits(
     ctx: &GpuContext,
     model: &Mlp,
     data: &DeviceDataset,
@@ -119,19 +121,22 @@ pub fn logits(
 ) -> Result<Vec<f32>> {
     let buffer = logits_buffer(ctx, model, data, batch)?;
     ctx.read_back("logits", &buffer, 0, data.len() * data.classes())
+        .await
 }
 
 /// Errors and accuracy of `model` on `data`, counted on the GPU: logits in chunks of `batch`,
 /// argmax against the labels, one 8-byte read-back. A model with a NaN or infinite logit on
 /// any sample gets [`Error::NonFiniteOutput`], not a score.
-pub fn evaluate(
+#[maybe_async]
+pub async fn evaluate(
     ctx: &GpuContext,
     model: &Mlp,
     data: &DeviceDataset,
     batch: usize,
 ) -> Result<Evaluation> {
     let logits = logits_buffer(ctx, model, data, batch)?;
-    let counts = count_errors_on_device(ctx, data.len(), data.classes(), &logits, &data.labels)?;
+    let counts =
+        count_errors_on_device(ctx, data.len(), data.classes(), &logits, &data.labels).await?;
     if counts.non_finite_rows > 0 {
         return Err(Error::NonFiniteOutput {
             what: format!("model {:?}", model.spec().sizes),

@@ -1,10 +1,12 @@
 //! Buffers: creation checked against the adapter's limits, uploads, staged writes, bind groups
 //! and read-back.
 
+use maybe_async::maybe_async;
 use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
 use crate::gpu::context::GpuContext;
+use crate::gpu::scope::resolve;
 
 impl GpuContext {
     /// Checks a buffer size against the adapter's limits.
@@ -122,8 +124,10 @@ impl GpuContext {
         }
     }
 
-    /// Copies `len` 32-bit elements at element `offset` of `buffer` back to the host.
-    pub(crate) fn read_back<T: bytemuck::Pod>(
+    /// Copies `len` 32-bit elements at element `offset` of `buffer` back to the host (waits
+    /// for the GPU natively; awaits the mapping in a browser).
+    #[maybe_async]
+    pub(crate) async fn read_back<T: bytemuck::Pod>(
         &self,
         what: &str,
         buffer: &wgpu::Buffer,
@@ -146,16 +150,19 @@ impl GpuContext {
             encoder.copy_buffer_to_buffer(buffer, (offset * 4) as u64, &staging, 0, bytes);
         })?;
         let slice = staging.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = futures_channel::oneshot::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
+        // Natively this polls until the mapping callback has run; in a browser it returns at
+        // once and the mapping is awaited below.
         self.wait()?;
         let readback_error = |message: String| Error::Readback {
             what: what.to_string(),
             message,
         };
-        rx.recv()
+        resolve(rx)
+            .await
             .map_err(|e| readback_error(e.to_string()))?
             .map_err(|e| readback_error(e.to_string()))?;
         let data = {
@@ -165,6 +172,9 @@ impl GpuContext {
             bytemuck::cast_slice::<u8, T>(&view).to_vec()
         };
         staging.unmap();
+        // In a browser an earlier call's error arrives through the uncaptured-error handler
+        // by the time the mapping resolves.
+        self.check_health()?;
         Ok(data)
     }
 }

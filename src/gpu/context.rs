@@ -2,9 +2,11 @@
 
 use std::sync::{Arc, Mutex};
 
+use maybe_async::maybe_async;
+
 use crate::error::{Error, Result};
 use crate::gpu::pipelines::{PipelineCache, ShaderSource};
-use crate::gpu::scope::scoped;
+use crate::gpu::scope::{resolve, scoped};
 
 /// Which kernel design an adapter gets for its matmuls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,19 +40,65 @@ pub struct ContextOptions {
     /// Force a matmul family instead of choosing it from the device type (tests use this to run
     /// the GPU variants on CPU adapters and vice versa).
     pub matmul_family: Option<MatmulFamily>,
+    /// The limits to ask the device for; when `None`, everything the adapter offers. (A demo
+    /// or test asks for less to see how a smaller adapter is refused.)
+    pub limits: Option<wgpu::Limits>,
+}
+
+/// The least of each device limit the crate's kernels rely on (WebGPU's defaults meet all of
+/// them): the multi-teacher kernel binds 8 storage buffers, and the row reductions run
+/// workgroups of up to 256 invocations.
+pub const KERNEL_LIMITS: [(&str, u32); 4] = [
+    ("max_storage_buffers_per_shader_stage", 8),
+    ("max_compute_invocations_per_workgroup", 256),
+    ("max_compute_workgroup_size_x", 256),
+    ("max_bind_groups", 1),
+];
+
+/// Fails with [`Error::AdapterTooSmall`] naming the first of [`KERNEL_LIMITS`] that `limits`
+/// does not meet.
+pub fn check_kernel_limits(adapter: &str, limits: &wgpu::Limits) -> Result<()> {
+    for (name, needed) in KERNEL_LIMITS {
+        let has = match name {
+            "max_storage_buffers_per_shader_stage" => limits.max_storage_buffers_per_shader_stage,
+            "max_compute_invocations_per_workgroup" => limits.max_compute_invocations_per_workgroup,
+            "max_compute_workgroup_size_x" => limits.max_compute_workgroup_size_x,
+            _ => limits.max_bind_groups,
+        };
+        if has < needed {
+            return Err(Error::AdapterTooSmall {
+                adapter: adapter.to_string(),
+                limit_name: name,
+                needed,
+                has,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Names of all adapters wgpu finds on the backends `WGPU_BACKEND` allows.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
-    let backends = backends_from_env();
+    adapters_on(backends_from_env())
+}
+
+#[maybe_async]
+async fn adapters_on(backends: wgpu::Backends) -> Vec<wgpu::AdapterInfo> {
     let instance = new_instance(backends);
-    pollster::block_on(instance.enumerate_adapters(backends))
+    resolve(instance.enumerate_adapters(backends))
+        .await
         .iter()
         .map(wgpu::Adapter::get_info)
         .collect()
 }
 
+/// The backends searched when none are named: `WGPU_BACKEND`'s, else all natively; in a
+/// browser only WebGPU (WebGL has no compute shaders).
 fn backends_from_env() -> wgpu::Backends {
+    if cfg!(target_arch = "wasm32") {
+        return wgpu::Backends::BROWSER_WEBGPU;
+    }
     wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
 }
 
@@ -98,14 +146,15 @@ pub struct GpuContext {
     uncaptured: Arc<Mutex<Option<String>>>,
 }
 
-fn request_adapter(
+#[maybe_async]
+async fn request_adapter(
     instance: &wgpu::Instance,
     backends: wgpu::Backends,
     requested: Option<String>,
 ) -> Result<wgpu::Adapter> {
     match requested {
         Some(name) => {
-            let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+            let adapters = resolve(instance.enumerate_adapters(backends)).await;
             let wanted = name.to_lowercase();
             let available: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
             adapters
@@ -116,17 +165,20 @@ fn request_adapter(
                     available,
                 })
         }
-        None => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        None => resolve(instance.request_adapter(&wgpu::RequestAdapterOptions {
             power_preference: wgpu::PowerPreference::from_env().unwrap_or_default(),
             ..Default::default()
         }))
+        .await
         .map_err(|_| Error::NoAdapter),
     }
 }
 
 impl GpuContext {
     /// Opens the adapter chosen by `options`. Pipelines are compiled on first use and cached.
-    pub fn new(options: &ContextOptions) -> Result<Self> {
+    /// (In a browser this is an `async fn`, like every call that reads from the GPU.)
+    #[maybe_async]
+    pub async fn new(options: &ContextOptions) -> Result<Self> {
         let backends = options.backends.unwrap_or_else(backends_from_env);
         let instance = new_instance(backends);
         let requested = options
@@ -134,12 +186,13 @@ impl GpuContext {
             .clone()
             .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
             .filter(|s| !s.is_empty());
-        let adapter = match request_adapter(&instance, backends, requested) {
+        let adapter = match request_adapter(&instance, backends, requested).await {
             // Backends chosen by name that hold no adapter: say which adapters there are.
             Err(Error::NoAdapter) if options.backends.is_some() => {
                 return Err(Error::AdapterNotFound {
                     requested: format!("any adapter on backends {backends:?}"),
-                    available: list_adapters()
+                    available: adapters_on(backends_from_env())
+                        .await
                         .iter()
                         .map(|info| format!("{} ({:?})", info.name, info.backend))
                         .collect(),
@@ -150,8 +203,9 @@ impl GpuContext {
         let info = adapter.get_info();
         // Ask for everything the adapter offers: MLP activations and data sets pass the
         // conservative defaults quickly.
-        let limits = adapter.limits();
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        let limits = options.limits.clone().unwrap_or_else(|| adapter.limits());
+        check_kernel_limits(&info.name, &limits)?;
+        let (device, queue) = resolve(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("distill-wgpu device"),
             required_features: wgpu::Features::empty(),
             required_limits: limits.clone(),
@@ -159,6 +213,7 @@ impl GpuContext {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         }))
+        .await
         .map_err(|e| Error::RequestDevice {
             adapter: info.name.clone(),
             message: e.to_string(),

@@ -10,9 +10,11 @@ pub mod portability;
 pub mod prepared;
 pub mod scope;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub use context::list_adapters;
 pub use context::{
-    describe_adapter, list_adapters, parse_backends, ContextOptions, GpuContext, MatmulFamily,
-    BACKEND_NAMES,
+    check_kernel_limits, describe_adapter, parse_backends, ContextOptions, GpuContext,
+    MatmulFamily, BACKEND_NAMES, KERNEL_LIMITS,
 };
 pub use dispatch::ELEMENT_WORKGROUP;
 pub use pipelines::ShaderSource;

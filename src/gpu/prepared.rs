@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::gpu::context::GpuContext;
 use crate::gpu::dispatch::{record, Dispatch};
+use maybe_async::maybe_async;
 
 /// An output of a [`PreparedKernel`]: `len` elements at element `offset` of `buffer`.
 #[derive(Debug)]
@@ -61,18 +62,25 @@ impl PreparedKernel {
     }
 
     /// Reads output `index` back (0 is the main output).
-    pub fn output<T: bytemuck::Pod>(&self, ctx: &GpuContext, index: usize) -> Result<Vec<T>> {
+    #[maybe_async]
+    pub async fn output<T: bytemuck::Pod>(&self, ctx: &GpuContext, index: usize) -> Result<Vec<T>> {
         let out = self
             .outputs
             .get(index)
             .ok_or_else(|| Error::InvalidConfig(format!("kernel has no output {index}")))?;
         ctx.read_back(out.name, &out.buffer, out.offset, out.len)
+            .await
     }
 
     /// Runs once and reads output `index` back.
-    pub fn run_once<T: bytemuck::Pod>(&self, ctx: &GpuContext, index: usize) -> Result<Vec<T>> {
+    #[maybe_async]
+    pub async fn run_once<T: bytemuck::Pod>(
+        &self,
+        ctx: &GpuContext,
+        index: usize,
+    ) -> Result<Vec<T>> {
         self.run(ctx, 1)?;
-        self.output(ctx, index)
+        self.output(ctx, index).await
     }
 
     /// Which pipelines run, e.g. for a report.

@@ -10,6 +10,7 @@ use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
+#[cfg(not(target_arch = "wasm32"))]
 use crate::files::read_regular;
 use crate::model::spec::{Activation, MlpSpec};
 
@@ -76,6 +77,7 @@ pub fn to_safetensors(spec: &MlpSpec, params: &[f32], extra: &[(&str, String)]) 
         .map_err(|e| Error::InvalidConfig(format!("safetensors: {e}")))
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Writes a model file atomically (temporary file, then rename), so an interrupted save never
 /// leaves a partial file under the final name or destroys an earlier one.
 pub fn save(path: &Path, spec: &MlpSpec, params: &[f32], extra: &[(&str, String)]) -> Result<()> {
@@ -99,6 +101,7 @@ pub struct ModelFile {
     pub metadata: HashMap<String, String>,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Reads a model file with its metadata (same checks as [`load`]).
 pub fn load_file(path: &Path) -> Result<ModelFile> {
     let bytes = read_regular(path, MAX_MODEL_FILE_BYTES, "a model file")?;
@@ -112,6 +115,7 @@ pub fn load_file(path: &Path) -> Result<ModelFile> {
     })
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Reads a model file: its architecture and flat parameters.
 ///
 /// Only regular files are opened: a FIFO or device would block or never end, a directory

@@ -6,6 +6,7 @@ use crate::gpu::dispatch::Dispatch;
 use crate::gpu::GpuContext;
 use crate::model::spec::{Activation, MlpSpec};
 use crate::ops::matmul::{self, matmul_dispatch, MatmulSpec};
+use maybe_async::maybe_async;
 
 /// An MLP whose parameters live on the GPU in one flat buffer (layout: [`MlpSpec::layers`]).
 #[derive(Debug)]
@@ -40,6 +41,20 @@ impl Mlp {
         })
     }
 
+    /// A copy of this model, made on the GPU (queued before the next submit; nothing is read
+    /// back).
+    pub fn duplicate(&self, ctx: &GpuContext) -> Result<Self> {
+        let count = self.spec.parameter_count();
+        let params = ctx.storage_buffer("mlp parameters", count, None)?;
+        ctx.submit("copying MLP parameters", |encoder| {
+            encoder.copy_buffer_to_buffer(&self.params, 0, &params, 0, self.spec.parameter_bytes());
+        })?;
+        Ok(Self {
+            spec: self.spec.clone(),
+            params,
+        })
+    }
+
     pub(crate) fn params_buffer(&self) -> &wgpu::Buffer {
         &self.params
     }
@@ -50,17 +65,20 @@ impl Mlp {
     }
 
     /// Reads the flat parameters back.
-    pub fn parameters(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
+    #[maybe_async]
+    pub async fn parameters(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
         ctx.read_back(
             "MLP parameters",
             &self.params,
             0,
             self.spec.parameter_count(),
         )
+        .await
     }
 
     /// Logits `[rows, classes]` for `inputs` `[rows, inputs]`.
-    pub fn logits(&self, ctx: &GpuContext, inputs: &[f32], rows: usize) -> Result<Vec<f32>> {
+    #[maybe_async]
+    pub async fn logits(&self, ctx: &GpuContext, inputs: &[f32], rows: usize) -> Result<Vec<f32>> {
         if rows == 0 {
             return Err(Error::EmptyBatch);
         }
@@ -78,7 +96,7 @@ impl Mlp {
         let plan = ForwardPlan::new(ctx, &self.spec, &self.params, &input, rows, "forward")?;
         ctx.run("MLP forward", &plan.dispatches)?;
         let logits = elements(rows, self.spec.classes())?;
-        ctx.read_back("MLP logits", plan.logits(), 0, logits)
+        ctx.read_back("MLP logits", plan.logits(), 0, logits).await
     }
 }
 

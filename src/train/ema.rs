@@ -34,7 +34,7 @@ impl EmaTeacher {
     ) -> Result<Self> {
         config.validate()?;
         let spec = student.spec();
-        let model = Mlp::from_parameters(ctx, spec, &student.parameters(ctx)?)?;
+        let model = student.duplicate(ctx)?;
         let forward = ForwardPlan::new(
             ctx,
             spec,

@@ -2,8 +2,9 @@
 //! loss once per epoch; stop with an error at the first non-finite loss; start from any
 //! position (resuming a checkpoint) and stop cleanly when asked (Ctrl-C).
 
+use maybe_async::maybe_async;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use web_time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -92,7 +93,8 @@ pub(crate) fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 /// with the trainer (to save a checkpoint) and may stop the run with an error. A non-finite
 /// loss stops the run with [`Error::NonFiniteTraining`] naming the epoch and step, before
 /// `on_epoch` sees that epoch.
-pub fn fit(
+#[maybe_async]
+pub async fn fit(
     ctx: &GpuContext,
     trainer: &mut Trainer,
     data: &DeviceDataset,
@@ -132,7 +134,7 @@ pub fn fit(
     }
     if from.batch == 0 {
         // A fresh epoch starts from a clean accumulator (a resumed one keeps its sums).
-        trainer.take_window_loss(ctx)?;
+        trainer.take_window_loss(ctx).await?;
     }
     let mut logs = Vec::new();
     for epoch in from.epoch..=epochs {
@@ -148,7 +150,7 @@ pub fn fit(
             trainer.step_on_dataset(ctx, b, teacher)?;
             on_step();
         }
-        let window = trainer.take_window_loss(ctx)?;
+        let window = trainer.take_window_loss(ctx).await?;
         if let Some(step) = window.first_non_finite_step {
             return Err(Error::NonFiniteTraining {
                 what: "the training loss".into(),

@@ -1,6 +1,7 @@
 //! Training: the trainer's configuration and objectives, the dispatches of one step, the
 //! trainer itself (with its EMA teacher and hint), mutual learning and the epoch loop.
 
+#[cfg(not(target_arch = "wasm32"))]
 pub mod checkpoint;
 pub mod config;
 mod ema;
@@ -15,6 +16,7 @@ mod schedule;
 mod state;
 pub mod trainer;
 
+#[cfg(not(target_arch = "wasm32"))]
 pub use checkpoint::Checkpoint;
 pub use config::TrainerConfig;
 pub use fit::{fit, EpochLog, FitEnd, FitOptions, FitPosition};

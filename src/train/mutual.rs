@@ -11,6 +11,7 @@ use crate::model::Mlp;
 use crate::ops::multi_kd::{WeightMode, MAX_TEACHERS};
 use crate::train::fit::{epoch_seed, EpochLog};
 use crate::train::{Trainer, TrainerConfig, WindowLoss};
+use maybe_async::maybe_async;
 
 /// Several students learning from each other.
 #[derive(Debug)]
@@ -125,11 +126,13 @@ impl MutualTrainer {
     }
 
     /// Each student's mean loss since the last call.
-    pub fn take_window_losses(&self, ctx: &GpuContext) -> Result<Vec<WindowLoss>> {
-        self.students
-            .iter()
-            .map(|t| t.take_window_loss(ctx))
-            .collect()
+    #[maybe_async]
+    pub async fn take_window_losses(&self, ctx: &GpuContext) -> Result<Vec<WindowLoss>> {
+        let mut losses = Vec::with_capacity(self.students.len());
+        for student in &self.students {
+            losses.push(student.take_window_loss(ctx).await?);
+        }
+        Ok(losses)
     }
 
     /// The students.
@@ -150,7 +153,8 @@ impl MutualTrainer {
 /// per-epoch shuffles as [`crate::train::fit()`] at `seed`; `on_epoch` runs after each epoch
 /// with the trainer and every student's log. A non-finite loss stops the run with an error
 /// naming the student, epoch and step.
-pub fn fit_mutual(
+#[maybe_async]
+pub async fn fit_mutual(
     ctx: &GpuContext,
     trainer: &mut MutualTrainer,
     data: &DeviceDataset,
@@ -164,15 +168,20 @@ pub fn fit_mutual(
     }
     let mut logs = vec![Vec::new(); trainer.students.len()];
     // Start from clean accumulators.
-    trainer.take_window_losses(ctx)?;
+    trainer.take_window_losses(ctx).await?;
     for epoch in 1..=epochs {
-        let start = std::time::Instant::now();
+        let start = web_time::Instant::now();
         data.shuffle(ctx, epoch_seed(seed, epoch));
         for b in 0..trainer.batches_per_epoch() {
             trainer.step_on_dataset(ctx, b)?;
         }
         let mut epoch_logs = Vec::new();
-        for (k, window) in trainer.take_window_losses(ctx)?.into_iter().enumerate() {
+        for (k, window) in trainer
+            .take_window_losses(ctx)
+            .await?
+            .into_iter()
+            .enumerate()
+        {
             if let Some(step) = window.first_non_finite_step {
                 return Err(Error::NonFiniteTraining {
                     what: format!("mutual student {}'s training loss", k + 1),

@@ -6,6 +6,7 @@ use crate::error::{check_finite, check_len, Result};
 use crate::gpu::GpuContext;
 use crate::ops::reduce::LOSS_SLOTS;
 use crate::train::Trainer;
+use maybe_async::maybe_async;
 
 /// Mean loss over a window of steps (an epoch), read once.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,8 +39,9 @@ pub struct TrainerState {
 
 /// `[Σtotal, Σce, Σkl, steps]` and the first non-finite step of a loss buffer's window,
 /// read and reset.
-fn take_window(ctx: &GpuContext, loss: &wgpu::Buffer) -> Result<(Vec<f32>, Option<u32>)> {
-    let v: Vec<f32> = ctx.read_back("loss sums", loss, 3, 5)?;
+#[maybe_async]
+async fn take_window(ctx: &GpuContext, loss: &wgpu::Buffer) -> Result<(Vec<f32>, Option<u32>)> {
+    let v: Vec<f32> = ctx.read_back("loss sums", loss, 3, 5).await?;
     ctx.write(loss, 3, &[0.0f32; 5]);
     let first = (v[0] > 0.0).then_some(v[0] as u32);
     Ok((v[1..].to_vec(), first))
@@ -47,8 +49,9 @@ fn take_window(ctx: &GpuContext, loss: &wgpu::Buffer) -> Result<(Vec<f32>, Optio
 
 impl Trainer {
     /// Reads the last step's loss (waits for the GPU).
-    pub fn read_loss(&self, ctx: &GpuContext) -> Result<LossReport> {
-        let v: Vec<f32> = ctx.read_back("loss", &self.plan.loss, 0, 3)?;
+    #[maybe_async]
+    pub async fn read_loss(&self, ctx: &GpuContext) -> Result<LossReport> {
+        let v: Vec<f32> = ctx.read_back("loss", &self.plan.loss, 0, 3).await?;
         Ok(LossReport {
             total: v[0],
             ce: v[1],
@@ -58,20 +61,22 @@ impl Trainer {
 
     /// Mean loss over the steps since the last call (accumulated on the GPU, read once), and
     /// the number of steps it covers; resets the accumulator.
-    pub fn take_mean_loss(&self, ctx: &GpuContext) -> Result<(LossReport, u32)> {
-        let mean = self.take_window_loss(ctx)?;
+    #[maybe_async]
+    pub async fn take_mean_loss(&self, ctx: &GpuContext) -> Result<(LossReport, u32)> {
+        let mean = self.take_window_loss(ctx).await?;
         Ok((mean.loss, mean.steps))
     }
 
     /// Like [`Trainer::take_mean_loss`], and also which step of the window first had a
     /// non-finite loss (recorded on the GPU, so finding it costs no per-step read), and the
     /// hint's mean squared error.
-    pub fn take_window_loss(&self, ctx: &GpuContext) -> Result<WindowLoss> {
-        let (sums, mut first) = take_window(ctx, &self.plan.loss)?;
+    #[maybe_async]
+    pub async fn take_window_loss(&self, ctx: &GpuContext) -> Result<WindowLoss> {
+        let (sums, mut first) = take_window(ctx, &self.plan.loss).await?;
         let steps = sums[3].max(1.0);
         let (mut hint_mse, mut hint_steps) = (None, 0);
         if let Some(hint) = &self.hint {
-            let (hint_sums, hint_first) = take_window(ctx, &hint.loss_buffer)?;
+            let (hint_sums, hint_first) = take_window(ctx, &hint.loss_buffer).await?;
             if hint_sums[3] > 0.0 {
                 hint_mse = Some(hint_sums[2] / hint_sums[3]);
                 hint_steps = hint_sums[3] as u32;
@@ -98,21 +103,27 @@ impl Trainer {
     /// A snapshot of everything a step changes: parameters, optimizer state and step, the loss
     /// slots (so an interrupted epoch's mean resumes too), and the EMA teacher and hint
     /// regressor when there are.
-    pub fn state(&self, ctx: &GpuContext) -> Result<TrainerState> {
+    #[maybe_async]
+    pub async fn state(&self, ctx: &GpuContext) -> Result<TrainerState> {
         let mut auxiliary = Vec::new();
         if let Some(ema) = &self.ema {
-            auxiliary.push(ema.model.parameters(ctx)?);
+            auxiliary.push(ema.model.parameters(ctx).await?);
         }
         if let Some(hint) = &self.hint {
-            auxiliary.push(hint.regressor.parameters(ctx)?);
-            auxiliary.extend(hint.optimizer.read_state(ctx)?);
-            auxiliary.push(ctx.read_back("hint loss slots", &hint.loss_buffer, 0, LOSS_SLOTS)?);
+            auxiliary.push(hint.regressor.parameters(ctx).await?);
+            auxiliary.extend(hint.optimizer.read_state(ctx).await?);
+            auxiliary.push(
+                ctx.read_back("hint loss slots", &hint.loss_buffer, 0, LOSS_SLOTS)
+                    .await?,
+            );
         }
         Ok(TrainerState {
-            parameters: self.student.parameters(ctx)?,
-            optimizer: self.optimizer.read_state(ctx)?,
+            parameters: self.student.parameters(ctx).await?,
+            optimizer: self.optimizer.read_state(ctx).await?,
             step: self.optimizer.step,
-            loss_slots: ctx.read_back("loss slots", &self.plan.loss, 0, LOSS_SLOTS)?,
+            loss_slots: ctx
+                .read_back("loss slots", &self.plan.loss, 0, LOSS_SLOTS)
+                .await?,
             auxiliary,
         })
     }
@@ -157,14 +168,17 @@ impl Trainer {
     }
 
     /// Reads the parameter gradients of the last step (`[layers…]` flat layout).
-    pub fn read_gradients(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
+    #[maybe_async]
+    pub async fn read_gradients(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
         let count = self.student.spec().parameter_count();
-        ctx.read_back("gradients", &self.plan.grads, 0, count)
+        ctx.read_back("gradients", &self.plan.grads, 0, count).await
     }
 
     /// Reads the student logits of the last step.
-    pub fn read_logits(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
+    #[maybe_async]
+    pub async fn read_logits(&self, ctx: &GpuContext) -> Result<Vec<f32>> {
         let len = self.config.batch_size * self.student.spec().classes();
         ctx.read_back("logits", self.plan.forward.logits(), 0, len)
+            .await
     }
 }

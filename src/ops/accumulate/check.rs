@@ -8,6 +8,7 @@ use crate::ops::accumulate::{accumulate, accumulate_dispatch, reference};
 use crate::ops::check::{compare, random_vec, Comparison, Tolerance};
 use crate::rng::SplitMix64;
 use crate::util::to_f64;
+use maybe_async::maybe_async;
 
 /// No error allowed.
 pub const EXACT: Tolerance = Tolerance::new(0.0, 0.0);
@@ -19,13 +20,14 @@ pub const MLP_PARAMETERS: usize = 1_276_810;
 pub const PAST_ONE_GRID_ROW: usize = 70_000 * 64 + 3;
 
 /// Checks `dst + src` on the GPU against the host's f32 sum, exactly; `note` ends the label.
-pub fn check_accumulate(
+#[maybe_async]
+pub async fn check_accumulate(
     ctx: &GpuContext,
     dst: &[f32],
     src: &[f32],
     note: &str,
 ) -> Result<Comparison> {
-    let got = accumulate(ctx, dst, src)?;
+    let got = accumulate(ctx, dst, src).await?;
     let expected = to_f64(&reference::accumulate(dst, src));
     Ok(compare(
         &format!("accumulate {}{note}", dst.len()),
@@ -36,7 +38,8 @@ pub fn check_accumulate(
 }
 
 /// Random operands in `[-scale, scale)`, checked.
-pub fn check_random_accumulate(
+#[maybe_async]
+pub async fn check_random_accumulate(
     ctx: &GpuContext,
     rng: &mut SplitMix64,
     n: usize,
@@ -49,11 +52,12 @@ pub fn check_random_accumulate(
     } else {
         format!(" |x| ≤ {scale:e}")
     };
-    check_accumulate(ctx, &dst, &src, &note)
+    check_accumulate(ctx, &dst, &src, &note).await
 }
 
 /// Accumulates the first `n` of `len` elements: those change, the rest stay as they were.
-pub fn check_prefix(
+#[maybe_async]
+pub async fn check_prefix(
     ctx: &GpuContext,
     rng: &mut SplitMix64,
     n: usize,
@@ -65,7 +69,9 @@ pub fn check_prefix(
     let src_buf = ctx.upload("accumulate source", &src)?;
     let (dispatch, _uniform) = accumulate_dispatch(ctx, n, &src_buf, &dst_buf)?;
     ctx.run("accumulate", &[dispatch])?;
-    let got: Vec<f32> = ctx.read_back("accumulate destination", &dst_buf, 0, len)?;
+    let got: Vec<f32> = ctx
+        .read_back("accumulate destination", &dst_buf, 0, len)
+        .await?;
     let mut expected = reference::accumulate(&dst[..n], &src[..n]);
     expected.extend_from_slice(&dst[n..]);
     Ok(compare(
@@ -79,12 +85,13 @@ pub fn check_prefix(
 /// One element, counts on either side of a workgroup, a 784-800-800-10 MLP's parameters, a
 /// grid past one dimension, ±1e4 operands, operands that cancel, a prefix of a longer buffer,
 /// and a seeded sweep of counts.
-pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
+#[maybe_async]
+pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
     let mut out = Vec::new();
     for n in [1, 63, 65, 1000, MLP_PARAMETERS, PAST_ONE_GRID_ROW] {
-        out.push(check_random_accumulate(ctx, rng, n, 1.0)?);
+        out.push(check_random_accumulate(ctx, rng, n, 1.0).await?);
     }
-    out.push(check_random_accumulate(ctx, rng, 5000, 1e4)?);
+    out.push(check_random_accumulate(ctx, rng, 5000, 1e4).await?);
     // src ≈ −dst: the sums cancel to small values (exactly, by Sterbenz's lemma).
     let dst = random_vec(rng, 3000, -1e4, 1e4);
     let src: Vec<f32> = dst
@@ -92,12 +99,12 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
         .zip(random_vec(rng, 3000, -1e-3, 1e-3))
         .map(|(&d, e)| -d + e)
         .collect();
-    out.push(check_accumulate(ctx, &dst, &src, " cancelling")?);
-    out.push(check_prefix(ctx, rng, 1000, 1100)?);
+    out.push(check_accumulate(ctx, &dst, &src, " cancelling").await?);
+    out.push(check_prefix(ctx, rng, 1000, 1100).await?);
     for _ in 0..6 {
         let n = 1 + rng.below(200_000);
         let scale = [1.0f32, 1e2, 1e4][rng.below(3)];
-        out.push(check_random_accumulate(ctx, rng, n, scale)?);
+        out.push(check_random_accumulate(ctx, rng, n, scale).await?);
     }
     Ok(out)
 }

@@ -1,6 +1,7 @@
 //! In-place accumulation `dst[i] += src[i]`: the trainer adds the hint loss's gradient into a
 //! student layer's gradient after the backward pass wrote it.
 
+use maybe_async::maybe_async;
 pub mod check;
 pub mod reference;
 
@@ -64,6 +65,7 @@ pub fn prepare_accumulate(ctx: &GpuContext, dst: &[f32], src: &[f32]) -> Result<
 }
 
 /// `dst + src` element-wise on the GPU, as the in-place kernel computes it.
-pub fn accumulate(ctx: &GpuContext, dst: &[f32], src: &[f32]) -> Result<Vec<f32>> {
-    prepare_accumulate(ctx, dst, src)?.run_once(ctx, 0)
+#[maybe_async]
+pub async fn accumulate(ctx: &GpuContext, dst: &[f32], src: &[f32]) -> Result<Vec<f32>> {
+    prepare_accumulate(ctx, dst, src)?.run_once(ctx, 0).await
 }

@@ -6,15 +6,17 @@ use crate::ops::bias_grad::{bias_grad, reference};
 use crate::ops::check::{compare, random_vec, Comparison, Tolerance};
 use crate::rng::SplitMix64;
 use crate::util::to_f64;
+use maybe_async::maybe_async;
 
 /// Checks the bias gradient of `dy` `[rows, cols]`.
-pub fn check_bias_grad(
+#[maybe_async]
+pub async fn check_bias_grad(
     ctx: &GpuContext,
     dy: &[f32],
     rows: usize,
     cols: usize,
 ) -> Result<Comparison> {
-    let got = bias_grad(ctx, dy, rows, cols)?;
+    let got = bias_grad(ctx, dy, rows, cols).await?;
     let expected = reference::bias_grad(&to_f64(dy), rows, cols);
     Ok(compare(
         &format!("bias grad {rows}x{cols}"),
@@ -25,11 +27,12 @@ pub fn check_bias_grad(
 }
 
 /// One element, an MNIST batch, and a wide layer.
-pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
+#[maybe_async]
+pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
     let mut out = Vec::new();
     for &(rows, cols) in &[(1, 1), (128, 10), (3, 200)] {
         let dy = random_vec(rng, rows * cols, -1.0, 1.0);
-        out.push(check_bias_grad(ctx, &dy, rows, cols)?);
+        out.push(check_bias_grad(ctx, &dy, rows, cols).await?);
     }
     Ok(out)
 }

@@ -1,6 +1,7 @@
 //! Bias gradient: column sums `db[j] = Σ_rows dY[row, j]`, rows summed in order (deterministic,
 //! no atomics), written at an offset of the flat gradient buffer.
 
+use maybe_async::maybe_async;
 pub mod check;
 pub mod reference;
 
@@ -53,11 +54,12 @@ pub(crate) fn bias_grad_dispatch(
 }
 
 /// Column sums of `dy` `[rows, cols]` on the GPU.
-pub fn bias_grad(ctx: &GpuContext, dy: &[f32], rows: usize, cols: usize) -> Result<Vec<f32>> {
+#[maybe_async]
+pub async fn bias_grad(ctx: &GpuContext, dy: &[f32], rows: usize, cols: usize) -> Result<Vec<f32>> {
     check_len("bias grad dY", rows * cols, dy.len())?;
     let dy_buf = ctx.upload("bias grad dY", dy)?;
     let out = ctx.nan_buffer("bias grad", cols)?;
     let dispatch = bias_grad_dispatch(ctx, rows, cols, 0, &dy_buf, &out)?;
     ctx.run("bias grad", &[dispatch])?;
-    ctx.read_back("bias grad", &out, 0, cols)
+    ctx.read_back("bias grad", &out, 0, cols).await
 }

@@ -4,6 +4,7 @@
 //! and the fit of `T_cal` minimising NLL (convex in `β = 1/T`: three rounds of 64 candidates,
 //! each bracketing the best of the last).
 
+use maybe_async::maybe_async;
 pub mod check;
 pub mod reference;
 
@@ -165,7 +166,8 @@ impl Calibrator {
         }
     }
 
-    fn dispatch(
+    #[maybe_async]
+    async fn dispatch(
         &self,
         ctx: &GpuContext,
         shader: &ShaderSource,
@@ -188,11 +190,12 @@ impl Calibrator {
             ctx.check_grid(shader.name, groups, 1)?,
         )?;
         ctx.run(shader.name, &[d])?;
-        ctx.read_back("calibration output", &out, 0, outputs)
+        ctx.read_back("calibration output", &out, 0, outputs).await
     }
 
     /// Mean NLL at each of 1 to [`MAX_CANDIDATES`] temperatures, in one dispatch.
-    pub fn nll(&self, ctx: &GpuContext, temperatures: &[f32]) -> Result<Vec<f32>> {
+    #[maybe_async]
+    pub async fn nll(&self, ctx: &GpuContext, temperatures: &[f32]) -> Result<Vec<f32>> {
         let k = temperatures.len();
         if k == 0 || k > MAX_CANDIDATES {
             return Err(Error::InvalidConfig(format!(
@@ -200,11 +203,13 @@ impl Calibrator {
             )));
         }
         self.dispatch(ctx, &NLL_SHADER, self.params(k, 0), temperatures, k, k)
+            .await
     }
 
     /// NLL, ECE over `bins` equal-width confidence bins, Brier score and accuracy at
     /// `temperature`.
-    pub fn calibration(
+    #[maybe_async]
+    pub async fn calibration(
         &self,
         ctx: &GpuContext,
         temperature: f32,
@@ -215,14 +220,16 @@ impl Calibrator {
                 "1 to {MAX_CANDIDATES} confidence bins, got {bins}"
             )));
         }
-        let out = self.dispatch(
-            ctx,
-            &RELIABILITY_SHADER,
-            self.params(1, bins),
-            &[temperature],
-            3 * (bins + 1),
-            bins + 1,
-        )?;
+        let out = self
+            .dispatch(
+                ctx,
+                &RELIABILITY_SHADER,
+                self.params(1, bins),
+                &[temperature],
+                3 * (bins + 1),
+                bins + 1,
+            )
+            .await?;
         let sums: Vec<[f64; 3]> = out
             .chunks_exact(3)
             .map(|c| [c[0] as f64, c[1] as f64, c[2] as f64])
@@ -238,7 +245,8 @@ impl Calibrator {
     /// The temperature in [`FIT_RANGE`] that minimises the mean NLL: 64 candidates spaced
     /// geometrically, then two rounds of 64 spaced evenly in `β = 1/T` between the neighbours
     /// of the best so far (NLL is convex in β, so the bracket holds the minimum).
-    pub fn fit_temperature(&self, ctx: &GpuContext) -> Result<f32> {
+    #[maybe_async]
+    pub async fn fit_temperature(&self, ctx: &GpuContext) -> Result<f32> {
         let (lo, hi) = FIT_RANGE;
         let ratio = (hi / lo).powf(1.0 / (FIT_CANDIDATES - 1) as f32);
         let mut betas: Vec<f32> = (0..FIT_CANDIDATES)
@@ -247,7 +255,7 @@ impl Calibrator {
         let mut best = 1.0 / lo;
         for round in 0..FIT_ROUNDS {
             let temps: Vec<f32> = betas.iter().map(|b| 1.0 / b).collect();
-            let nll = self.nll(ctx, &temps)?;
+            let nll = self.nll(ctx, &temps).await?;
             let i = (0..nll.len())
                 .min_by(|&a, &b| nll[a].total_cmp(&nll[b]))
                 .unwrap_or(0);

@@ -24,6 +24,7 @@ use crate::ops::kd_loss::reference::row_softmax;
 use crate::ops::kd_loss::{KdBatch, KdOutput};
 use crate::rng::SplitMix64;
 use crate::util::to_f64;
+use maybe_async::maybe_async;
 
 /// Relative tolerance of the loss, the per-row CE and KD term, and of every gradient entry
 /// against the batch's (at the edges also its row's) largest gradient term: three times the
@@ -153,19 +154,21 @@ fn compare_dkd(label: &str, got: &KdOutput<f32>, e: &Expected) -> Vec<Comparison
 }
 
 /// Checks the DKD loss (gradient, per-row terms, batch loss) at one shape and setting.
-pub fn check_dkd_loss(
+#[maybe_async]
+pub async fn check_dkd_loss(
     ctx: &GpuContext,
     batch: &KdBatch<'_>,
     config: DkdConfig,
 ) -> Result<Vec<Comparison>> {
-    let got = dkd_loss(ctx, batch, config)?;
+    let got = dkd_loss(ctx, batch, config).await?;
     let e = Expected::new(batch, config);
     Ok(compare_dkd(&describe(batch, config), &got, &e))
 }
 
 /// Checks the loss built at `built_with` and restaged at `config` (a trainer's per-epoch change
 /// of the warm-up factor) against the reference at `config`.
-pub fn check_dkd_restaged(
+#[maybe_async]
+pub async fn check_dkd_restaged(
     ctx: &GpuContext,
     batch: &KdBatch<'_>,
     built_with: DkdConfig,
@@ -174,7 +177,8 @@ pub fn check_dkd_restaged(
     let got = run_prepared(
         ctx,
         &prepare_dkd_loss_restaged(ctx, batch, built_with, config)?,
-    )?;
+    )
+    .await?;
     let e = Expected::new(batch, config);
     let label = format!(
         "{} (restaged from w={})",
@@ -257,9 +261,10 @@ pub fn label_gap_rows(
 
 /// Checks one edge case: [`check_dkd_loss`]'s comparisons and every gradient entry to
 /// [`DKD_RTOL`] of its row's scale (see `Expected`).
-pub fn check_dkd_edges(ctx: &GpuContext, case: &DkdCase) -> Result<Vec<Comparison>> {
+#[maybe_async]
+pub async fn check_dkd_edges(ctx: &GpuContext, case: &DkdCase) -> Result<Vec<Comparison>> {
     let batch = case.batch();
-    let got = dkd_loss(ctx, &batch, case.config)?;
+    let got = dkd_loss(ctx, &batch, case.config).await?;
     let e = Expected::new(&batch, case.config);
     let label = format!("{} ({})", describe(&batch, case.config), case.name);
     let (grad, expected_grad) = scaled(&got.grad, &e.out.grad, &e.grad_scales, case.cols);
@@ -358,7 +363,8 @@ pub fn edge_cases(rng: &mut SplitMix64, rows: usize) -> Vec<DkdCase> {
 
 /// Random batches at several shapes and settings (one row, 2, 10 and 1000 classes), the loss
 /// restaged to a new warm-up factor, then [`edge_cases`] of 32 rows.
-pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
+#[maybe_async]
+pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
     let mut out = Vec::new();
     let settings = [
         (4.0f32, 1.0f32, 8.0f32, 1.0f32),
@@ -379,7 +385,7 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
                 rows,
                 cols,
             };
-            out.extend(check_dkd_loss(ctx, &batch, config(setting))?);
+            out.extend(check_dkd_loss(ctx, &batch, config(setting)).await?);
         }
     }
     let (z, t, labels) = label_gap_rows(rng, 9, 10, 0.0, 0.0);
@@ -391,14 +397,9 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
         cols: 10,
     };
     let paper = DkdConfig::paper();
-    out.extend(check_dkd_restaged(
-        ctx,
-        &batch,
-        paper.with_ramp(0.0),
-        paper.with_ramp(0.5),
-    )?);
+    out.extend(check_dkd_restaged(ctx, &batch, paper.with_ramp(0.0), paper.with_ramp(0.5)).await?);
     for case in edge_cases(rng, 32) {
-        out.extend(check_dkd_edges(ctx, &case)?);
+        out.extend(check_dkd_edges(ctx, &case).await?);
     }
     Ok(out)
 }

@@ -11,6 +11,7 @@
 //! (`s = softmax(z)`, `q̂_y = p̂_y = 0`, `B` in `1/B` the batch size). DKD needs at least two
 //! classes; with exactly two, NCKD is 0 and TCKD is the plain KD term.
 
+use maybe_async::maybe_async;
 pub mod check;
 pub mod reference;
 
@@ -255,6 +256,11 @@ fn prepare(
 /// The DKD loss and gradient on the GPU, followed by the deterministic reduction. In the
 /// output, `kl` and `row_kl` hold the KD term `A·TCKD + B·NCKD` (batch mean and per row), `loss`
 /// the total `mean(ce) + w·T²·mean(kd)`.
-pub fn dkd_loss(ctx: &GpuContext, batch: &KdBatch<'_>, config: DkdConfig) -> Result<KdOutput<f32>> {
-    run_prepared(ctx, &prepare_dkd_loss(ctx, batch, config)?)
+#[maybe_async]
+pub async fn dkd_loss(
+    ctx: &GpuContext,
+    batch: &KdBatch<'_>,
+    config: DkdConfig,
+) -> Result<KdOutput<f32>> {
+    run_prepared(ctx, &prepare_dkd_loss(ctx, batch, config)?).await
 }

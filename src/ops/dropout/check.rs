@@ -7,9 +7,11 @@ use crate::ops::check::{compare, random_vec, Comparison, Tolerance};
 use crate::ops::dropout::{dropout, reference, Dropout};
 use crate::rng::SplitMix64;
 use crate::util::to_f64;
+use maybe_async::maybe_async;
 
 /// Checks dropout of `count` positive values (so a dropped element is exactly the zeros).
-pub fn check_dropout(
+#[maybe_async]
+pub async fn check_dropout(
     ctx: &GpuContext,
     rng: &mut SplitMix64,
     count: usize,
@@ -18,7 +20,7 @@ pub fn check_dropout(
     layer: u32,
 ) -> Result<Comparison> {
     let values = random_vec(rng, count, 0.1, 2.0);
-    let got = dropout(ctx, &values, config, step, layer as usize)?;
+    let got = dropout(ctx, &values, config, step, layer as usize).await?;
     let mut expected = to_f64(&values);
     reference::apply_dropout(&mut expected, config, step, layer);
     Ok(compare(
@@ -30,7 +32,8 @@ pub fn check_dropout(
 }
 
 /// Several p, steps and layers, including p = 0 (identity) and one element.
-pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
+#[maybe_async]
+pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
     let mut out = Vec::new();
     for &(count, p, step, layer) in &[
         (1, 0.5f32, 1, 0),
@@ -40,7 +43,7 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
         (777, 0.2, 17, 2),
     ] {
         let config = Dropout { p, seed: 7 };
-        out.push(check_dropout(ctx, rng, count, config, step, layer)?);
+        out.push(check_dropout(ctx, rng, count, config, step, layer).await?);
     }
     Ok(out)
 }

@@ -2,6 +2,7 @@
 //! (seed, step, layer, element): deterministic, no stored mask. Backward reads the mask from
 //! the output's zeros (matmul epilogue `ReluMask` with `mask_scale = 1/(1 − p)`).
 
+use maybe_async::maybe_async;
 pub mod check;
 pub mod reference;
 
@@ -135,12 +136,15 @@ pub fn prepare_dropout(
 
 /// Dropout of `values` on the GPU, as the trainer applies it to hidden layer `layer` at
 /// optimizer step `step`.
-pub fn dropout(
+#[maybe_async]
+pub async fn dropout(
     ctx: &GpuContext,
     values: &[f32],
     dropout: Dropout,
     step: u32,
     layer: usize,
 ) -> Result<Vec<f32>> {
-    prepare_dropout(ctx, values, dropout, step, layer)?.run_once(ctx, 0)
+    prepare_dropout(ctx, values, dropout, step, layer)?
+        .run_once(ctx, 0)
+        .await
 }

@@ -16,6 +16,7 @@ use crate::ops::check::{compare, compare_scaled, random_vec, Comparison, Toleran
 use crate::ops::ema::{prepare_ema_update, ramped_decay, reference, EmaDispatch};
 use crate::rng::SplitMix64;
 use crate::util::to_f64;
+use maybe_async::maybe_async;
 
 /// f32's unit roundoff, 2⁻²⁴.
 const UNIT: f64 = f32::EPSILON as f64 / 2.0;
@@ -39,7 +40,8 @@ fn compare_ema(
 
 /// Runs `updates` updates at decay d on the GPU (one prepared kernel replayed) and compares
 /// them with the reference; `note` ends the label.
-pub fn check_ema(
+#[maybe_async]
+pub async fn check_ema(
     ctx: &GpuContext,
     shadow: &[f32],
     source: &[f32],
@@ -49,7 +51,7 @@ pub fn check_ema(
 ) -> Result<Comparison> {
     let prepared = prepare_ema_update(ctx, shadow, source, decay)?;
     prepared.run(ctx, updates)?;
-    let got: Vec<f32> = prepared.output(ctx, 0)?;
+    let got: Vec<f32> = prepared.output(ctx, 0).await?;
     let theta = to_f64(source);
     let mut expected = to_f64(shadow);
     for _ in 0..updates {
@@ -71,7 +73,8 @@ pub fn check_ema(
 }
 
 /// Random θ' and θ of magnitude up to `scale`, one update, checked.
-pub fn check_random_ema(
+#[maybe_async]
+pub async fn check_random_ema(
     ctx: &GpuContext,
     rng: &mut SplitMix64,
     n: usize,
@@ -85,12 +88,13 @@ pub fn check_random_ema(
     } else {
         format!(" |x| ≤ {scale:e}")
     };
-    check_ema(ctx, &shadow, &source, decay, 1, &note)
+    check_ema(ctx, &shadow, &source, decay, 1, &note).await
 }
 
 /// Updates 0 to `updates − 1` through one dispatch with `EmaDispatch::set_decay` between
 /// them, following the ramp [`ramped_decay`] up to `decay` (update 0 copies the student).
-pub fn check_ramp(
+#[maybe_async]
+pub async fn check_ramp(
     ctx: &GpuContext,
     rng: &mut SplitMix64,
     n: usize,
@@ -110,7 +114,9 @@ pub fn check_ramp(
         ctx.run("ema update", std::slice::from_ref(&ema.dispatch))?;
         expected = reference::ema_update(&expected, &theta, d as f64);
     }
-    let got: Vec<f32> = ctx.read_back("EMA shadow parameters", &shadow_buf, 0, n)?;
+    let got: Vec<f32> = ctx
+        .read_back("EMA shadow parameters", &shadow_buf, 0, n)
+        .await?;
     let label = format!("ema {n} ramped to d={decay} over {updates} updates");
     Ok(compare_ema(
         &label,
@@ -124,7 +130,8 @@ pub fn check_ramp(
 /// Sizes on either side of a workgroup, a 784-800-800-10 MLP's parameters and a grid past one
 /// dimension; decays near 0 and near 1; ±1e4 values; θ = −θ' (results near 0); θ = θ' (θ'
 /// unchanged, exactly); 20 updates replayed; the ramp through `set_decay`; a seeded sweep.
-pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
+#[maybe_async]
+pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
     let mut out = Vec::new();
     for (n, decay) in [
         (1, 0.5f32),
@@ -136,17 +143,17 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
         (MLP_PARAMETERS, 0.999),
         (PAST_ONE_GRID_ROW, 0.99),
     ] {
-        out.push(check_random_ema(ctx, rng, n, decay, 1.0)?);
+        out.push(check_random_ema(ctx, rng, n, decay, 1.0).await?);
     }
-    out.push(check_random_ema(ctx, rng, 5000, 0.999, 1e4)?);
-    out.push(check_random_ema(ctx, rng, 5000, 0.3, 1e4)?);
+    out.push(check_random_ema(ctx, rng, 5000, 0.999, 1e4).await?);
+    out.push(check_random_ema(ctx, rng, 5000, 0.3, 1e4).await?);
     let shadow = random_vec(rng, 2000, -1e4, 1e4);
     let opposite: Vec<f32> = shadow.iter().map(|v| -v).collect();
-    out.push(check_ema(ctx, &shadow, &opposite, 0.5, 1, " θ = −θ'")?);
-    out.push(check_ema(ctx, &shadow, &opposite, 0.999, 1, " θ = −θ'")?);
+    out.push(check_ema(ctx, &shadow, &opposite, 0.5, 1, " θ = −θ'").await?);
+    out.push(check_ema(ctx, &shadow, &opposite, 0.999, 1, " θ = −θ'").await?);
     // θ = θ': θ' must come back bit for bit.
     let prepared = prepare_ema_update(ctx, &shadow, &shadow, 0.7)?;
-    let got: Vec<f32> = prepared.run_once(ctx, 0)?;
+    let got: Vec<f32> = prepared.run_once(ctx, 0).await?;
     out.push(compare(
         "ema 2000 d=0.7 θ = θ' (unchanged)",
         &got,
@@ -155,13 +162,13 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
     ));
     let shadow = random_vec(rng, 1000, -1.0, 1.0);
     let source = random_vec(rng, 1000, -1.0, 1.0);
-    out.push(check_ema(ctx, &shadow, &source, 0.9, 20, "")?);
-    out.push(check_ramp(ctx, rng, 500, 0.99, 12)?);
+    out.push(check_ema(ctx, &shadow, &source, 0.9, 20, "").await?);
+    out.push(check_ramp(ctx, rng, 500, 0.99, 12).await?);
     for _ in 0..6 {
         let n = 1 + rng.below(100_000);
         let decay = [1e-3f32, 0.5, 0.9, 0.99, 0.999, 0.9999][rng.below(6)];
         let scale = [1.0f32, 1e2, 1e4][rng.below(3)];
-        out.push(check_random_ema(ctx, rng, n, decay, scale)?);
+        out.push(check_random_ema(ctx, rng, n, decay, scale).await?);
     }
     Ok(out)
 }

@@ -3,6 +3,7 @@
 //! `θ' ← d·θ' + (1 − d)·θ`, in place over the flat parameter buffer. The kernel computes
 //! `θ' + (1 − d)·(θ − θ')`, one rounding fewer, with `1 − d` rounded once from f64.
 
+use maybe_async::maybe_async;
 pub mod check;
 pub mod reference;
 
@@ -132,11 +133,14 @@ pub fn prepare_ema_update(
 }
 
 /// One EMA update `d·θ' + (1 − d)·θ` on the GPU: returns the teacher's new parameters.
-pub fn ema_update(
+#[maybe_async]
+pub async fn ema_update(
     ctx: &GpuContext,
     shadow: &[f32],
     source: &[f32],
     decay: f32,
 ) -> Result<Vec<f32>> {
-    prepare_ema_update(ctx, shadow, source, decay)?.run_once(ctx, 0)
+    prepare_ema_update(ctx, shadow, source, decay)?
+        .run_once(ctx, 0)
+        .await
 }

@@ -7,14 +7,16 @@ use crate::gpu::GpuContext;
 use crate::ops::check::{compare, random_vec, Comparison, Tolerance};
 use crate::ops::gather::{gather, reference, GatherBatch, GatherSource, ImageShape, Inputs};
 use crate::rng::SplitMix64;
+use maybe_async::maybe_async;
 
 /// Gathers `batch` on the GPU and the CPU and compares inputs, labels and teacher logits.
-pub fn check_gather(
+#[maybe_async]
+pub async fn check_gather(
     ctx: &GpuContext,
     source: &GatherSource<'_>,
     batch: GatherBatch,
 ) -> Result<Vec<Comparison>> {
-    let got = gather(ctx, source, batch)?;
+    let got = gather(ctx, source, batch).await?;
     let expected = reference::gather(source, &batch);
     let label = format!(
         "{}x{} {} features, rows {}..{}, jitter {}, step {}",
@@ -59,7 +61,8 @@ pub fn check_gather(
 
 /// Random 7×5 images in 3 classes (bytes, then floats of every magnitude), and one-row
 /// tabular samples of 13 floats, gathered in a shuffled order.
-pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
+#[maybe_async]
+pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
     let image = ImageShape {
         width: 7,
         height: 5,
@@ -127,7 +130,7 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
                 step,
                 teacher: with_teacher,
             };
-            out.extend(check_gather(ctx, &source, batch)?);
+            out.extend(check_gather(ctx, &source, batch).await?);
         }
     }
     Ok(out)

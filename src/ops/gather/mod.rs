@@ -3,6 +3,7 @@
 //! shuffled order, with an optional ±J pixel jitter drawn from a counter-based hash of
 //! (seed, step, row).
 
+use maybe_async::maybe_async;
 pub mod check;
 mod inputs;
 pub mod reference;
@@ -216,7 +217,8 @@ impl GatherSource<'_> {
 }
 
 /// Uploads `source` and gathers `batch` on the GPU (outputs pre-filled with NaN).
-pub fn gather(
+#[maybe_async]
+pub async fn gather(
     ctx: &GpuContext,
     source: &GatherSource<'_>,
     batch: GatherBatch,
@@ -262,8 +264,8 @@ pub fn gather(
     );
     prepared.run(ctx, 1)?;
     Ok(Gathered {
-        inputs: prepared.output(ctx, 0)?,
-        labels: prepared.output(ctx, 1)?,
-        teacher: prepared.output(ctx, 2)?,
+        inputs: prepared.output(ctx, 0).await?,
+        labels: prepared.output(ctx, 1).await?,
+        teacher: prepared.output(ctx, 2).await?,
     })
 }

@@ -19,6 +19,7 @@ use crate::ops::hint::{
 use crate::ops::reduce::LOSS_SLOTS;
 use crate::rng::SplitMix64;
 use crate::util::to_f64;
+use maybe_async::maybe_async;
 
 /// f32's unit roundoff, 2⁻²⁴.
 const UNIT: f64 = f32::EPSILON as f64 / 2.0;
@@ -78,7 +79,8 @@ pub fn compare_hint(
 }
 
 /// Runs the hint loss on the GPU and compares it with the reference; `note` ends the label.
-pub fn check_hint(
+#[maybe_async]
+pub async fn check_hint(
     ctx: &GpuContext,
     prediction: &[f32],
     target: &[f32],
@@ -86,7 +88,7 @@ pub fn check_hint(
     weight: f32,
     note: &str,
 ) -> Result<Vec<Comparison>> {
-    let got = hint_loss(ctx, prediction, target, rows, width, weight)?;
+    let got = hint_loss(ctx, prediction, target, rows, width, weight).await?;
     let expected = reference::hint_loss(
         &to_f64(prediction),
         &to_f64(target),
@@ -99,7 +101,8 @@ pub fn check_hint(
 }
 
 /// Random inputs of magnitude up to `scale`, checked.
-pub fn check_random_hint(
+#[maybe_async]
+pub async fn check_random_hint(
     ctx: &GpuContext,
     rng: &mut SplitMix64,
     (rows, width): (usize, usize),
@@ -113,13 +116,14 @@ pub fn check_random_hint(
     } else {
         format!(" |x| ≤ {scale:e}")
     };
-    check_hint(ctx, &r, &h, (rows, width), weight, &note)
+    check_hint(ctx, &r, &h, (rows, width), weight, &note).await
 }
 
 /// Two steps through one set of dispatches, β rewritten by
 /// `HintDispatches::set_weight` between them: the second step's outputs follow the new β,
 /// and the accumulated slots hold both steps' losses.
-pub fn check_set_weight(
+#[maybe_async]
+pub async fn check_set_weight(
     ctx: &GpuContext,
     rng: &mut SplitMix64,
     (rows, width): (usize, usize),
@@ -143,13 +147,15 @@ pub fn check_set_weight(
     ctx.run("hint loss", &built.dispatches)?;
     built.set_weight(ctx, second);
     ctx.run("hint loss", &built.dispatches)?;
-    let terms: Vec<f32> = ctx.read_back("hint row terms", &row_terms, 0, 2 * rows)?;
-    let slots: Vec<f32> = ctx.read_back("hint loss", &loss, 0, LOSS_SLOTS)?;
+    let terms: Vec<f32> = ctx
+        .read_back("hint row terms", &row_terms, 0, 2 * rows)
+        .await?;
+    let slots: Vec<f32> = ctx.read_back("hint loss", &loss, 0, LOSS_SLOTS).await?;
     let got = HintOutput {
         loss: slots[0],
         mse: slots[2],
         row_mse: terms.iter().skip(1).step_by(2).copied().collect(),
-        grad: ctx.read_back("hint grad", &grad, 0, rows * width)?,
+        grad: ctx.read_back("hint grad", &grad, 0, rows * width).await?,
     };
     let (wr, wh) = (to_f64(&r), to_f64(&h));
     let before = reference::hint_loss(&wr, &wh, rows, width, first as f64);
@@ -181,14 +187,15 @@ pub const HINT_SHAPES: &[(usize, usize)] = &[
 
 /// The named shapes at β = 0.5 and 1, β = 0, ±1e4 values, near-equal large values, identical
 /// inputs, a weight rewritten between steps, and a seeded sweep of shapes, weights and scales.
-pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
+#[maybe_async]
+pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
     let mut out = Vec::new();
     for (i, &shape) in HINT_SHAPES.iter().enumerate() {
         let weight = if i % 2 == 0 { 0.5 } else { 1.0 };
-        out.extend(check_random_hint(ctx, rng, shape, weight, 1.0)?);
+        out.extend(check_random_hint(ctx, rng, shape, weight, 1.0).await?);
     }
-    out.extend(check_random_hint(ctx, rng, (128, 800), 0.0, 1.0)?);
-    out.extend(check_random_hint(ctx, rng, (64, 100), 1.0, 1e4)?);
+    out.extend(check_random_hint(ctx, rng, (128, 800), 0.0, 1.0).await?);
+    out.extend(check_random_hint(ctx, rng, (64, 100), 1.0, 1e4).await?);
     // Large values a little apart: the difference cancels most digits, exactly (Sterbenz).
     let (rows, width) = (32, 130);
     let r = random_vec(rng, rows * width, -1e4, 1e4);
@@ -197,15 +204,15 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
         .zip(random_vec(rng, rows * width, -0.01, 0.01))
         .map(|(&v, e)| v + e)
         .collect();
-    out.extend(check_hint(ctx, &r, &h, (rows, width), 2.0, " near-equal")?);
+    out.extend(check_hint(ctx, &r, &h, (rows, width), 2.0, " near-equal").await?);
     let same = random_vec(rng, 7 * 90, -1e4, 1e4);
-    out.extend(check_hint(ctx, &same, &same, (7, 90), 1.0, " identical")?);
-    out.extend(check_set_weight(ctx, rng, (16, 100), [0.5, 2.0])?);
+    out.extend(check_hint(ctx, &same, &same, (7, 90), 1.0, " identical").await?);
+    out.extend(check_set_weight(ctx, rng, (16, 100), [0.5, 2.0]).await?);
     for _ in 0..8 {
         let shape = (1 + rng.below(200), 1 + rng.below(1100));
         let weight = [0.0f32, 0.1, 1.0, 100.0][rng.below(4)];
         let scale = [1.0f32, 1e2, 1e4][rng.below(3)];
-        out.extend(check_random_hint(ctx, rng, shape, weight, scale)?);
+        out.extend(check_random_hint(ctx, rng, shape, weight, scale).await?);
     }
     Ok(out)
 }

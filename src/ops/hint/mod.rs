@@ -9,6 +9,7 @@
 //! the loss slots: `loss[0] = β·MSE`, `loss[1] = 0`, `loss[2] = MSE`, accumulated over steps in
 //! `loss[4..8]` like every loss.
 
+use maybe_async::maybe_async;
 pub mod check;
 pub mod reference;
 
@@ -218,7 +219,8 @@ pub fn prepare_hint_loss(
 
 /// The hint loss `β·MSE(prediction, target)` and its gradient on the GPU, followed by the
 /// deterministic reduction.
-pub fn hint_loss(
+#[maybe_async]
+pub async fn hint_loss(
     ctx: &GpuContext,
     prediction: &[f32],
     target: &[f32],
@@ -228,12 +230,12 @@ pub fn hint_loss(
 ) -> Result<HintOutput<f32>> {
     let prepared = prepare_hint_loss(ctx, prediction, target, rows, width, weight)?;
     prepared.run(ctx, 1)?;
-    let terms: Vec<f32> = prepared.output(ctx, 1)?;
-    let slots: Vec<f32> = prepared.output(ctx, 2)?;
+    let terms: Vec<f32> = prepared.output(ctx, 1).await?;
+    let slots: Vec<f32> = prepared.output(ctx, 2).await?;
     Ok(HintOutput {
         loss: slots[0],
         mse: slots[2],
         row_mse: terms.iter().skip(1).step_by(2).copied().collect(),
-        grad: prepared.output(ctx, 0)?,
+        grad: prepared.output(ctx, 0).await?,
     })
 }

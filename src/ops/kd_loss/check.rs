@@ -10,6 +10,7 @@ use crate::ops::kd_loss::{kd_loss, reference, KdBatch, KdConfig, KdOutput};
 use crate::ops::softmax::check::{EXTREME_LOGITS, EXTREME_TEMPERATURES};
 use crate::rng::SplitMix64;
 use crate::util::to_f64;
+use maybe_async::maybe_async;
 
 /// The reference at the batch's logits and T, at mixing weight `alpha`.
 fn reference_at(batch: &KdBatch<'_>, temperature: f32, alpha: f64) -> KdOutput<f64> {
@@ -47,12 +48,13 @@ fn compare_kd(label: &str, got: &KdOutput<f32>, e: &KdOutput<f64>) -> Vec<Compar
 }
 
 /// Checks the KD loss (gradient, per-row terms, batch loss) at one shape and setting.
-pub fn check_kd_loss(
+#[maybe_async]
+pub async fn check_kd_loss(
     ctx: &GpuContext,
     batch: &KdBatch<'_>,
     kd: KdConfig,
 ) -> Result<Vec<Comparison>> {
-    let got = kd_loss(ctx, batch, kd)?;
+    let got = kd_loss(ctx, batch, kd).await?;
     let e = reference_at(batch, kd.temperature, kd.alpha as f64);
     let label = format!(
         "{}x{} T={} α={}",
@@ -283,9 +285,10 @@ fn scaled_by_row_terms(
 
 /// Checks one edge case: [`check_kd_loss`]'s comparisons and every gradient entry to
 /// [`KD_RTOL`] of its row's largest gradient term (`scaled_by_row_terms`).
-pub fn check_kd_edges(ctx: &GpuContext, case: &KdCase) -> Result<Vec<Comparison>> {
+#[maybe_async]
+pub async fn check_kd_edges(ctx: &GpuContext, case: &KdCase) -> Result<Vec<Comparison>> {
     let batch = case.batch();
-    let got = kd_loss(ctx, &batch, case.kd)?;
+    let got = kd_loss(ctx, &batch, case.kd).await?;
     let alpha = case.kd.alpha as f64;
     let e = reference_at(&batch, case.kd.temperature, alpha);
     // The gradient is linear in α: at α = 0 it is the hard term, at α = 1 the soft one.
@@ -336,7 +339,8 @@ pub fn edge_cases(rng: &mut SplitMix64, rows: usize) -> Vec<KdCase> {
 
 /// Random batches at several shapes and (T, α), the extreme logits, then [`edge_cases`] of 32
 /// rows.
-pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
+#[maybe_async]
+pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
     let mut out = Vec::new();
     for &(rows, cols) in &[(1, 2), (9, 10), (4, 1000)] {
         for &(t, alpha) in &[(1.0f32, 0.0f32), (4.0, 0.9), (20.0, 1.0), (0.5, 0.5)] {
@@ -354,7 +358,7 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
                 temperature: t,
                 alpha,
             };
-            out.extend(check_kd_loss(ctx, &batch, kd)?);
+            out.extend(check_kd_loss(ctx, &batch, kd).await?);
         }
     }
     let teacher = [-1e4f32, 1e4, 3.0, 0.0, 1e4, 1e4, -1e4, 2.0];
@@ -370,10 +374,10 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
             temperature: t,
             alpha: 0.5,
         };
-        out.extend(check_kd_loss(ctx, &batch, kd)?);
+        out.extend(check_kd_loss(ctx, &batch, kd).await?);
     }
     for case in edge_cases(rng, 32) {
-        out.extend(check_kd_edges(ctx, &case)?);
+        out.extend(check_kd_edges(ctx, &case).await?);
     }
     Ok(out)
 }

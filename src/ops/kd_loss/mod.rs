@@ -3,6 +3,7 @@
 //!
 //! `L = (1 − α)·CE(y, softmax(z)) + α·T²·KL(softmax(t/T) ‖ softmax(z/T))`, batch-mean.
 
+use maybe_async::maybe_async;
 pub mod check;
 pub mod reference;
 
@@ -262,17 +263,21 @@ impl UploadedBatch {
 }
 
 /// Runs a prepared KD or DKD loss once and reads its outputs back.
-pub(crate) fn run_prepared(ctx: &GpuContext, prepared: &PreparedKernel) -> Result<KdOutput<f32>> {
+#[maybe_async]
+pub(crate) async fn run_prepared(
+    ctx: &GpuContext,
+    prepared: &PreparedKernel,
+) -> Result<KdOutput<f32>> {
     prepared.run(ctx, 1)?;
-    let terms: Vec<f32> = prepared.output(ctx, 1)?;
-    let totals: Vec<f32> = prepared.output(ctx, 2)?;
+    let terms: Vec<f32> = prepared.output(ctx, 1).await?;
+    let totals: Vec<f32> = prepared.output(ctx, 2).await?;
     Ok(KdOutput {
         loss: totals[0],
         ce: totals[1],
         kl: totals[2],
         row_ce: terms.iter().step_by(2).copied().collect(),
         row_kl: terms.iter().skip(1).step_by(2).copied().collect(),
-        grad: prepared.output(ctx, 0)?,
+        grad: prepared.output(ctx, 0).await?,
     })
 }
 
@@ -291,6 +296,7 @@ pub fn prepare_kd_loss(
 }
 
 /// The fused KD loss and gradient on the GPU, followed by the deterministic reduction.
-pub fn kd_loss(ctx: &GpuContext, batch: &KdBatch<'_>, kd: KdConfig) -> Result<KdOutput<f32>> {
-    run_prepared(ctx, &prepare_kd_loss(ctx, batch, kd)?)
+#[maybe_async]
+pub async fn kd_loss(ctx: &GpuContext, batch: &KdBatch<'_>, kd: KdConfig) -> Result<KdOutput<f32>> {
+    run_prepared(ctx, &prepare_kd_loss(ctx, batch, kd)?).await
 }

@@ -9,6 +9,7 @@ use crate::ops::matmul::reference;
 use crate::ops::matmul::{choose, matmul, Epilogue, MatmulSpec, MatmulVariant, Strided};
 use crate::rng::SplitMix64;
 use crate::util::to_f64;
+use maybe_async::maybe_async;
 
 /// One matmul problem with random operands.
 #[derive(Debug, Clone)]
@@ -27,7 +28,8 @@ pub struct MatmulCase {
 
 impl MatmulCase {
     /// Checks `variant` on this case.
-    pub fn check(
+    #[maybe_async]
+    pub async fn check(
         &self,
         ctx: &GpuContext,
         variant: MatmulVariant,
@@ -42,6 +44,7 @@ impl MatmulCase {
             &self.b,
             &self.aux,
         )
+        .await
     }
 }
 
@@ -102,7 +105,8 @@ pub fn matmul_tolerance(k: usize) -> Tolerance {
 }
 
 /// Checks one matmul variant on one case.
-pub fn check_matmul(
+#[maybe_async]
+pub async fn check_matmul(
     ctx: &GpuContext,
     variant: MatmulVariant,
     name: &str,
@@ -111,7 +115,7 @@ pub fn check_matmul(
     b: &[f32],
     aux: &[f32],
 ) -> Result<Comparison> {
-    let got = matmul(ctx, variant, spec, a, b, aux)?;
+    let got = matmul(ctx, variant, spec, a, b, aux).await?;
     let expected = reference::matmul(spec, &to_f64(a), &to_f64(b), &to_f64(aux));
     Ok(compare(
         &format!("matmul {} {name}", variant.name()),
@@ -136,13 +140,14 @@ pub const MATMUL_EDGE_SHAPES: &[(&str, usize, usize, usize)] = &[
 
 /// Every variant on every edge shape (where it applies), then (unless `quick`) the variant
 /// the context chooses on the MLP's shapes.
-pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64, quick: bool) -> Result<Vec<Comparison>> {
+#[maybe_async]
+pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64, quick: bool) -> Result<Vec<Comparison>> {
     let mut out = Vec::new();
     for variant in MatmulVariant::all() {
         for &(name, m, n, k) in MATMUL_EDGE_SHAPES {
             for case in matmul_cases(rng, m, n, k) {
                 if variant.supports(&case.spec) {
-                    out.push(case.check(ctx, variant, name)?);
+                    out.push(case.check(ctx, variant, name).await?);
                 }
             }
         }
@@ -151,7 +156,7 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64, quick: bool) -> Result<Vec<
         for &(m, n, k) in &[(128, 800, 784), (800, 784, 128)] {
             for case in matmul_cases(rng, m, n, k) {
                 let variant = choose(ctx, &case.spec);
-                out.push(case.check(ctx, variant, "MLP shape")?);
+                out.push(case.check(ctx, variant, "MLP shape").await?);
             }
         }
     }

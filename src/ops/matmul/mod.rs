@@ -3,6 +3,7 @@
 //! (`dYᵀ·X`) without transpose copies, in two designs chosen per adapter: workgroup-memory
 //! tiles (`tiled.wgsl`) for GPUs and generated unrolled kernels (`codegen`) for CPU adapters.
 
+use maybe_async::maybe_async;
 pub mod check;
 pub mod codegen;
 pub mod reference;
@@ -151,7 +152,8 @@ pub fn prepare_matmul(
 }
 
 /// Runs one matmul and returns the `m × n` result.
-pub fn matmul(
+#[maybe_async]
+pub async fn matmul(
     ctx: &GpuContext,
     variant: MatmulVariant,
     spec: &MatmulSpec,
@@ -159,5 +161,7 @@ pub fn matmul(
     b: &[f32],
     aux: &[f32],
 ) -> Result<Vec<f32>> {
-    prepare_matmul(ctx, variant, spec, a, b, aux)?.run_once(ctx, 0)
+    prepare_matmul(ctx, variant, spec, a, b, aux)?
+        .run_once(ctx, 0)
+        .await
 }

@@ -6,16 +6,18 @@ use crate::gpu::GpuContext;
 use crate::ops::check::{compare, random_vec, Comparison, Tolerance};
 use crate::ops::metrics::{count_errors, reference};
 use crate::rng::SplitMix64;
+use maybe_async::maybe_async;
 
 /// Compares the GPU error count with the reference on one set of logits.
-pub fn check_count_errors(
+#[maybe_async]
+pub async fn check_count_errors(
     ctx: &GpuContext,
     what: &str,
     logits: &[f32],
     labels: &[u32],
     cols: usize,
 ) -> Result<Comparison> {
-    let got = count_errors(ctx, logits, labels, labels.len(), cols)?;
+    let got = count_errors(ctx, logits, labels, labels.len(), cols).await?;
     let expected = reference::count_errors(logits, labels, cols);
     Ok(compare(
         &format!("count errors {}x{cols} ({what})", labels.len()),
@@ -26,12 +28,15 @@ pub fn check_count_errors(
 }
 
 /// Named edge cases, then random logits with labels right about half the time.
-pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
+#[maybe_async]
+pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
     // Ties go to the first index: rows 0 and 2 are right, row 1 is wrong.
     let ties = [1.0f32, 1.0, 0.0, 2.0, 2.0, 0.0, 0.5, 0.5, 0.5];
-    let mut out = vec![
-        check_count_errors(ctx, "ties", &ties, &[0, 1, 0], 3)?,
-        check_count_errors(ctx, "one class", &[3.0, -1.0], &[0, 0], 1)?,
+    // Pushed one by one: `.await` inside a `vec!` is out of `maybe_async`'s reach.
+    let mut out = Vec::new();
+    out.push(check_count_errors(ctx, "ties", &ties, &[0, 1, 0], 3).await?);
+    out.push(check_count_errors(ctx, "one class", &[3.0, -1.0], &[0, 0], 1).await?);
+    out.push(
         check_count_errors(
             ctx,
             "non-finite",
@@ -48,8 +53,9 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
             ],
             &[1, 0, 2],
             3,
-        )?,
-    ];
+        )
+        .await?,
+    );
     for &(rows, cols) in &[(7, 2), (1000, 10), (65, 1000)] {
         let logits = random_vec(rng, rows * cols, -4.0, 4.0);
         let labels: Vec<u32> = logits
@@ -62,7 +68,7 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
                 }
             })
             .collect();
-        out.push(check_count_errors(ctx, "random", &logits, &labels, cols)?);
+        out.push(check_count_errors(ctx, "random", &logits, &labels, cols).await?);
     }
     Ok(out)
 }

@@ -1,6 +1,7 @@
 //! Classification metrics on the GPU: errors counted as argmax-vs-label misses with an integer
 //! atomic (exact and order-independent), so evaluation reads back 4 bytes.
 
+use maybe_async::maybe_async;
 pub mod check;
 pub mod reference;
 
@@ -39,7 +40,8 @@ pub struct ErrorCount {
 
 /// Counts, on the GPU, the misclassified rows of `logits` `[rows, cols]` (a device buffer)
 /// against `labels` and the rows holding a non-finite logit: one dispatch, an 8-byte read-back.
-pub(crate) fn count_errors_on_device(
+#[maybe_async]
+pub(crate) async fn count_errors_on_device(
     ctx: &GpuContext,
     rows: usize,
     cols: usize,
@@ -62,7 +64,7 @@ pub(crate) fn count_errors_on_device(
         ctx.check_grid("count errors", x, 1)?,
     )?;
     ctx.run("count errors", &[dispatch])?;
-    let c: Vec<u32> = ctx.read_back("error counts", &counts, 0, 2)?;
+    let c: Vec<u32> = ctx.read_back("error counts", &counts, 0, 2).await?;
     Ok(ErrorCount {
         errors: c[0],
         non_finite_rows: c[1],
@@ -71,7 +73,8 @@ pub(crate) fn count_errors_on_device(
 
 /// Counts the rows of `logits` `[rows, cols]` whose argmax (first on ties) is not the label,
 /// and those holding a non-finite logit.
-pub fn count_errors(
+#[maybe_async]
+pub async fn count_errors(
     ctx: &GpuContext,
     logits: &[f32],
     labels: &[u32],
@@ -86,5 +89,5 @@ pub fn count_errors(
     check_labels(labels, cols)?;
     let logits = ctx.upload("count errors logits", logits)?;
     let labels = ctx.upload("count errors labels", labels)?;
-    count_errors_on_device(ctx, rows, cols, &logits, &labels)
+    count_errors_on_device(ctx, rows, cols, &logits, &labels).await
 }

@@ -13,6 +13,7 @@ use crate::ops::multi_kd::{
 use crate::ops::softmax::check::{EXTREME_LOGITS, EXTREME_TEMPERATURES};
 use crate::rng::SplitMix64;
 use crate::util::to_f64;
+use maybe_async::maybe_async;
 
 /// Every weight mode.
 pub const WEIGHT_MODES: [WeightMode; 5] = [
@@ -76,12 +77,13 @@ fn max_logit(values: &[f32]) -> f64 {
 }
 
 /// Checks the loss (gradient, per-row terms, weights, batch loss) at one batch and setting.
-pub fn check_multi_kd(
+#[maybe_async]
+pub async fn check_multi_kd(
     ctx: &GpuContext,
     batch: &MultiKdBatch<'_>,
     config: MultiKdConfig,
 ) -> Result<Vec<Comparison>> {
-    let got = multi_kd(ctx, batch, config)?;
+    let got = multi_kd(ctx, batch, config).await?;
     Ok(compare_multi_kd(&got, batch, config))
 }
 
@@ -198,7 +200,8 @@ pub fn compare_multi_kd(
 /// Checks one random batch: logits in ±6, labels random with row 0 on the last class (known to
 /// nobody under every mask but [`Masks::All`]), base weights in [0, 1); `gated`: each
 /// (row, teacher) gate open with probability ½, row 1's all shut.
-pub fn check_random_case(
+#[maybe_async]
+pub async fn check_random_case(
     ctx: &GpuContext,
     rng: &mut SplitMix64,
     (rows, cols, teachers): (usize, usize, usize),
@@ -231,7 +234,7 @@ pub fn check_random_case(
         teacher_count: teachers,
         gates: gated.then_some(&gates[..]),
     };
-    check_multi_kd(ctx, &batch, config)
+    check_multi_kd(ctx, &batch, config).await
 }
 
 /// `(T, α)` over {1, 4, 20} × {0, 0.5, 1}; cases take them in turn.
@@ -249,7 +252,8 @@ const SETTINGS: [(f32, f32); 9] = [
 
 /// 1 to 4 teachers × every mask kind × every weight mode × both combines (logits only with
 /// equal sets), (T, α) in turn, every fourth case with per-sample gates; then C = 2 with single-class teachers and the extreme logits.
-pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
+#[maybe_async]
+pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
     let mut out = Vec::new();
     let mut turn = 0;
     for (teachers, rows, cols) in [(1, 5, 7), (2, 9, 10), (3, 16, 12), (4, 33, 20)] {
@@ -271,7 +275,7 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
                     let shape = (rows, cols, teachers);
                     // Every fourth case (T cycling) gates some (row, teacher) pairs shut.
                     let gated = turn % 4 == 1;
-                    out.extend(check_random_case(ctx, rng, shape, &known, config, gated)?);
+                    out.extend(check_random_case(ctx, rng, shape, &known, config, gated).await?);
                 }
             }
         }
@@ -289,24 +293,18 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
                 weights,
                 combine,
             };
-            out.extend(check_random_case(
-                ctx,
-                rng,
-                (6, 2, 2),
-                &known,
-                config,
-                false,
-            )?);
+            out.extend(check_random_case(ctx, rng, (6, 2, 2), &known, config, false).await?);
         }
     }
-    out.extend(extreme(ctx)?);
-    out.extend(teacher_major(ctx, rng)?);
+    out.extend(extreme(ctx).await?);
+    out.extend(teacher_major(ctx, rng).await?);
     Ok(out)
 }
 
 /// Random batches with the teachers laid out teacher-major (`[K, B, C]`, as a trainer copies
 /// peers' or an EMA teacher's logits), every teacher knowing every class: the same reference.
-fn teacher_major(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
+#[maybe_async]
+async fn teacher_major(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
     let mut out = Vec::new();
     for (teachers, rows, cols) in [(1, 5, 7), (2, 9, 10), (3, 128, 10), (4, 33, 20)] {
         let known = vec![1u32; teachers * cols];
@@ -336,7 +334,7 @@ fn teacher_major(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Compariso
                 teacher_count: teachers,
                 gates: None,
             };
-            let got = run_in_layout(ctx, &batch, config, true)?;
+            let got = run_in_layout(ctx, &batch, config, true).await?;
             out.extend(
                 compare_multi_kd(&got, &batch, config)
                     .into_iter()
@@ -352,7 +350,8 @@ fn teacher_major(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Compariso
 
 /// Logits of ±1e4 and spreads of 1e4 for student and two teachers with overlapping sets, and a
 /// shared set for the logits combine, at every extreme temperature.
-fn extreme(ctx: &GpuContext) -> Result<Vec<Comparison>> {
+#[maybe_async]
+async fn extreme(ctx: &GpuContext) -> Result<Vec<Comparison>> {
     let teachers = [
         -1e4f32, 1e4, 3.0, 0.0, 1e4, 1e4, -1e4, 2.0, // row 0: teachers 0, 1
         2.0, -1e4, 1e4, 1e4, 0.0, 5e3, 1e4, -1e4, // row 1: teachers 0, 1
@@ -380,7 +379,7 @@ fn extreme(ctx: &GpuContext) -> Result<Vec<Comparison>> {
                     weights,
                     combine,
                 };
-                out.extend(check_multi_kd(ctx, &batch, config)?);
+                out.extend(check_multi_kd(ctx, &batch, config).await?);
             }
         }
     }

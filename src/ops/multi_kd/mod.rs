@@ -8,6 +8,7 @@
 //! softmaxes of `t_k/T` and `z/T` over `S_k`. Logits: one teacher `t̄_b = Σ_k w_kb·t_kb` and the
 //! single-teacher loss over the (shared) class set. A sample no teacher knows has no KD term.
 
+use maybe_async::maybe_async;
 pub mod check;
 pub mod reference;
 
@@ -442,16 +443,18 @@ pub(crate) fn prepare_in_layout(
 }
 
 /// The multi-teacher loss and gradient on the GPU, followed by the deterministic reduction.
-pub fn multi_kd(
+#[maybe_async]
+pub async fn multi_kd(
     ctx: &GpuContext,
     batch: &MultiKdBatch<'_>,
     config: MultiKdConfig,
 ) -> Result<MultiKdOutput<f32>> {
-    run_in_layout(ctx, batch, config, false)
+    run_in_layout(ctx, batch, config, false).await
 }
 
 /// [`multi_kd`] with the teachers in the layout [`prepare_in_layout`] takes.
-pub(crate) fn run_in_layout(
+#[maybe_async]
+pub(crate) async fn run_in_layout(
     ctx: &GpuContext,
     batch: &MultiKdBatch<'_>,
     config: MultiKdConfig,
@@ -459,15 +462,15 @@ pub(crate) fn run_in_layout(
 ) -> Result<MultiKdOutput<f32>> {
     let prepared = prepare_in_layout(ctx, batch, config, teacher_major)?;
     prepared.run(ctx, 1)?;
-    let terms: Vec<f32> = prepared.output(ctx, 1)?;
-    let totals: Vec<f32> = prepared.output(ctx, 2)?;
+    let terms: Vec<f32> = prepared.output(ctx, 1).await?;
+    let totals: Vec<f32> = prepared.output(ctx, 2).await?;
     Ok(MultiKdOutput {
         loss: totals[0],
         ce: totals[1],
         kl: totals[2],
         row_ce: terms.iter().step_by(2).copied().collect(),
         row_kl: terms.iter().skip(1).step_by(2).copied().collect(),
-        grad: prepared.output(ctx, 0)?,
-        weights: prepared.output(ctx, 3)?,
+        grad: prepared.output(ctx, 0).await?,
+        weights: prepared.output(ctx, 3).await?,
     })
 }

@@ -6,9 +6,11 @@ use crate::ops::check::{compare, random_vec, Comparison, Tolerance};
 use crate::ops::optim::{optimizer_step, reference, Optimizer};
 use crate::rng::SplitMix64;
 use crate::util::to_f64;
+use maybe_async::maybe_async;
 
 /// Checks one optimizer step (parameters and state).
-pub fn check_optimizer(
+#[maybe_async]
+pub async fn check_optimizer(
     ctx: &GpuContext,
     optimizer: Optimizer,
     step: u32,
@@ -16,7 +18,7 @@ pub fn check_optimizer(
     grads: &[f32],
     state: &[Vec<f32>],
 ) -> Result<Vec<Comparison>> {
-    let (got_p, got_s) = optimizer_step(ctx, optimizer, step, params, grads, state)?;
+    let (got_p, got_s) = optimizer_step(ctx, optimizer, step, params, grads, state).await?;
     let mut p = to_f64(params);
     let g = to_f64(grads);
     let mut s: Vec<Vec<f64>> = state.iter().map(|v| to_f64(v)).collect();
@@ -44,7 +46,8 @@ pub fn check_optimizer(
 }
 
 /// SGD with momentum and decay at step 3, AdamW with decay at step 5, on 1000 parameters.
-pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
+#[maybe_async]
+pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
     let n = 1000;
     let params = random_vec(rng, n, -1.0, 1.0);
     let grads = random_vec(rng, n, -1.0, 1.0);
@@ -54,7 +57,7 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
         weight_decay: 1e-4,
     };
     let velocity = random_vec(rng, n, -1.0, 1.0);
-    let mut out = check_optimizer(ctx, sgd, 3, &params, &grads, &[velocity])?;
+    let mut out = check_optimizer(ctx, sgd, 3, &params, &grads, &[velocity]).await?;
     let adamw = Optimizer::AdamW {
         lr: 1e-3,
         beta1: 0.9,
@@ -64,6 +67,6 @@ pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> 
     };
     let m = random_vec(rng, n, -0.1, 0.1);
     let v = random_vec(rng, n, 0.0, 0.01);
-    out.extend(check_optimizer(ctx, adamw, 5, &params, &grads, &[m, v])?);
+    out.extend(check_optimizer(ctx, adamw, 5, &params, &grads, &[m, v]).await?);
     Ok(out)
 }

@@ -1,6 +1,7 @@
 //! Optimizers over the flat parameter buffer, in place: SGD with momentum and weight decay
 //! (`sgd.wgsl`), AdamW with bias correction (`adamw.wgsl`), PyTorch semantics.
 
+use maybe_async::maybe_async;
 pub mod check;
 pub mod reference;
 
@@ -194,11 +195,16 @@ impl OptimizerState {
     }
 
     /// The state tensors, read back (SGD: velocity; AdamW: two moments).
-    pub fn read_state(&self, ctx: &GpuContext) -> Result<Vec<Vec<f32>>> {
-        self.state
-            .iter()
-            .map(|b| ctx.read_back("optimizer state", b, 0, self.count))
-            .collect()
+    #[maybe_async]
+    pub async fn read_state(&self, ctx: &GpuContext) -> Result<Vec<Vec<f32>>> {
+        let mut tensors = Vec::with_capacity(self.state.len());
+        for buffer in &self.state {
+            tensors.push(
+                ctx.read_back("optimizer state", buffer, 0, self.count)
+                    .await?,
+            );
+        }
+        Ok(tensors)
     }
 
     /// Replaces the state tensors and the step counter (resuming from a checkpoint).
@@ -268,7 +274,8 @@ impl OptimizerState {
 /// One optimizer step on the GPU over host tensors: returns the new parameters and state.
 /// `state` holds one tensor for SGD (velocity) and two for AdamW (moments); `step` counts
 /// from 1.
-pub fn optimizer_step(
+#[maybe_async]
+pub async fn optimizer_step(
     ctx: &GpuContext,
     optimizer: Optimizer,
     step: u32,
@@ -295,11 +302,7 @@ pub fn optimizer_step(
     opt.restore(ctx, step - 1, state)?;
     opt.stage_step(ctx)?;
     ctx.run("optimizer step", std::slice::from_ref(&opt.dispatch))?;
-    let new_params = ctx.read_back("optimizer weights", &weights, 0, n)?;
-    let new_state = opt
-        .state
-        .iter()
-        .map(|b| ctx.read_back("optimizer state", b, 0, n))
-        .collect::<Result<_>>()?;
+    let new_params = ctx.read_back("optimizer weights", &weights, 0, n).await?;
+    let new_state = opt.read_state(ctx).await?;
     Ok((new_params, new_state))
 }

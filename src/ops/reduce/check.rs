@@ -7,10 +7,12 @@ use crate::ops::check::{compare, random_vec, Comparison, Tolerance};
 use crate::ops::reduce::{prepare_reduce_loss, reference};
 use crate::rng::SplitMix64;
 use crate::util::to_f64;
+use maybe_async::maybe_async;
 
 /// Reduces `rows` random terms, runs `repeats` times, and compares the last step's slots, the
 /// accumulated sums and the (zero) first non-finite step with the reference.
-pub fn check_reduce(
+#[maybe_async]
+pub async fn check_reduce(
     ctx: &GpuContext,
     rng: &mut SplitMix64,
     rows: usize,
@@ -21,7 +23,7 @@ pub fn check_reduce(
     let terms = random_vec(rng, 2 * rows, 0.0, 3.0);
     let prepared = prepare_reduce_loss(ctx, &terms, temperature, alpha)?;
     prepared.run(ctx, repeats)?;
-    let got: Vec<f32> = prepared.output(ctx, 0)?;
+    let got: Vec<f32> = prepared.output(ctx, 0).await?;
     let wide = to_f64(&terms);
     let ce: Vec<f64> = wide.iter().step_by(2).copied().collect();
     let kl: Vec<f64> = wide.iter().skip(1).step_by(2).copied().collect();
@@ -48,14 +50,15 @@ pub fn check_reduce(
 }
 
 /// One row, a batch, and more rows than the workgroup has invocations.
-pub fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
+#[maybe_async]
+pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
     let mut out = Vec::new();
     for &(rows, t, alpha, repeats) in &[
         (1, 1.0f32, 0.0f32, 1),
         (128, 4.0, 0.9, 3),
         (1000, 20.0, 0.5, 2),
     ] {
-        out.extend(check_reduce(ctx, rng, rows, t, alpha, repeats)?);
+        out.extend(check_reduce(ctx, rng, rows, t, alpha, repeats).await?);
     }
     Ok(out)
 }

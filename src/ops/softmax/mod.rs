@@ -1,5 +1,6 @@
 //! Row-wise temperature softmax and log-softmax, one workgroup per row.
 
+use maybe_async::maybe_async;
 pub mod check;
 pub mod reference;
 
@@ -83,7 +84,8 @@ pub fn prepare_softmax(
 }
 
 /// Row-wise `(softmax(x / T), log_softmax(x / T))` on the GPU.
-pub fn softmax(
+#[maybe_async]
+pub async fn softmax(
     ctx: &GpuContext,
     logits: &[f32],
     rows: usize,
@@ -92,5 +94,8 @@ pub fn softmax(
 ) -> Result<(Vec<f32>, Vec<f32>)> {
     let prepared = prepare_softmax(ctx, logits, rows, cols, temperature)?;
     prepared.run(ctx, 1)?;
-    Ok((prepared.output(ctx, 0)?, prepared.output(ctx, 1)?))
+    Ok((
+        prepared.output(ctx, 0).await?,
+        prepared.output(ctx, 1).await?,
+    ))
 }
