@@ -159,6 +159,11 @@ async function main() {
       + 'recent Chrome, Edge or Firefox with WebGPU enabled; headless Chromium needs '
       + '--enable-unsafe-webgpu. The page must be served from https or localhost.');
   }
+  // A browser can expose the API and still offer no adapter (GPU blocklisted, WebGPU off).
+  if (!(await navigator.gpu.requestAdapter())) {
+    return fail('no-adapter', 'WebGPU is present but offers no adapter: this GPU or driver may be '
+      + 'blocklisted, or WebGPU disabled in the browser settings (chrome://gpu shows why).');
+  }
   say('Opening WebGPU…');
   await init();
   let demo;
