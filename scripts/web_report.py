@@ -35,7 +35,7 @@ def main(auto_log, small_log, plain_log):
             problems.append(f"the page reported {e['kind']}: {e.get('message')}")
     adapter = first(auto, 'adapter')
     if adapter:
-        print(f"adapter: {adapter['description']}")
+        print(f"adapter: {adapter.get('browser_info')} (wgpu: {adapter['description']})")
         limits = dict(adapter['limits'])
         print('  ' + ', '.join(f'{k} {v}' for k, v in limits.items()))
     else:

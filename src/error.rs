@@ -95,11 +95,11 @@ pub enum Error {
     },
     /// The adapter offers less of a limit than the crate's kernels need.
     #[error(
-        "adapter {adapter} offers {limit_name} = {has}; distill-wgpu's kernels need at least \
-         {needed}"
+        "{adapter} offers {limit_name} = {has}; distill-wgpu's kernels need at least {needed}"
     )]
     AdapterTooSmall {
-        /// The adapter's name.
+        /// The adapter: `adapter NAME`, or `this adapter` where it has no name (browsers hide
+        /// it).
         adapter: String,
         /// wgpu limit name.
         limit_name: &'static str,

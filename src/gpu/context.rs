@@ -67,7 +67,11 @@ pub fn check_kernel_limits(adapter: &str, limits: &wgpu::Limits) -> Result<()> {
         };
         if has < needed {
             return Err(Error::AdapterTooSmall {
-                adapter: adapter.to_string(),
+                adapter: if adapter.is_empty() {
+                    "this adapter".to_string()
+                } else {
+                    format!("adapter {adapter}")
+                },
                 limit_name: name,
                 needed,
                 has,
@@ -347,4 +351,59 @@ pub fn describe_adapter(info: &wgpu::AdapterInfo) -> String {
         "{} ({:?}, {:?}, driver {} {})",
         info.name, info.backend, info.device_type, info.driver, info.driver_info
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn needed(name: &str) -> u32 {
+        KERNEL_LIMITS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, v)| v)
+            .unwrap_or_else(|| panic!("{name} is not in KERNEL_LIMITS"))
+    }
+
+    #[test]
+    fn webgpu_defaults_meet_the_kernel_limits_and_downlevel_ones_are_refused_by_name() {
+        check_kernel_limits("any", &wgpu::Limits::default()).expect("WebGPU defaults suffice");
+        let err = check_kernel_limits("", &wgpu::Limits::downlevel_defaults()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("this adapter offers max_storage_buffers_per_shader_stage = 4;")
+                && text.ends_with("need at least 8"),
+            "{text}"
+        );
+        let small = wgpu::Limits {
+            max_compute_invocations_per_workgroup: 128,
+            ..wgpu::Limits::default()
+        };
+        let text = check_kernel_limits("tiny", &small).unwrap_err().to_string();
+        assert!(
+            text.contains("adapter tiny offers max_compute_invocations_per_workgroup = 128"),
+            "{text}"
+        );
+    }
+
+    /// The storage-buffer need in KERNEL_LIMITS is the most any shader file binds (the
+    /// generated matmuls bind four at most).
+    #[test]
+    fn kernel_limits_cover_every_shader_file() {
+        let ops = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ops");
+        let mut most = 0;
+        let mut files = 0;
+        for op in std::fs::read_dir(&ops).unwrap() {
+            for file in std::fs::read_dir(op.unwrap().path()).into_iter().flatten() {
+                let path = file.unwrap().path();
+                if path.extension().is_some_and(|e| e == "wgsl") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    most = most.max(text.matches("var<storage").count() as u32);
+                    files += 1;
+                }
+            }
+        }
+        assert!(files > 10, "found only {files} shader files under {ops:?}");
+        assert_eq!(most, needed("max_storage_buffers_per_shader_stage"));
+    }
 }

