@@ -1,4 +1,4 @@
-//! wgpu error scopes around an operation, turned into the crate's errors, and [`resolve`]:
+//! wgpu error scopes around an operation, turned into the crate's errors, and `resolve`:
 //! how the crate waits for one of wgpu's futures on each platform.
 //!
 //! Natively every GPU call is checked where it happens: its error scopes are popped at once.
