@@ -200,3 +200,33 @@ fn gpu_error_count_matches_host_argmax() {
         assert_eq!(eval.count, 700);
     });
 }
+
+/// The scaling sweep's timing: a point's figures agree with each other and with the step's
+/// FLOP count, and a second point of the same sweep reuses the workload.
+#[test]
+fn scaling_points_report_consistent_rates() {
+    use distill_wgpu::bench::scaling::{bench_scaling, step_flops};
+    use distill_wgpu::bench::KdStepWorkload;
+    with_gpu!(ctx => {
+        let mut rng = distill_wgpu::SplitMix64::new(3);
+        let workload = KdStepWorkload::new(ctx, &mut rng, 256).unwrap();
+        let points = [
+            ("width", vec![784, 30, 30, 10], 32),
+            ("batch", vec![784, 30, 30, 10], 64),
+        ];
+        let mut lines = Vec::new();
+        let got = bench_scaling(ctx, &workload, &points, |l| lines.push(l)).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(lines.len(), 2);
+        for (p, (sweep, sizes, batch)) in got.iter().zip(&points) {
+            assert_eq!((p.sweep, &p.student, p.batch), (*sweep, sizes, *batch));
+            assert!(p.seconds_per_step > 0.0 && p.seconds_per_step.is_finite());
+            let spec = MlpSpec::relu(sizes).unwrap();
+            assert_eq!(p.flops_per_step, step_flops(&spec, *batch));
+            let rel = |a: f64, b: f64| (a - b).abs() / b;
+            assert!(rel(p.samples_per_second, *batch as f64 / p.seconds_per_step) < 1e-9);
+            assert!(rel(p.gflops, p.flops_per_step / p.seconds_per_step / 1e9) < 1e-9);
+        }
+        assert!(lines[1].contains("batch   64"), "{}", lines[1]);
+    });
+}

@@ -24,6 +24,7 @@ use crate::train::{Trainer, TrainerConfig};
 
 pub mod compare;
 mod objectives;
+pub mod scaling;
 use objectives::bench_objective_steps;
 
 /// Row-kernel shapes `(rows, classes)`: an MNIST batch and a wide classifier.
@@ -190,7 +191,13 @@ impl KdStepWorkload {
 
     /// A trainer for a fresh student at `batch`, attached to the data set.
     pub fn trainer(&self, ctx: &GpuContext, batch: usize) -> Result<Trainer> {
-        let student = Mlp::new(ctx, &self.student_spec, 1)?;
+        self.trainer_for(ctx, &self.student_spec, batch)
+    }
+
+    /// A trainer for a fresh student of architecture `spec` (784 inputs, 10 classes) at
+    /// `batch`, attached to the data set.
+    pub fn trainer_for(&self, ctx: &GpuContext, spec: &MlpSpec, batch: usize) -> Result<Trainer> {
+        let student = Mlp::new(ctx, spec, 1)?;
         let kd = KdConfig {
             temperature: 4.0,
             alpha: 0.9,

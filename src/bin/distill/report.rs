@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use distill_wgpu::bench::scaling::ScalingPoint;
 use distill_wgpu::bench::{KernelBench, StepBench};
 use distill_wgpu::files;
 use distill_wgpu::report::{MetricsRow, TestDiagnostics};
@@ -87,6 +88,8 @@ pub struct BenchReport {
     pub adapter: AdapterReport,
     pub kernels: Vec<KernelBench>,
     pub kd_step: Vec<StepBench>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scaling: Vec<ScalingPoint>,
 }
 
 /// One epoch in report.json (`test_errors`: null when not measured).

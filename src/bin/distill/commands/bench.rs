@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::Args;
 
 use distill_wgpu::bench::compare::{Comparison, SavedBench};
-use distill_wgpu::bench::{bench_kd_step, bench_kernels};
+use distill_wgpu::bench::scaling::{bench_scaling, scaling_points};
+use distill_wgpu::bench::{bench_kd_step, bench_kernels, KdStepWorkload};
 use distill_wgpu::files::write_atomic;
 use distill_wgpu::{Error, Result, SplitMix64};
 
@@ -17,9 +18,13 @@ use crate::{open_context, Common};
 /// `distill bench` flags.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Fewer shapes and repetitions.
+    /// Fewer shapes and repetitions (and no scaling sweep).
     #[arg(long)]
     quick: bool,
+    /// Only the scaling sweep: the KD step across batch 32…1024 (784-800-800-10) and hidden
+    /// width 100…2000 (batch 128), in samples/s and GFLOP/s. The full bench includes it.
+    #[arg(long, conflicts_with_all = ["quick", "compare"])]
+    scaling: bool,
     /// Instead of benchmarking, print saved `bench --json` reports side by side, with ratios
     /// to the first.
     #[arg(long, num_args = 1.., value_name = "REPORT.json")]
@@ -42,8 +47,20 @@ pub fn run(common: &Common, args: &BenchArgs) -> Result<ExitCode> {
             println!("{line}");
         }
     };
-    let kernels = bench_kernels(&ctx, &mut rng, quick, say)?;
-    let kd_step = bench_kd_step(&ctx, &mut rng, quick, say)?;
+    let (kernels, kd_step) = if args.scaling {
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            bench_kernels(&ctx, &mut rng, quick, say)?,
+            bench_kd_step(&ctx, &mut rng, quick, say)?,
+        )
+    };
+    let scaling = if quick {
+        Vec::new()
+    } else {
+        let workload = KdStepWorkload::new(&ctx, &mut rng, 2048)?;
+        bench_scaling(&ctx, &workload, &scaling_points(), say)?
+    };
     if common.json {
         let report = BenchReport {
             schema: "distill-wgpu-bench/1",
@@ -52,6 +69,7 @@ pub fn run(common: &Common, args: &BenchArgs) -> Result<ExitCode> {
             adapter: AdapterReport::new(&ctx),
             kernels,
             kd_step,
+            scaling,
         };
         println!("{}", to_json(&report));
     }
