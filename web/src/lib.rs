@@ -4,7 +4,8 @@
 //! trains a scratch and a distilled student live on a slice of the bundled MNIST subset.
 //!
 //! Every method that waits for the GPU returns a `Promise`; results cross to JavaScript as
-//! JSON text.
+//! JSON text. The crate is empty on other targets (natively the library's calls block).
+#![cfg(target_arch = "wasm32")]
 
 mod training;
 
