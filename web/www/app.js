@@ -35,6 +35,9 @@ async function fetchBytes(path) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
+// Text placed into innerHTML (kernel names, failure reports, adapter limits).
+const escape = (text) => String(text).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
+
 function errorText(e) {
   return e && e.message ? e.message : String(e);
 }
@@ -45,7 +48,7 @@ function showAdapter(demo) {
   const adapter = JSON.parse(demo.adapter());
   adapter.browser_info = browserAdapter;
   $('adapter').textContent = `${browserAdapter} — through wgpu: ${adapter.description}`;
-  const rows = adapter.limits.map(([name, value]) => `<tr><td>${name}</td><td class="num">${value}</td></tr>`);
+  const rows = adapter.limits.map(([name, value]) => `<tr><td>${escape(name)}</td><td class="num">${escape(value)}</td></tr>`);
   $('limits').innerHTML = rows.join('');
   $('adapter-section').hidden = false;
   return adapter;
@@ -57,11 +60,11 @@ function showValidation(report) {
     ? `<span class="pass">All passed</span>: ${summary}.`
     : `<span class="fail">Failures</span>: ${summary}.`;
   const head = '<tr><th>kernel</th><th>checks</th><th>result</th><th>max abs err</th><th>max rel err</th><th>atol / rtol</th></tr>';
-  const rows = report.kernels.map((k) => `<tr><td>${k.kernel}</td><td class="num">${k.checks}</td>`
+  const rows = report.kernels.map((k) => `<tr><td>${escape(k.kernel)}</td><td class="num">${k.checks}</td>`
     + `<td class="${k.passed ? 'pass' : 'fail'}">${k.passed ? 'pass' : 'FAIL'}</td>`
     + `<td class="num">${k.max_abs_error.toExponential(2)}</td><td class="num">${k.max_rel_error.toExponential(2)}</td>`
     + `<td class="num">${k.atol_max.toExponential(0)} / ${k.rtol_max.toExponential(0)}</td></tr>`
-    + k.failures.map((f) => `<tr><td colspan="6"><pre>${f}</pre></td></tr>`).join(''));
+    + k.failures.map((f) => `<tr><td colspan="6"><pre>${escape(f)}</pre></td></tr>`).join(''));
   $('kernels').innerHTML = head + rows.join('');
   $('validation').hidden = false;
 }
