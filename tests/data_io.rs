@@ -99,6 +99,47 @@ fn expect_format_error(result: distill_wgpu::Result<impl std::fmt::Debug>, needl
     }
 }
 
+/// What a browser fetches: gzip bytes parse like the files they came from, and two parsed
+/// arrays make the same data set as `read_pair` (the page builds its data this way).
+#[test]
+fn gzip_bytes_parse_like_files_and_pair_into_the_same_data_set() {
+    let dir = data::bundled_dir();
+    let images = dir.join("t10k-images-idx3-ubyte.gz");
+    let labels = dir.join("t10k-labels-idx1-ubyte.gz");
+    let img_bytes = std::fs::read(&images).unwrap();
+    let lab_bytes = std::fs::read(&labels).unwrap();
+    let img = parse_idx(&images, &img_bytes).unwrap();
+    let from_file = data::read_idx(&images).unwrap();
+    assert_eq!((&img.dims, &img.data), (&from_file.dims, &from_file.data));
+    let lab = parse_idx(&labels, &lab_bytes).unwrap();
+    let paired = data::pair_dataset(&images, img, &labels, lab).unwrap();
+    let read = data::read_pair(&images, &labels).unwrap();
+    assert_eq!(
+        (paired.len(), paired.labels.clone()),
+        (read.len(), read.labels.clone())
+    );
+    assert_eq!(
+        paired.inputs_f32(0..paired.len()),
+        read.inputs_f32(0..read.len())
+    );
+
+    let p = Path::new("fetched.gz");
+    let gz = gzip(&idx_bytes(8, &[4], &[0, 1, 2, 3]));
+    expect_format_error(parse_idx(p, &gz[..gz.len() / 2]), "gzip");
+    // A header promising 1000 bytes over 4 inflates no further than it promises.
+    expect_format_error(
+        parse_idx(p, &gzip(&idx_bytes(8, &[1000], &[7; 4]))),
+        "need 1000 data bytes",
+    );
+    let swapped = data::pair_dataset(
+        p,
+        parse_idx(p, &gzip(&idx_bytes(8, &[4], &[0, 1, 2, 3]))).unwrap(),
+        p,
+        parse_idx(p, &gzip(&idx_bytes(8, &[1, 2, 2], &[0; 4]))).unwrap(),
+    );
+    expect_format_error(swapped, "rank 3");
+}
+
 #[test]
 fn corrupt_idx_files_are_rejected_with_the_reason() {
     let p = Path::new("corrupt.idx");

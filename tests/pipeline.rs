@@ -230,3 +230,39 @@ fn scaling_points_report_consistent_rates() {
         assert!(lines[1].contains("batch   64"), "{}", lines[1]);
     });
 }
+
+/// `Mlp::duplicate` copies on the GPU: same parameters, then independent of the original.
+#[test]
+fn duplicate_copies_parameters_and_stays_independent() {
+    with_gpu!(ctx => {
+        let spec = MlpSpec::relu(&[5, 4, 3]).unwrap();
+        let original = Mlp::new(ctx, &spec, 9).unwrap();
+        let copy = original.duplicate(ctx).unwrap();
+        let before = original.parameters(ctx).unwrap();
+        assert_eq!(copy.parameters(ctx).unwrap(), before);
+        assert_eq!(copy.spec(), original.spec());
+        // Train the original one step; the copy keeps the old values.
+        let config = TrainerConfig::new(
+            2,
+            Optimizer::Sgd {
+                lr: 0.5,
+                momentum: 0.0,
+                weight_decay: 0.0,
+            },
+        );
+        let mut trainer = Trainer::new(ctx, original, &config).unwrap();
+        let inputs = [0.5f32; 10];
+        trainer
+            .step(
+                ctx,
+                &distill_wgpu::StepBatch {
+                    inputs: &inputs,
+                    labels: &[0, 2],
+                    teacher: distill_wgpu::TeacherSource::None,
+                },
+            )
+            .unwrap();
+        assert_ne!(trainer.student().parameters(ctx).unwrap(), before);
+        assert_eq!(copy.parameters(ctx).unwrap(), before);
+    });
+}
