@@ -45,26 +45,30 @@ pub struct ContextOptions {
     pub limits: Option<wgpu::Limits>,
 }
 
+/// A device limit the kernels rely on: its wgpu name, the least they need, and how to read it.
+pub type KernelLimit = (&'static str, u32, fn(&wgpu::Limits) -> u32);
+
 /// The least of each device limit the crate's kernels rely on (WebGPU's defaults meet all of
 /// them): the multi-teacher kernel binds 8 storage buffers, and the row reductions run
 /// workgroups of up to 256 invocations.
-pub const KERNEL_LIMITS: [(&str, u32); 4] = [
-    ("max_storage_buffers_per_shader_stage", 8),
-    ("max_compute_invocations_per_workgroup", 256),
-    ("max_compute_workgroup_size_x", 256),
-    ("max_bind_groups", 1),
+pub const KERNEL_LIMITS: [KernelLimit; 4] = [
+    ("max_storage_buffers_per_shader_stage", 8, |l| {
+        l.max_storage_buffers_per_shader_stage
+    }),
+    ("max_compute_invocations_per_workgroup", 256, |l| {
+        l.max_compute_invocations_per_workgroup
+    }),
+    ("max_compute_workgroup_size_x", 256, |l| {
+        l.max_compute_workgroup_size_x
+    }),
+    ("max_bind_groups", 1, |l| l.max_bind_groups),
 ];
 
 /// Fails with [`Error::AdapterTooSmall`] naming the first of [`KERNEL_LIMITS`] that `limits`
 /// does not meet.
 pub fn check_kernel_limits(adapter: &str, limits: &wgpu::Limits) -> Result<()> {
-    for (name, needed) in KERNEL_LIMITS {
-        let has = match name {
-            "max_storage_buffers_per_shader_stage" => limits.max_storage_buffers_per_shader_stage,
-            "max_compute_invocations_per_workgroup" => limits.max_compute_invocations_per_workgroup,
-            "max_compute_workgroup_size_x" => limits.max_compute_workgroup_size_x,
-            _ => limits.max_bind_groups,
-        };
+    for (name, needed, read) in KERNEL_LIMITS {
+        let has = read(limits);
         if has < needed {
             return Err(Error::AdapterTooSmall {
                 adapter: if adapter.is_empty() {
@@ -360,8 +364,8 @@ mod tests {
     fn needed(name: &str) -> u32 {
         KERNEL_LIMITS
             .iter()
-            .find(|(n, _)| *n == name)
-            .map(|&(_, v)| v)
+            .find(|(n, _, _)| *n == name)
+            .map(|&(_, v, _)| v)
             .unwrap_or_else(|| panic!("{name} is not in KERNEL_LIMITS"))
     }
 

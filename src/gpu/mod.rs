@@ -13,7 +13,7 @@ pub mod scope;
 #[cfg(not(target_arch = "wasm32"))]
 pub use context::list_adapters;
 pub use context::{
-    check_kernel_limits, describe_adapter, parse_backends, ContextOptions, GpuContext,
+    check_kernel_limits, describe_adapter, parse_backends, ContextOptions, GpuContext, KernelLimit,
     MatmulFamily, BACKEND_NAMES, KERNEL_LIMITS,
 };
 pub use dispatch::ELEMENT_WORKGROUP;
