@@ -1,5 +1,5 @@
 //! Widening and narrowing between the f32 the kernels compute in and the f64 of the reference,
-//! and picking rows of a row-major matrix.
+//! picking rows of a row-major matrix, and lists as text.
 
 /// Widens f32 to f64.
 pub fn to_f64(values: &[f32]) -> Vec<f64> {
@@ -19,4 +19,14 @@ pub fn select_rows<T: Copy>(matrix: &[T], width: usize, rows: &[usize]) -> Vec<T
     rows.iter()
         .flat_map(|&i| matrix[i * width..(i + 1) * width].iter().copied())
         .collect()
+}
+
+/// `values` as text joined by `separator`, e.g. layer sizes `784-800-10` or a shape
+/// `128×800×784`.
+pub fn joined<T: std::fmt::Display>(values: &[T], separator: &str) -> String {
+    values
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(separator)
 }

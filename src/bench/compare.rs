@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::files::read_regular;
+use crate::util::joined;
 
 /// The most bytes a bench report may hold (reports are a few tens of kilobytes).
 const MAX_REPORT_BYTES: u64 = 16 << 20;
@@ -115,11 +116,7 @@ fn format_error(path: &Path, message: impl Into<String>) -> Error {
 }
 
 fn dims(values: &[usize]) -> String {
-    values
-        .iter()
-        .map(usize::to_string)
-        .collect::<Vec<_>>()
-        .join("×")
+    joined(values, "×")
 }
 
 impl SavedBench {
@@ -164,25 +161,14 @@ impl SavedBench {
         for s in &report.kd_step {
             let teacher = match &s.teacher {
                 serde_json::Value::String(t) => t.clone(),
-                serde_json::Value::Array(sizes) => format!(
-                    "teacher {}",
-                    sizes
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("-")
-                ),
+                serde_json::Value::Array(sizes) => format!("teacher {}", joined(sizes, "-")),
                 other => other.to_string(),
             };
             rows.push(BenchRow {
                 name: format!(
                     "step {} {} b{} {teacher}",
                     s.objective.as_deref().unwrap_or("kd"),
-                    s.student
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("-"),
+                    joined(&s.student, "-"),
                     s.batch
                 ),
                 unit: Unit::SamplesPerSecond,

@@ -7,6 +7,7 @@ use crate::bench::{median_of_3, KdStepWorkload};
 use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::model::MlpSpec;
+use crate::util::joined;
 
 /// Batch sizes of the batch sweep (student 784-800-800-10).
 pub const SCALING_BATCHES: &[usize] = &[32, 64, 128, 256, 512, 1024];
@@ -92,7 +93,7 @@ pub fn bench_scaling(
         say(format!(
             "scaling {:<5} {:<22} batch {:>4} {:>9.1} ms/step {:>9.0} samples/s {:>7.2} GFLOP/s",
             point.sweep,
-            sizes_text(&point.student),
+            joined(&point.student, "-"),
             point.batch,
             point.seconds_per_step * 1e3,
             point.samples_per_second,
@@ -101,14 +102,6 @@ pub fn bench_scaling(
         out.push(point);
     }
     Ok(out)
-}
-
-fn sizes_text(sizes: &[usize]) -> String {
-    sizes
-        .iter()
-        .map(usize::to_string)
-        .collect::<Vec<_>>()
-        .join("-")
 }
 
 #[cfg(test)]

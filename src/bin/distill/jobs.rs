@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use distill_wgpu::data::{self, DeviceDataset, TrainTest};
 use distill_wgpu::model::io;
 use distill_wgpu::report::{TestDiagnostics, DEFAULT_BINS};
+use distill_wgpu::util::joined;
 use distill_wgpu::{Error, GpuContext, KdConfig, Mlp, MlpSpec, Result};
 
 use crate::output::file_name;
@@ -46,12 +47,7 @@ pub fn print_table(ctx: &GpuContext, results: &[ModelReport]) {
         "model", "sizes", "params", "test acc", "test errors", "train s"
     );
     for r in results {
-        let sizes = r
-            .sizes
-            .iter()
-            .map(usize::to_string)
-            .collect::<Vec<_>>()
-            .join("-");
+        let sizes = joined(&r.sizes, "-");
         println!(
             "{:<20} {:<22} {:>10} {:>8.2}% {:>6} / {:<5} {:>8.1}",
             r.name,
