@@ -99,6 +99,7 @@ fn csv_folders_find_the_named_label_column_anywhere() {
     let options = DataOptions {
         label_column: Some("species".into()),
         standardize: false,
+        ..Default::default()
     };
     let data = read_data(&dir, &options).unwrap();
     assert_eq!(
@@ -137,6 +138,7 @@ fn standardize_uses_the_training_split_statistics_for_both_splits() {
     let options = DataOptions {
         label_column: None,
         standardize: true,
+        ..Default::default()
     };
     let data = read_data(&dir, &options).unwrap();
     // Training feature 0: mean 4, population std sqrt(5).
@@ -169,6 +171,7 @@ fn label_column_is_refused_for_data_without_columns() {
     let options = DataOptions {
         label_column: Some("y".into()),
         standardize: false,
+        ..Default::default()
     };
     let err = read_data(&path, &options).unwrap_err().to_string();
     assert!(

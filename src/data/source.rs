@@ -19,6 +19,10 @@ pub struct DataOptions {
     /// Standardize every feature to zero mean and unit variance with the training split's
     /// statistics (applied to both splits).
     pub standardize: bool,
+    /// The number of classes when the user states it. Unstated, it is one more than the
+    /// largest training label, and a test label the training split never had is refused
+    /// (it would silently grow the output layer); stated, every label must be below it.
+    pub classes: Option<usize>,
 }
 
 /// The file formats a data set can come in.

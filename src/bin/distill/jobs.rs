@@ -28,6 +28,7 @@ pub fn load_data(common: &Common) -> Result<TrainTest> {
     let options = data::DataOptions {
         label_column: common.label_column.clone(),
         standardize: common.standardize,
+        classes: None,
     };
     data::read_data(&path, &options)
 }
