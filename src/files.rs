@@ -24,6 +24,34 @@ fn format_error(path: &Path, message: impl Into<String>) -> Error {
     }
 }
 
+/// The metadata of what `path` points to; where that fails because `path` is a symbolic link
+/// whose target is missing, or a loop of links, the error says so and names the target
+/// rather than calling the file missing.
+pub fn metadata(path: &Path) -> Result<std::fs::Metadata> {
+    std::fs::metadata(path).map_err(|source| {
+        let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            return Error::Io {
+                path: path.to_path_buf(),
+                source,
+            };
+        }
+        let target = std::fs::read_link(path).map_or_else(
+            |_| "an unreadable target".into(),
+            |t| t.display().to_string(),
+        );
+        format_error(
+            path,
+            format!("a symbolic link to {target}, which cannot be followed: {source}"),
+        )
+    })
+}
+
+/// Whether anything — a file, a folder, or a symbolic link, even a broken one — is at `path`.
+pub fn entry_exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
 /// What a non-regular file is, for error messages.
 pub fn file_kind(kind: &std::fs::FileType) -> &'static str {
     #[cfg(unix)]
@@ -74,7 +102,7 @@ pub fn read_regular(path: &Path, max: u64, expected: &str) -> Result<Vec<u8>> {
         }
         Ok(len)
     };
-    checked(std::fs::metadata(path).map_err(io_error(path))?)?;
+    checked(metadata(path)?)?;
     let file = std::fs::File::open(path).map_err(io_error(path))?;
     let len = checked(file.metadata().map_err(io_error(path))?)?;
     let mut bytes = Vec::new();

@@ -30,3 +30,14 @@ pub fn joined<T: std::fmt::Display>(values: &[T], separator: &str) -> String {
         .collect::<Vec<_>>()
         .join(separator)
 }
+
+/// `text` cut to at most `max_chars` characters, with how many were left out: error messages
+/// quote what a user's file holds without printing megabytes of it.
+pub fn excerpt(text: &str, max_chars: usize) -> String {
+    let total = text.chars().count();
+    if total <= max_chars {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(max_chars).collect();
+    format!("{kept}… ({} more characters)", total - max_chars)
+}

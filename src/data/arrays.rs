@@ -12,7 +12,7 @@ use npyz::TypeChar;
 
 use crate::data::dataset::Dataset;
 use crate::data::idx::{TrainTest, MAX_IDX_DATA_BYTES};
-use crate::data::npy::Npy;
+use crate::data::npy::{read_prefix, Npy};
 use crate::error::{check_finite, Error, Result};
 use crate::files::read_regular;
 use crate::ops::gather::Inputs;
@@ -31,57 +31,136 @@ fn format_error(path: &Path, message: impl Into<String>) -> Error {
     }
 }
 
-/// Reads the four arrays from the `.npz` archive at `path`.
+/// How far an `.npz` archive may inflate. Each member is read no further than its `.npy`
+/// header promises (and never past `member_bytes`), and the four members' promises together
+/// may not pass `total_bytes`: both are checked before a member's data is inflated, so a small
+/// archive that inflates to gigabytes costs no more than its header admits to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArchiveLimits {
+    /// The most bytes one member (header and data) may hold.
+    pub member_bytes: u64,
+    /// The most bytes the four members may hold together.
+    pub total_bytes: u64,
+}
+
+/// The most bytes the four members of an `.npz` may inflate to together (4 GiB, the bound of
+/// one array, plus room for the headers).
+pub const MAX_NPZ_INFLATED_BYTES: u64 = MAX_ARRAY_BYTES + 3 * (1 << 20);
+
+impl Default for ArchiveLimits {
+    fn default() -> Self {
+        Self {
+            member_bytes: MAX_ARRAY_BYTES,
+            total_bytes: MAX_NPZ_INFLATED_BYTES,
+        }
+    }
+}
+
+/// Reads the four arrays from the `.npz` archive at `path`, within [`ArchiveLimits::default`].
 pub fn read_npz(path: &Path) -> Result<TrainTest> {
-    let archive_bytes_max = MAX_ARRAY_BYTES.saturating_mul(ARRAY_NAMES.len() as u64);
+    read_npz_within(path, &ArchiveLimits::default())
+}
+
+/// Reads the four arrays from the `.npz` archive at `path`, within `limits`.
+pub fn read_npz_within(path: &Path, limits: &ArchiveLimits) -> Result<TrainTest> {
+    // Stored members are no larger than their contents, deflated ones hardly larger.
+    let archive_bytes_max = limits.total_bytes.saturating_add(1 << 20);
     let bytes = read_regular(path, archive_bytes_max, "an .npz archive")?;
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| format_error(path, format!("not a readable .npz (zip) archive: {e}")))?;
-    let found: Vec<String> = archive.file_names().map(str::to_string).collect();
+    let found = excerpt_list(archive.file_names(), 8);
     let mut members = Vec::with_capacity(ARRAY_NAMES.len());
+    let mut promised_total = 0u64;
     for name in ARRAY_NAMES {
         let file_name = format!("{name}.npy");
-        let member = match archive.by_name(&file_name) {
+        let member_path = path.join(&file_name);
+        let mut member = match archive.by_name(&file_name) {
             Ok(member) => member,
             Err(zip::result::ZipError::FileNotFound) => {
                 return Err(format_error(
                     path,
                     format!(
-                        "no array {name} (member {file_name}); the archive holds {found:?}, \
-                         and needs x_train, y_train, x_test and y_test"
+                        "no array {name} (member {file_name}); the archive holds {found}, and \
+                         needs x_train, y_train, x_test and y_test"
                     ),
                 ));
             }
             Err(e) => return Err(format_error(path, format!("member {file_name}: {e}"))),
         };
         let declared = member.size();
-        if declared > MAX_ARRAY_BYTES {
+        let (prefix, data_bytes) = read_prefix(&member_path, &mut member)?;
+        let promised = data_bytes.saturating_add(prefix.len() as u64);
+        if promised > limits.member_bytes {
             return Err(format_error(
                 path,
                 format!(
-                    "member {file_name} holds {declared} bytes, past the {MAX_ARRAY_BYTES} this \
-                     reader accepts"
+                    "member {file_name}'s header promises {promised} bytes, past the {} one \
+                     array may hold",
+                    limits.member_bytes
                 ),
             ));
         }
-        // The declared size bounds the read; a member that inflates past it is corrupt.
-        let mut data = Vec::with_capacity(declared as usize);
-        member
-            .take(declared.saturating_add(1))
+        if declared != promised {
+            return Err(format_error(
+                path,
+                format!(
+                    "member {file_name}: the archive's directory gives {declared} bytes, its \
+                     .npy header promises {promised}"
+                ),
+            ));
+        }
+        promised_total = promised_total.saturating_add(promised);
+        if promised_total > limits.total_bytes {
+            return Err(format_error(
+                path,
+                format!(
+                    "members up to {file_name} promise {promised_total} bytes, past the {} an \
+                     archive may inflate to",
+                    limits.total_bytes
+                ),
+            ));
+        }
+        // Bounded by the header's promise: one byte more is enough to tell that it lied.
+        let mut data = Vec::new();
+        data.try_reserve_exact(usize::try_from(promised).unwrap_or(usize::MAX))
+            .map_err(|e| format_error(path, format!("cannot hold {promised} bytes: {e}")))?;
+        data.extend_from_slice(&prefix);
+        (&mut member)
+            .take(data_bytes.saturating_add(1))
             .read_to_end(&mut data)
             .map_err(|e| format_error(path, format!("member {file_name}: corrupt data: {e}")))?;
-        if data.len() as u64 != declared {
+        if data.len() as u64 != promised {
+            let how = if data.len() as u64 > promised {
+                "past"
+            } else {
+                "short of"
+            };
             return Err(format_error(
                 path,
                 format!(
-                    "member {file_name} inflates to {} bytes, its header says {declared}",
-                    data.len()
+                    "member {file_name} inflates {how} the {promised} bytes its header promises"
                 ),
             ));
         }
-        members.push((path.join(&file_name), data));
+        drop(member);
+        members.push((member_path, data));
     }
     build(members)
+}
+
+/// Up to `shown` names, quoted, and how many more there are: an error names what it found
+/// without printing an archive's every member.
+fn excerpt_list<'a>(names: impl Iterator<Item = &'a str>, shown: usize) -> String {
+    let names: Vec<&str> = names.collect();
+    let listed: Vec<String> = names
+        .iter()
+        .take(shown)
+        .map(|n| format!("{:?}", crate::util::excerpt(n, 80)))
+        .collect();
+    match names.len().saturating_sub(shown) {
+        0 => format!("[{}]", listed.join(", ")),
+        more => format!("[{}, and {more} more]", listed.join(", ")),
+    }
 }
 
 /// Reads `x_train.npy`, `y_train.npy`, `x_test.npy` and `y_test.npy` from `dir`.

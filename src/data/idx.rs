@@ -57,7 +57,7 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
         source,
     };
     // On the path before opening (opening a FIFO blocks), then on the handle.
-    check_regular(path, std::fs::metadata(path).map_err(io_error)?)?;
+    check_regular(path, crate::files::metadata(path)?)?;
     let mut file = std::fs::File::open(path).map_err(io_error)?;
     let file_len = check_regular(path, file.metadata().map_err(io_error)?)?;
     let magic = read_up_to(&mut file, 2).map_err(io_error)?;
@@ -309,6 +309,9 @@ fn find_file(dir: &Path, stem: &str) -> Result<PathBuf> {
         match std::fs::metadata(&p) {
             Ok(meta) if meta.is_file() => return Ok(p),
             Ok(meta) => not_regular = not_regular.or(check_regular(&p, meta).err()),
+            Err(_) if crate::files::entry_exists(&p) => {
+                not_regular = not_regular.or(crate::files::metadata(&p).err());
+            }
             Err(_) => {}
         }
     }

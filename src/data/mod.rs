@@ -15,6 +15,8 @@ pub mod source;
 pub mod table;
 
 pub use crate::ops::gather::Inputs;
+#[cfg(not(target_arch = "wasm32"))]
+pub use arrays::{read_npz, read_npz_within, ArchiveLimits, MAX_NPZ_INFLATED_BYTES};
 pub use dataset::{split_indices, Dataset};
 pub(crate) use device::BatchBuffers;
 pub use device::DeviceDataset;

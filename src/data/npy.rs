@@ -2,14 +2,93 @@
 //! float32 matrices, how teachers of any architecture or framework hand their logits over.
 //! Every read is bounded by the shape the caller expects.
 
+use std::io::Read;
 use std::path::Path;
 
-use npyz::{DType, Deserialize, NpyFile, Order, TypeChar};
+use npyz::{DType, Deserialize, NpyFile, NpyHeader, Order, TypeChar};
 
 use crate::error::{check_finite, Error, Result};
 
 /// Header bytes allowed beyond the data (npy headers are a few hundred bytes).
-const MAX_HEADER: u64 = 1 << 20;
+pub(crate) const MAX_HEADER: u64 = 1 << 20;
+
+/// The `.npy` magic string.
+const MAGIC: &[u8] = b"\x93NUMPY";
+
+/// Reads an `.npy` stream up to its data — magic, version, header length and header, every
+/// length bounded before anything is read — and returns those bytes with the number of data
+/// bytes the header promises. A streamed reader (an archive member) is then read no further
+/// than that, so a member that inflates past its own header is never inflated past it.
+pub(crate) fn read_prefix(path: &Path, reader: &mut impl Read) -> Result<(Vec<u8>, u64)> {
+    let short = |e: std::io::Error| format_error(path, format!("not a readable .npy header: {e}"));
+    let mut prefix = vec![0u8; 10];
+    reader.read_exact(&mut prefix).map_err(short)?;
+    if &prefix[..MAGIC.len()] != MAGIC {
+        return Err(format_error(
+            path,
+            "not an .npy array (no \\x93NUMPY magic)",
+        ));
+    }
+    let header_len = match prefix[6] {
+        1 => u64::from(u16::from_le_bytes([prefix[8], prefix[9]])),
+        2 | 3 => {
+            let mut rest = [0u8; 2];
+            reader.read_exact(&mut rest).map_err(short)?;
+            prefix.extend_from_slice(&rest);
+            u64::from(u32::from_le_bytes([prefix[8], prefix[9], rest[0], rest[1]]))
+        }
+        version => {
+            return Err(format_error(
+                path,
+                format!(".npy format version {version}; versions 1 to 3 are read"),
+            ))
+        }
+    };
+    if header_len > MAX_HEADER {
+        return Err(format_error(
+            path,
+            format!("an .npy header of {header_len} bytes, past the {MAX_HEADER} accepted"),
+        ));
+    }
+    let start = prefix.len();
+    reader
+        .take(header_len)
+        .read_to_end(&mut prefix)
+        .map_err(short)?;
+    if (prefix.len() - start) as u64 != header_len {
+        return Err(format_error(
+            path,
+            format!(
+                "the .npy header ends after {} of its {header_len} bytes",
+                prefix.len() - start
+            ),
+        ));
+    }
+    let header = NpyHeader::from_reader(&prefix[..]).map_err(short)?;
+    let DType::Plain(type_str) = header.dtype() else {
+        return Err(format_error(
+            path,
+            format!(
+                "structured dtype {}; save a plain numeric array",
+                header.dtype().descr()
+            ),
+        ));
+    };
+    let data = header
+        .shape()
+        .iter()
+        .try_fold(type_str.size_field(), |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| {
+            format_error(
+                path,
+                format!(
+                    "array shape {:?} of dtype {type_str} overflows 2^64 bytes",
+                    header.shape()
+                ),
+            )
+        })?;
+    Ok((prefix, data))
+}
 
 fn format_error(path: &Path, message: impl Into<String>) -> Error {
     Error::Format {

@@ -9,6 +9,7 @@ use crate::data::dataset::Dataset;
 use crate::data::idx::{read_dir, TrainTest};
 use crate::data::table::read_csv_dir;
 use crate::error::{check_finite, Error, Result};
+use crate::files::entry_exists;
 use crate::ops::gather::Inputs;
 
 /// How a data set is read.
@@ -57,9 +58,11 @@ impl DataFormat {
         if !meta.is_dir() {
             return Ok(DataFormat::Npz);
         }
-        Ok(if path.join("x_train.npy").exists() {
+        // A broken link counts as present, so that its reader names it rather than another
+        // format's files being reported missing.
+        Ok(if entry_exists(&path.join("x_train.npy")) {
             DataFormat::NpyDir
-        } else if path.join("train.csv").exists() {
+        } else if entry_exists(&path.join("train.csv")) {
             DataFormat::Csv
         } else {
             DataFormat::Idx
@@ -83,7 +86,7 @@ pub fn read_data(path: &Path, options: &DataOptions) -> Result<TrainTest> {
     let format = DataFormat::detect(path)?;
     if options.label_column.is_some() && format != DataFormat::Csv {
         return Err(Error::InvalidConfig(format!(
-            "--label-column names a CSV column, and {} holds {} data",
+            "a label column (DataOptions::label_column) names a CSV column, and {} holds {} data",
             path.display(),
             format.name()
         )));
@@ -94,11 +97,79 @@ pub fn read_data(path: &Path, options: &DataOptions) -> Result<TrainTest> {
         DataFormat::NpyDir => read_npy_dir(path)?,
         DataFormat::Csv => read_csv_dir(path, options.label_column.as_deref())?,
     };
+    let data = with_classes(data, options.classes, path, format)?;
     if options.standardize {
         standardize(data)
     } else {
         Ok(data)
     }
+}
+
+/// The file that holds a format's test labels, for errors.
+fn test_labels_file(path: &Path, format: DataFormat) -> String {
+    match format {
+        DataFormat::Idx => format!("{} (t10k-labels-idx1-ubyte)", path.display()),
+        DataFormat::Npz => format!("{} (y_test)", path.display()),
+        DataFormat::NpyDir => path.join("y_test.npy").display().to_string(),
+        DataFormat::Csv => path.join("test.csv").display().to_string(),
+    }
+}
+
+/// Sets the class count: the one stated (every label of both splits must be below it), or
+/// one more than the largest training label, refusing a test label the training split never
+/// had — it would add an output the model never learns, and every sample of it is an error.
+fn with_classes(
+    mut data: TrainTest,
+    stated: Option<usize>,
+    path: &Path,
+    format: DataFormat,
+) -> Result<TrainTest> {
+    if let Some(classes) = stated {
+        if classes < 2 {
+            return Err(Error::InvalidConfig(format!(
+                "a class count of {classes}: a classifier needs at least 2"
+            )));
+        }
+        for (split, set) in [("training", &data.train), ("test", &data.test)] {
+            if let Some((row, &label)) = set
+                .labels
+                .iter()
+                .enumerate()
+                .find(|(_, &l)| usize::from(l) >= classes)
+            {
+                return Err(Error::InvalidConfig(format!(
+                    "{}: the {split} split's sample {row} has label {label}, and the stated \
+                     class count is {classes} (labels 0 to {})",
+                    path.display(),
+                    classes - 1
+                )));
+            }
+        }
+        data.classes = classes;
+        return Ok(data);
+    }
+    let mut seen = [false; 256];
+    for &label in &data.train.labels {
+        seen[usize::from(label)] = true;
+    }
+    if let Some((row, &label)) = data
+        .test
+        .labels
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| !seen[usize::from(l)])
+    {
+        let count = seen.iter().filter(|&&s| s).count();
+        return Err(Error::InvalidConfig(format!(
+            "{}: test sample {row} has class {label}, which the training split never has (it \
+             holds {count} classes, labels up to {}); state the class count \
+             (DataOptions::classes) if the test set may hold classes training never saw",
+            test_labels_file(path, format),
+            data.train.classes().saturating_sub(1)
+        )));
+    }
+    data.classes = data.train.classes().max(2);
+    Ok(data)
 }
 
 /// Per-feature shift and scale: `(x − mean) / std`, both from a training split.

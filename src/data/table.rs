@@ -10,6 +10,7 @@ use crate::data::idx::TrainTest;
 use crate::error::{Error, Result};
 use crate::files::read_regular;
 use crate::ops::gather::Inputs;
+use crate::util::excerpt;
 
 /// The label column's name when none is given.
 pub const DEFAULT_LABEL_COLUMN: &str = "label";
@@ -32,16 +33,54 @@ pub fn read_csv_dir(dir: &Path, label_column: Option<&str>) -> Result<TrainTest>
     let test_path = dir.join("test.csv");
     let (train_header, train) = read_csv(&train_path, label_column)?;
     let (test_header, test) = read_csv(&test_path, label_column)?;
-    if train_header != test_header {
+    if let Some(difference) = header_difference(&train_header, &test_header) {
         return Err(format_error(
             &test_path,
-            format!(
-                "columns {test_header:?} differ from train.csv's {train_header:?}; both files \
-                 need the same columns in the same order"
-            ),
+            format!("{difference}; train.csv and test.csv need the same columns in the same order"),
         ));
     }
     TrainTest::new(train, test, &test_path)
+}
+
+/// The most characters of one column name or field an error quotes.
+const NAME_CHARS: usize = 60;
+
+/// The first few column names, each cut short: enough to recognise a header without printing
+/// all of a wide one.
+fn first_names(header: &[String]) -> String {
+    let shown: Vec<String> = header
+        .iter()
+        .take(5)
+        .map(|n| format!("{:?}", excerpt(n, NAME_CHARS)))
+        .collect();
+    let more = header.len().saturating_sub(shown.len());
+    if more == 0 {
+        shown.join(", ")
+    } else {
+        format!("{}, …", shown.join(", "))
+    }
+}
+
+/// Where two files' feature columns first differ, with both counts; `None` when they agree.
+fn header_difference(train: &[String], test: &[String]) -> Option<String> {
+    if train == test {
+        return None;
+    }
+    let counts = format!(
+        "test.csv has {} feature columns, train.csv {}",
+        test.len(),
+        train.len()
+    );
+    let column = train.iter().zip(test).position(|(a, b)| a != b);
+    Some(match column {
+        Some(i) => format!(
+            "feature column {} is {:?} in test.csv and {:?} in train.csv ({counts})",
+            i + 1,
+            excerpt(&test[i], NAME_CHARS),
+            excerpt(&train[i], NAME_CHARS)
+        ),
+        None => counts,
+    })
 }
 
 /// One CSV file: its header and its samples.
@@ -69,8 +108,11 @@ pub fn parse_csv(path: &Path, bytes: &[u8], label_column: &str) -> Result<(Vec<S
             format_error(
                 path,
                 format!(
-                    "no column named {label_column:?} in the header {header:?}; name the label \
-                     column with --label-column"
+                    "no column named {:?} among the header's {} columns (the first: {}); name \
+                     the label column (DataOptions::label_column)",
+                    excerpt(label_column, NAME_CHARS),
+                    header.len(),
+                    first_names(&header)
                 ),
             )
         })?;
@@ -78,7 +120,10 @@ pub fn parse_csv(path: &Path, bytes: &[u8], label_column: &str) -> Result<(Vec<S
     if width == 0 {
         return Err(format_error(
             path,
-            format!("only the label column {label_column:?}: no feature columns"),
+            format!(
+                "only the label column {:?}: no feature columns",
+                excerpt(label_column, NAME_CHARS)
+            ),
         ));
     }
     let mut values = Vec::new();
@@ -93,8 +138,9 @@ pub fn parse_csv(path: &Path, bytes: &[u8], label_column: &str) -> Result<(Vec<S
                     format_error(
                         path,
                         format!(
-                            "line {line}, column {label_column:?}: {field:?} is not an integer \
-                             class index"
+                            "line {line}, column {:?}: {:?} is not an integer class index",
+                            excerpt(label_column, NAME_CHARS),
+                            excerpt(field, NAME_CHARS)
                         ),
                     )
                 })?;
@@ -105,8 +151,9 @@ pub fn parse_csv(path: &Path, bytes: &[u8], label_column: &str) -> Result<(Vec<S
                 format_error(
                     path,
                     format!(
-                        "line {line}, column {:?}: {field:?} is not a number",
-                        header[column]
+                        "line {line}, column {:?}: {:?} is not a number",
+                        excerpt(&header[column], NAME_CHARS),
+                        excerpt(field, NAME_CHARS)
                     ),
                 )
             })?;
@@ -114,8 +161,9 @@ pub fn parse_csv(path: &Path, bytes: &[u8], label_column: &str) -> Result<(Vec<S
                 return Err(format_error(
                     path,
                     format!(
-                        "line {line}, column {:?}: {field:?} is not a finite float32",
-                        header[column]
+                        "line {line}, column {:?}: {:?} is not a finite float32",
+                        excerpt(&header[column], NAME_CHARS),
+                        excerpt(field, NAME_CHARS)
                     ),
                 ));
             }
