@@ -8,8 +8,9 @@
 //! `L = (1 − α)·CE(y, softmax(z)) + α·T²·KL(softmax(t/T) ‖ softmax(z/T))`
 //!
 //! Layers, each depending only on those before it: [`gpu`] → [`ops`] → [`model`] / [`data`] →
-//! [`eval`] / [`distill`] / [`train`] → [`session`] (training runs for apps) / [`validate`] /
-//! [`bench`](mod@bench) / [`report`] (and the `distill` binary).
+//! [`eval`] / [`distill`] / [`train`] → [`session`] (training runs for apps) / [`validate`],
+//! and, with the default `cli` feature, `bench`, `experiment` and `report`, which only the
+//! `distill` binary uses.
 #![doc = include_str!("../README.md")]
 //!
 //! In a browser (wasm32) the same kernels and launchers compile, and every call that waits
@@ -17,7 +18,7 @@
 //! (`maybe-async` writes both forms from one source); the disk-backed parts (files, data
 //! formats, checkpoints, sessions, reports, experiments, benches) and the CLI are native only.
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 pub mod bench;
 pub mod classes;
 pub mod cpu;
@@ -26,14 +27,14 @@ pub mod diagnose;
 pub mod distill;
 pub mod error;
 pub mod eval;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 pub mod experiment;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod files;
 pub mod gpu;
 pub mod model;
 pub mod ops;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 pub mod report;
 pub mod rng;
 #[cfg(not(target_arch = "wasm32"))]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use distill_wgpu::gpu::portability::uniform_block_size;
+use common::portability::uniform_block_size;
 use distill_wgpu::ops::accumulate::{self, check::MLP_PARAMETERS};
 use distill_wgpu::ops::check::{compare_scaled, random_vec, Comparison};
 use distill_wgpu::ops::ema::{self, check::ema_tolerance, check_decay, ramped_decay};

@@ -6,8 +6,8 @@
 mod common;
 
 use common::numeric_grad;
+use common::portability::{translate_all, uniform_block_size};
 use distill_wgpu::cpu;
-use distill_wgpu::gpu::portability::{translate_all, uniform_block_size};
 use distill_wgpu::ops::check::random_vec;
 use distill_wgpu::ops::kd_loss::{self, KdBatch};
 use distill_wgpu::ops::multi_kd::check::{self as mcheck, random_masks, Masks, WEIGHT_MODES};

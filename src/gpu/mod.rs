@@ -1,12 +1,11 @@
 //! The GPU layer: context and adapter choice, buffers, recorded dispatches and the one
-//! submit path, the pipeline cache, one-shot kernels, and naga portability checks. It knows
+//! submit path, the pipeline cache and one-shot kernels. It knows
 //! nothing of the ops built on it.
 
 pub mod buffers;
 pub mod context;
 pub mod dispatch;
 pub mod pipelines;
-pub mod portability;
 pub mod prepared;
 pub mod scope;
 

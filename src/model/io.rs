@@ -1,6 +1,6 @@
 //! Saving and loading MLPs as safetensors, in the layout PyTorch writes for
 //! `nn.Sequential(nn.Linear, nn.ReLU, nn.Linear, …)`: layer `l` is `{2l}.weight` `[out, in]` and
-//! `{2l}.bias` `[out]`, f32. The architecture goes in the metadata (`distill_wgpu.sizes`,
+//! `{2l}.bias` `[out]`, f32 (or f16, [`WeightPrecision`]; bf16 files are read too). The architecture goes in the metadata (`distill_wgpu.sizes`,
 //! `distill_wgpu.activation`); files without it (e.g. from PyTorch) are read from the shapes.
 
 use std::collections::HashMap;
@@ -34,19 +34,53 @@ pub fn bias_name(layer: usize) -> String {
     format!("{}.bias", 2 * layer)
 }
 
-/// Serialises flat parameters of `spec` to safetensors bytes, with `extra` metadata; refuses
-/// NaN or infinite weights.
+/// The precision a model file stores its weights in. Training always runs in f32; f16 halves
+/// a file (the bundled teacher ships so), each weight rounded to the nearest f16.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightPrecision {
+    /// 4 bytes a weight, exactly what was trained.
+    #[default]
+    F32,
+    /// 2 bytes a weight, rounded to nearest; weights past ±65504 are refused.
+    F16,
+}
+
+/// Serialises flat parameters of `spec` to safetensors bytes (f32), with `extra` metadata;
+/// refuses NaN or infinite weights.
 pub fn to_safetensors(spec: &MlpSpec, params: &[f32], extra: &[(&str, String)]) -> Result<Vec<u8>> {
+    to_safetensors_as(spec, params, extra, WeightPrecision::F32)
+}
+
+/// [`to_safetensors`] with the weights stored in `precision`.
+pub fn to_safetensors_as(
+    spec: &MlpSpec,
+    params: &[f32],
+    extra: &[(&str, String)],
+    precision: WeightPrecision,
+) -> Result<Vec<u8>> {
     crate::error::check_len("MLP parameters", spec.parameter_count(), params.len())?;
     // A model file never holds NaN or infinite weights.
     crate::error::check_finite("MLP parameters", params)?;
-    let bytes: &[u8] = bytemuck::cast_slice(params);
+    let (dtype, width, stored): (Dtype, usize, Vec<u8>) = match precision {
+        WeightPrecision::F32 => (Dtype::F32, 4, bytemuck::cast_slice(params).to_vec()),
+        WeightPrecision::F16 => {
+            let halves: Vec<half::f16> = params.iter().map(|&v| half::f16::from_f32(v)).collect();
+            if let Some(at) = halves.iter().position(|h| h.is_infinite()) {
+                return Err(Error::InvalidConfig(format!(
+                    "parameter {at} is {}, past the largest float16 (65504)",
+                    params[at]
+                )));
+            }
+            (Dtype::F16, 2, bytemuck::cast_slice(&halves).to_vec())
+        }
+    };
+    let bytes = &stored[..];
     let mut tensors = Vec::new();
     for (l, layer) in spec.layers().iter().enumerate() {
-        let w = &bytes[layer.weight_offset * 4..layer.bias_offset * 4];
-        let b = &bytes[layer.bias_offset * 4..(layer.bias_offset + layer.outputs) * 4];
+        let w = &bytes[layer.weight_offset * width..layer.bias_offset * width];
+        let b = &bytes[layer.bias_offset * width..(layer.bias_offset + layer.outputs) * width];
         let view = |shape: Vec<usize>, data| {
-            safetensors::tensor::TensorView::new(Dtype::F32, shape, data)
+            safetensors::tensor::TensorView::new(dtype, shape, data)
                 .map_err(|e| Error::InvalidConfig(format!("safetensors view: {e}")))
         };
         tensors.push((weight_name(l), view(vec![layer.outputs, layer.inputs], w)?));
@@ -81,7 +115,19 @@ pub fn to_safetensors(spec: &MlpSpec, params: &[f32], extra: &[(&str, String)]) 
 /// Writes a model file atomically (temporary file, then rename), so an interrupted save never
 /// leaves a partial file under the final name or destroys an earlier one.
 pub fn save(path: &Path, spec: &MlpSpec, params: &[f32], extra: &[(&str, String)]) -> Result<()> {
-    let bytes = to_safetensors(spec, params, extra)?;
+    save_as(path, spec, params, extra, WeightPrecision::F32)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+/// [`save`] with the weights stored in `precision`.
+pub fn save_as(
+    path: &Path,
+    spec: &MlpSpec,
+    params: &[f32],
+    extra: &[(&str, String)],
+    precision: WeightPrecision,
+) -> Result<()> {
+    let bytes = to_safetensors_as(spec, params, extra, precision)?;
     crate::files::write_atomic(path, &bytes)
 }
 
@@ -209,12 +255,15 @@ pub fn from_safetensors(path: &Path, bytes: &[u8]) -> Result<(MlpSpec, Vec<f32>)
     // Every tensor is checked before the parameter vector is allocated.
     let mut views = Vec::with_capacity(2 * layer_count);
     for (l, layer) in spec.layers().iter().enumerate() {
-        views.push(file.f32_data(&weight_name(l), &[layer.outputs, layer.inputs])?);
-        views.push(file.f32_data(&bias_name(l), &[layer.outputs])?);
+        views.push(file.tensor_data(&weight_name(l), &[layer.outputs, layer.inputs])?);
+        views.push(file.tensor_data(&bias_name(l), &[layer.outputs])?);
     }
     let count = spec.parameter_count();
-    let held: usize = views.iter().map(|v| v.len() / 4).sum();
-    if held != count || count > data.len() / 4 {
+    let held: usize = views
+        .iter()
+        .map(|(dtype, v)| v.len() / stored_bytes(*dtype))
+        .sum();
+    if held != count || count > data.len() / 2 {
         return Err(format_error(
             path,
             format!(
@@ -224,14 +273,29 @@ pub fn from_safetensors(path: &Path, bytes: &[u8]) -> Result<(MlpSpec, Vec<f32>)
         ));
     }
     let mut params = Vec::with_capacity(count);
-    for view in views {
-        params.extend(
-            view.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-        );
+    for (dtype, view) in views {
+        match dtype {
+            Dtype::F16 => params.extend(
+                view.chunks_exact(2)
+                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()),
+            ),
+            Dtype::BF16 => params.extend(
+                view.chunks_exact(2)
+                    .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()),
+            ),
+            _ => params.extend(
+                view.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            ),
+        }
     }
     crate::error::check_finite(&format!("parameters in {}", path.display()), &params)?;
     Ok((spec, params))
+}
+
+/// Bytes one element of a float dtype this reader accepts takes.
+fn stored_bytes(dtype: Dtype) -> usize {
+    dtype.bitsize() / 8
 }
 
 /// The tensors of one safetensors file: its parsed header and data section.
@@ -252,13 +316,17 @@ impl<'a> Tensors<'a> {
         Ok(&self.info(name)?.shape)
     }
 
-    /// The bytes of f32 tensor `name`, checked to have exactly `shape` and its byte length.
-    fn f32_data(&self, name: &str, shape: &[usize]) -> Result<&'a [u8]> {
+    /// The dtype and bytes of float tensor `name` (F32, F16 or BF16), checked to have exactly
+    /// `shape` and its byte length.
+    fn tensor_data(&self, name: &str, shape: &[usize]) -> Result<(Dtype, &'a [u8])> {
         let info = self.info(name)?;
-        if info.dtype != Dtype::F32 {
+        if !matches!(info.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16) {
             return Err(format_error(
                 self.path,
-                format!("tensor {name:?} has dtype {:?}, expected F32", info.dtype),
+                format!(
+                    "tensor {name:?} has dtype {:?}, expected F32, F16 or BF16",
+                    info.dtype
+                ),
             ));
         }
         if info.shape != shape {
@@ -271,12 +339,17 @@ impl<'a> Tensors<'a> {
             ));
         }
         let (start, end) = info.data_offsets;
-        let expected = shape.iter().try_fold(4usize, |acc, &d| acc.checked_mul(d));
+        let expected = shape
+            .iter()
+            .try_fold(stored_bytes(info.dtype), |acc, &d| acc.checked_mul(d));
         match self.data.get(start..end) {
-            Some(bytes) if Some(bytes.len()) == expected => Ok(bytes),
+            Some(bytes) if Some(bytes.len()) == expected => Ok((info.dtype, bytes)),
             _ => Err(format_error(
                 self.path,
-                format!("tensor {name:?} data {start}..{end} does not hold its {shape:?} f32s"),
+                format!(
+                    "tensor {name:?} data {start}..{end} does not hold its {shape:?} {:?}s",
+                    info.dtype
+                ),
             )),
         }
     }

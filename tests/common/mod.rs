@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod formats;
+pub mod portability;
 
 use std::sync::OnceLock;
 

@@ -1,7 +1,8 @@
-//! Portability checks with naga: every shader translates to the languages of Vulkan, Metal,
-//! DX12 and GL, and its uniform block has the size of the Rust struct that fills it.
+//! Portability checks with naga (a dev-dependency: only the tests translate shaders): every
+//! shader translates to the languages of Vulkan, Metal, DX12 and GL, and its uniform block has
+//! the size of the Rust struct that fills it.
 
-use crate::error::{Error, Result};
+use distill_wgpu::{Error, Result};
 
 fn parse(name: &str, source: &str) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
     let fail = |stage: &str, e: String| Error::Shader {
