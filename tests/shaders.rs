@@ -1,10 +1,109 @@
 //! Every shader (hand-written files and every generated matmul configuration) parses and
 //! validates with naga and translates to SPIR-V, MSL, HLSL and GLSL: portability to Vulkan,
-//! Metal, DX12 and GL without that hardware.
+//! Metal, DX12 and GL without that hardware. The shader list names every file under
+//! `shaders/`, and each shader is exactly the files it lists.
 
-use distill_wgpu::gpu::portability::{translate_all, uniform_block_size};
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::portability::{translate_all, uniform_block_size};
 use distill_wgpu::ops::matmul::{self, generate_unrolled_matmul, MatmulVariant, UNROLLED_CONFIGS};
 use distill_wgpu::ops::SHADERS;
+
+/// The repository root (this crate's manifest directory).
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Adds the repository-relative, `/`-separated path of every `.wgsl` file under `dir` (at any
+/// depth) to `out`.
+fn collect_wgsl(dir: &Path, out: &mut BTreeSet<String>) {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for entry in entries {
+        let path = entry
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .path();
+        if path.is_dir() {
+            collect_wgsl(&path, out);
+        } else if path.extension().is_some_and(|ext| ext == "wgsl") {
+            let relative = path
+                .strip_prefix(root())
+                .expect("under the repository root");
+            let parts: Vec<String> = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            out.insert(parts.join("/"));
+        }
+    }
+}
+
+/// The files on disk that nothing lists, and the listed files that are not on disk.
+fn unlisted_and_missing(
+    on_disk: &BTreeSet<String>,
+    listed: &BTreeSet<&str>,
+) -> (Vec<String>, Vec<String>) {
+    let unlisted = on_disk
+        .iter()
+        .filter(|f| !listed.contains(f.as_str()))
+        .cloned()
+        .collect();
+    let missing = listed
+        .iter()
+        .filter(|f| !on_disk.contains(**f))
+        .map(|f| f.to_string())
+        .collect();
+    (unlisted, missing)
+}
+
+#[test]
+fn the_shader_list_names_every_file_under_shaders() {
+    let mut on_disk = BTreeSet::new();
+    collect_wgsl(&root().join("shaders"), &mut on_disk);
+    assert!(!on_disk.is_empty(), "no .wgsl files under shaders/");
+    let listed: BTreeSet<&str> = SHADERS
+        .iter()
+        .flat_map(|s| s.files.iter().copied())
+        .collect();
+    let (unlisted, missing) = unlisted_and_missing(&on_disk, &listed);
+    assert!(
+        unlisted.is_empty() && missing.is_empty(),
+        "WGSL files under shaders/ that no entry of ops::SHADERS lists: {unlisted:?}; \
+         files ops::SHADERS lists that are not on disk: {missing:?}"
+    );
+}
+
+#[test]
+fn a_file_missing_from_the_list_would_be_caught() {
+    let on_disk: BTreeSet<String> = ["shaders/a.wgsl", "shaders/common/b.wgsl"]
+        .map(String::from)
+        .into();
+    let listed: BTreeSet<&str> = ["shaders/a.wgsl", "shaders/c.wgsl"].into();
+    let (unlisted, missing) = unlisted_and_missing(&on_disk, &listed);
+    assert_eq!(unlisted, ["shaders/common/b.wgsl"]);
+    assert_eq!(missing, ["shaders/c.wgsl"]);
+}
+
+#[test]
+fn every_shader_is_its_listed_files_concatenated() {
+    for shader in SHADERS {
+        assert!(!shader.files.is_empty(), "{}: no files listed", shader.name);
+        let mut text = String::new();
+        for file in shader.files {
+            let path = root().join(file);
+            text += &std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {}: {e}", shader.name, path.display()));
+        }
+        assert!(
+            text == shader.source,
+            "{}: source is not {:?} concatenated in order",
+            shader.name,
+            shader.files
+        );
+    }
+}
 
 fn assert_translates(name: &str, source: &str, entry: &str, overrides: &[(&str, f64)]) {
     match translate_all(name, source, entry, overrides) {
@@ -19,7 +118,6 @@ fn assert_translates(name: &str, source: &str, entry: &str, overrides: &[(&str, 
 
 #[test]
 fn every_shader_file_translates_to_all_backends() {
-    assert!(SHADERS.len() >= 8, "shader list lost entries");
     for shader in SHADERS {
         assert_translates(shader.name, shader.source, shader.entry_point, &[]);
     }

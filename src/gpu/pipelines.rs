@@ -8,16 +8,20 @@ use crate::error::{Error, Result};
 use crate::gpu::scope::scoped;
 
 /// A WGSL compute shader: a name used in labels and as its cache key, the entry point, the
-/// source (shared snippets first, then the op's own file), and the byte size of the Rust
-/// struct its uniform block mirrors (checked against naga's layout in the tests).
+/// source (shared snippets first, then the op's own file), the files that source is made of,
+/// and the byte size of the Rust struct its uniform block mirrors (checked against naga's
+/// layout in the tests). The ops build theirs with `shader_source!`, which reads `source` from
+/// exactly the `files` it records.
 #[derive(Debug, Clone, Copy)]
 pub struct ShaderSource {
     /// Unique name, used in labels and error messages.
     pub name: &'static str,
     /// The compute entry point.
     pub entry_point: &'static str,
-    /// WGSL text.
+    /// WGSL text: the contents of `files`, concatenated in order.
     pub source: &'static str,
+    /// Repository-relative paths (`shaders/...`) of the WGSL files `source` is made of.
+    pub files: &'static [&'static str],
     /// `size_of` of the Rust uniform struct bound at group 0, binding 0 (0 when none).
     pub uniform_size: usize,
 }

@@ -1,6 +1,30 @@
-//! One folder per op: its WGSL, its launcher (uniform struct, dispatch builder, one-shot
-//! function), its f64 reference (`reference.rs`) and its validation cases (`check.rs`).
-//! Snippets several kernels share live in `wgsl/` and are prepended to each kernel's source.
+//! One folder per op: its launcher (uniform struct, dispatch builder, one-shot function), its
+//! f64 reference (`reference.rs`) and its validation cases (`check.rs`). The WGSL lives in the
+//! top-level `shaders/` folder (`shaders/<op>.wgsl`, or `shaders/<op>/<kernel>.wgsl` for an op
+//! whose files carry their kernels' names); snippets several kernels share live in
+//! `shaders/common/` and are prepended to each kernel's source. The matmul family for CPU
+//! adapters is generated in [`matmul::codegen`], not read from a file.
+
+/// A [`ShaderSource`](crate::gpu::ShaderSource) whose `source` is the given WGSL files
+/// concatenated in order (shared snippets first, then the kernel) and whose `files` records
+/// those same repository-relative paths: the only way the ops include WGSL, so no file is
+/// compiled in without being listed (`tests/shaders.rs` matches the lists against `shaders/`).
+macro_rules! shader_source {
+    (
+        name: $name:expr,
+        entry_point: $entry_point:expr,
+        files: [$($file:literal),+ $(,)?],
+        uniform_size: $uniform_size:expr $(,)?
+    ) => {
+        $crate::gpu::ShaderSource {
+            name: $name,
+            entry_point: $entry_point,
+            source: concat!($(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $file))),+),
+            files: &[$($file),+],
+            uniform_size: $uniform_size,
+        }
+    };
+}
 
 pub mod accumulate;
 pub mod bias_grad;
@@ -22,8 +46,9 @@ pub mod softmax;
 
 use crate::gpu::ShaderSource;
 
-/// Every shader file of the crate (generated matmul variants come from
-/// [`matmul::MatmulVariant::source`]): the list the portability and uniform-layout tests walk.
+/// Every hand-written shader of the crate (generated matmul variants come from
+/// [`matmul::MatmulVariant::source`]): the list the portability and uniform-layout tests walk,
+/// and whose `files` together must name every file under `shaders/`.
 pub const SHADERS: &[ShaderSource] = &[
     matmul::TILED,
     softmax::SHADER,

@@ -1,15 +1,16 @@
-//! CPU twins of the WGSL snippets in `ops/wgsl/` that several kernels share.
+//! CPU twins of the WGSL snippets in `shaders/common/` that several kernels share.
 
-/// The hash `wgsl/hash.wgsl` defines (PCG-style, Jarzynski & Olano 2020), used by dropout and
-/// the gather's jitter.
+/// The hash `shaders/common/hash.wgsl` defines (PCG-style, Jarzynski & Olano 2020), used by
+/// dropout and the gather's jitter.
 pub fn pcg_hash(v: u32) -> u32 {
     let state = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
     let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277_803_737);
     (word >> 22) ^ word
 }
 
-/// CPU twins of `wgsl/stable_math.wgsl`, in f32 as the kernels compute (WGSL's `frexp`, `ldexp`
-/// and `round` spelled out), so their accuracy can be checked against f64 on the CPU.
+/// CPU twins of `shaders/common/stable_math.wgsl`, in f32 as the kernels compute (WGSL's
+/// `frexp`, `ldexp` and `round` spelled out), so their accuracy can be checked against f64 on
+/// the CPU.
 pub mod stable_math {
     /// `ln 2 = LN2_HI + LN2_LO`, `LN2_HI` with 9 bits.
     const LN2_HI: f32 = 355.0 / 512.0;

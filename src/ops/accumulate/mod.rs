@@ -10,7 +10,7 @@ use crate::gpu::dispatch::Dispatch;
 use crate::gpu::prepared::Output;
 use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
 
-/// Uniform block of `kernel.wgsl`.
+/// Uniform block of `shaders/accumulate.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct AccumulateParams {
@@ -19,10 +19,10 @@ pub(crate) struct AccumulateParams {
 }
 
 /// The shader.
-pub const SHADER: ShaderSource = ShaderSource {
+pub const SHADER: ShaderSource = shader_source! {
     name: "accumulate",
     entry_point: "accumulate",
-    source: include_str!("kernel.wgsl"),
+    files: ["shaders/accumulate.wgsl"],
     uniform_size: std::mem::size_of::<AccumulateParams>(),
 };
 

@@ -9,7 +9,7 @@ use crate::error::{check_len, Result};
 use crate::gpu::dispatch::Dispatch;
 use crate::gpu::{GpuContext, ShaderSource, ELEMENT_WORKGROUP};
 
-/// Uniform block of `kernel.wgsl`.
+/// Uniform block of `shaders/bias_grad.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct BiasGradParams {
@@ -20,10 +20,10 @@ pub(crate) struct BiasGradParams {
 }
 
 /// The shader.
-pub const SHADER: ShaderSource = ShaderSource {
+pub const SHADER: ShaderSource = shader_source! {
     name: "bias_grad",
     entry_point: "bias_grad",
-    source: include_str!("kernel.wgsl"),
+    files: ["shaders/bias_grad.wgsl"],
     uniform_size: std::mem::size_of::<BiasGradParams>(),
 };
 

@@ -12,7 +12,7 @@ use crate::error::{check_finite, check_labels, check_len, Error, Result};
 use crate::gpu::dispatch::Dispatch;
 use crate::gpu::{GpuContext, ShaderSource};
 
-/// Uniform block of `kernel.wgsl`.
+/// Uniform block of `shaders/calibration.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct CalibrationParams {
@@ -25,24 +25,19 @@ pub(crate) struct CalibrationParams {
     pub pad: [u32; 3],
 }
 
-const SOURCE: &str = concat!(
-    include_str!("../wgsl/stable_math.wgsl"),
-    include_str!("kernel.wgsl")
-);
-
 /// Mean NLL for each candidate temperature.
-pub const NLL_SHADER: ShaderSource = ShaderSource {
+pub const NLL_SHADER: ShaderSource = shader_source! {
     name: "calibration_nll",
     entry_point: "nll_per_temperature",
-    source: SOURCE,
+    files: ["shaders/common/stable_math.wgsl", "shaders/calibration.wgsl"],
     uniform_size: std::mem::size_of::<CalibrationParams>(),
 };
 
 /// Reliability bins and totals at one temperature.
-pub const RELIABILITY_SHADER: ShaderSource = ShaderSource {
+pub const RELIABILITY_SHADER: ShaderSource = shader_source! {
     name: "calibration_reliability",
     entry_point: "reliability",
-    source: SOURCE,
+    files: ["shaders/common/stable_math.wgsl", "shaders/calibration.wgsl"],
     uniform_size: std::mem::size_of::<CalibrationParams>(),
 };
 

@@ -98,7 +98,7 @@ fn check_classes(cols: usize) -> Result<()> {
     Ok(())
 }
 
-/// Uniform block of `kernel.wgsl`.
+/// Uniform block of `shaders/dkd.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct DkdParams {
@@ -138,14 +138,14 @@ fn reduce_params(rows: usize, config: DkdConfig) -> ReduceParams {
 
 /// The shader: the shared cancellation-free log1p / expm1 pieces and row-KL sums, then the
 /// kernel.
-pub const SHADER: ShaderSource = ShaderSource {
+pub const SHADER: ShaderSource = shader_source! {
     name: "dkd_loss",
     entry_point: "dkd_loss_rows",
-    source: concat!(
-        include_str!("../wgsl/stable_math.wgsl"),
-        include_str!("../wgsl/row_kl.wgsl"),
-        include_str!("kernel.wgsl")
-    ),
+    files: [
+        "shaders/common/stable_math.wgsl",
+        "shaders/common/row_kl.wgsl",
+        "shaders/dkd.wgsl",
+    ],
     uniform_size: std::mem::size_of::<DkdParams>(),
 };
 

@@ -54,7 +54,7 @@ impl Dropout {
     }
 }
 
-/// Uniform block of `kernel.wgsl`.
+/// Uniform block of `shaders/dropout.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct DropoutParams {
@@ -83,13 +83,10 @@ impl DropoutParams {
 }
 
 /// The shader: the shared hash, then the kernel.
-pub const SHADER: ShaderSource = ShaderSource {
+pub const SHADER: ShaderSource = shader_source! {
     name: "dropout",
     entry_point: "dropout",
-    source: concat!(
-        include_str!("../wgsl/hash.wgsl"),
-        include_str!("kernel.wgsl")
-    ),
+    files: ["shaders/common/hash.wgsl", "shaders/dropout.wgsl"],
     uniform_size: std::mem::size_of::<DropoutParams>(),
 };
 

@@ -1,4 +1,5 @@
-//! The dropout reference: the same hash and keep decision as `kernel.wgsl`, in plain Rust.
+//! The dropout reference: the same hash and keep decision as `shaders/dropout.wgsl`, in plain
+//! Rust.
 
 use crate::ops::dropout::Dropout;
 pub use crate::ops::shared::pcg_hash;

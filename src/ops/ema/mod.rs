@@ -35,7 +35,7 @@ pub fn ramped_decay(decay: f32, step: u32) -> f32 {
     (ramp as f32).min(decay)
 }
 
-/// Uniform block of `kernel.wgsl`.
+/// Uniform block of `shaders/ema.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct EmaParams {
@@ -60,10 +60,10 @@ impl EmaParams {
 }
 
 /// The shader.
-pub const SHADER: ShaderSource = ShaderSource {
+pub const SHADER: ShaderSource = shader_source! {
     name: "ema",
     entry_point: "ema_update",
-    source: include_str!("kernel.wgsl"),
+    files: ["shaders/ema.wgsl"],
     uniform_size: std::mem::size_of::<EmaParams>(),
 };
 

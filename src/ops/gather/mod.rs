@@ -15,7 +15,7 @@ use crate::gpu::dispatch::Dispatch;
 use crate::gpu::prepared::Output;
 use crate::gpu::{GpuContext, PreparedKernel, ShaderSource, ELEMENT_WORKGROUP};
 
-/// Uniform block of `kernel.wgsl`.
+/// Uniform block of `shaders/gather.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct GatherParams {
@@ -36,13 +36,10 @@ pub(crate) struct GatherParams {
 }
 
 /// The shader: the shared hash, then the kernel.
-pub const SHADER: ShaderSource = ShaderSource {
+pub const SHADER: ShaderSource = shader_source! {
     name: "gather",
     entry_point: "gather_batch",
-    source: concat!(
-        include_str!("../wgsl/hash.wgsl"),
-        include_str!("kernel.wgsl")
-    ),
+    files: ["shaders/common/hash.wgsl", "shaders/gather.wgsl"],
     uniform_size: std::mem::size_of::<GatherParams>(),
 };
 

@@ -1,4 +1,5 @@
-//! The gather reference: the same rows, jitter shifts and feature reading as `kernel.wgsl`.
+//! The gather reference: the same rows, jitter shifts and feature reading as
+//! `shaders/gather.wgsl`.
 
 use crate::ops::gather::{GatherBatch, GatherSource, Gathered, Inputs};
 use crate::ops::shared::pcg_hash;

@@ -19,8 +19,8 @@ use crate::gpu::prepared::Output;
 use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
 use crate::ops::reduce::{reduce_dispatch, ReduceParams, LOSS_SLOTS};
 
-/// Invocations per row of `kernel.wgsl` (its `WG`): each sums every 64th column in order
-/// before the tree.
+/// Invocations per row of `shaders/hint.wgsl` (its `WG`): each sums every 64th column in
+/// order before the tree.
 pub const HINT_WORKGROUP: usize = 64;
 
 /// Checks the hint weight β: finite and ≥ 0.
@@ -48,7 +48,7 @@ pub struct HintOutput<F> {
     pub grad: Vec<F>,
 }
 
-/// Uniform block of `kernel.wgsl`.
+/// Uniform block of `shaders/hint.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct HintParams {
@@ -74,10 +74,10 @@ impl HintParams {
 }
 
 /// The shader.
-pub const SHADER: ShaderSource = ShaderSource {
+pub const SHADER: ShaderSource = shader_source! {
     name: "hint",
     entry_point: "hint_rows",
-    source: include_str!("kernel.wgsl"),
+    files: ["shaders/hint.wgsl"],
     uniform_size: std::mem::size_of::<HintParams>(),
 };
 

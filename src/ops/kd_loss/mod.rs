@@ -87,7 +87,7 @@ impl KdBatch<'_> {
     }
 }
 
-/// Uniform block of `kernel.wgsl`.
+/// Uniform block of `shaders/kd_loss.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct KdParams {
@@ -118,14 +118,14 @@ impl KdParams {
 
 /// The shader: the shared cancellation-free log1p / expm1 pieces and row-KL sums, then the
 /// kernel.
-pub const SHADER: ShaderSource = ShaderSource {
+pub const SHADER: ShaderSource = shader_source! {
     name: "kd_loss",
     entry_point: "kd_loss_rows",
-    source: concat!(
-        include_str!("../wgsl/stable_math.wgsl"),
-        include_str!("../wgsl/row_kl.wgsl"),
-        include_str!("kernel.wgsl")
-    ),
+    files: [
+        "shaders/common/stable_math.wgsl",
+        "shaders/common/row_kl.wgsl",
+        "shaders/kd_loss.wgsl",
+    ],
     uniform_size: std::mem::size_of::<KdParams>(),
 };
 

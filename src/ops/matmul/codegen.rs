@@ -1,7 +1,8 @@
 //! WGSL generated from Rust for CPU adapters: barrier-free kernels with a fully unrolled
 //! register block per invocation (WGSL has no unroll attribute, and llvmpipe needs
-//! straight-line FMAs). The interface (bindings, uniform, epilogue) is cut from `tiled.wgsl`,
-//! so every variant reads the same `MatmulParams`.
+//! straight-line FMAs). The interface (bindings, uniform, epilogue) is cut from
+//! `shaders/matmul/tiled.wgsl`, so every variant reads the same `MatmulParams`. These kernels
+//! are generated text, not files under `shaders/`.
 
 use std::fmt::Write as _;
 

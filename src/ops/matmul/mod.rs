@@ -1,7 +1,8 @@
 //! The matmul family: one strided product `C[M,N] = A[M,K]·B[K,N]` with a fused epilogue that
 //! serves the forward pass (`X·Wᵀ`), the input gradient (`dY·W`) and the weight gradient
 //! (`dYᵀ·X`) without transpose copies, in two designs chosen per adapter: workgroup-memory
-//! tiles (`tiled.wgsl`) for GPUs and generated unrolled kernels (`codegen`) for CPU adapters.
+//! tiles (`shaders/matmul/tiled.wgsl`) for GPUs and generated unrolled kernels (`codegen`, WGSL
+//! built as text, no file) for CPU adapters.
 
 use maybe_async::maybe_async;
 pub mod check;
@@ -24,8 +25,9 @@ use crate::gpu::dispatch::Dispatch;
 use crate::gpu::prepared::Output;
 use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
 
-/// The tiled kernel; it also holds the matmul interface the generated kernels reuse.
-pub const TILED_WGSL: &str = include_str!("tiled.wgsl");
+/// The tiled kernel (`shaders/matmul/tiled.wgsl`); it also holds the matmul interface the
+/// generated kernels reuse.
+pub const TILED_WGSL: &str = TILED.source;
 
 /// Lanes per workgroup of the generated CPU-adapter kernels: llvmpipe vectorises x over 8 lanes.
 pub const UNROLLED_LANES: usize = 8;
@@ -34,10 +36,10 @@ pub const UNROLLED_LANES: usize = 8;
 pub const UNIFORM_SIZE: usize = std::mem::size_of::<spec::MatmulParams>();
 
 /// The tiled shader file (its overrides default to 16×16).
-pub const TILED: ShaderSource = ShaderSource {
+pub const TILED: ShaderSource = shader_source! {
     name: "matmul_tiled",
     entry_point: "matmul",
-    source: TILED_WGSL,
+    files: ["shaders/matmul/tiled.wgsl"],
     uniform_size: UNIFORM_SIZE,
 };
 

@@ -209,7 +209,8 @@ impl MatmulSpec {
     }
 }
 
-/// Uniform block of every matmul kernel (`MatmulParams` in `tiled.wgsl`, shared by the generated kernels).
+/// Uniform block of every matmul kernel (`MatmulParams` in `shaders/matmul/tiled.wgsl`, shared
+/// by the generated kernels).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct MatmulParams {

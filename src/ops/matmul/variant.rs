@@ -10,7 +10,7 @@ use crate::ops::matmul::{TILED_WGSL, UNROLLED_LANES};
 /// A matmul design and its tunables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MatmulVariant {
-    /// Workgroup-memory tiles with 4×4 register blocks (`tiled.wgsl`); workgroup
+    /// Workgroup-memory tiles with 4×4 register blocks (`shaders/matmul/tiled.wgsl`); workgroup
     /// `wg_x × wg_y` (each ≤ 16) computes a `4·wg_y × 4·wg_x` tile.
     Tiled {
         /// Workgroup width (override `WG_X`).

@@ -9,7 +9,7 @@ use crate::error::{check_labels, check_len, Error, Result};
 use crate::gpu::dispatch::Dispatch;
 use crate::gpu::{GpuContext, ShaderSource, ELEMENT_WORKGROUP};
 
-/// Uniform block of `count_errors.wgsl`.
+/// Uniform block of `shaders/metrics/count_errors.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct CountParams {
@@ -19,13 +19,10 @@ pub(crate) struct CountParams {
 }
 
 /// The error-count shader.
-pub const COUNT_ERRORS: ShaderSource = ShaderSource {
+pub const COUNT_ERRORS: ShaderSource = shader_source! {
     name: "count_errors",
     entry_point: "count_errors",
-    source: concat!(
-        include_str!("../wgsl/finite.wgsl"),
-        include_str!("count_errors.wgsl")
-    ),
+    files: ["shaders/common/finite.wgsl", "shaders/metrics/count_errors.wgsl"],
     uniform_size: std::mem::size_of::<CountParams>(),
 };
 

@@ -202,7 +202,7 @@ pub struct MultiKdOutput<F> {
     pub weights: Vec<F>,
 }
 
-/// Uniform block of `kernel.wgsl`.
+/// Uniform block of `shaders/multi_kd.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct MultiKdParams {
@@ -263,13 +263,10 @@ impl MultiKdParams {
 }
 
 /// The shader: the shared online-softmax merge, then the kernel.
-pub const SHADER: ShaderSource = ShaderSource {
+pub const SHADER: ShaderSource = shader_source! {
     name: "multi_kd",
     entry_point: "multi_kd_rows",
-    source: concat!(
-        include_str!("../wgsl/online_softmax.wgsl"),
-        include_str!("kernel.wgsl")
-    ),
+    files: ["shaders/common/online_softmax.wgsl", "shaders/multi_kd.wgsl"],
     uniform_size: std::mem::size_of::<MultiKdParams>(),
 };
 

@@ -1,5 +1,6 @@
 //! Optimizers over the flat parameter buffer, in place: SGD with momentum and weight decay
-//! (`sgd.wgsl`), AdamW with bias correction (`adamw.wgsl`), PyTorch semantics.
+//! (`shaders/optim/sgd.wgsl`), AdamW with bias correction (`shaders/optim/adamw.wgsl`),
+//! PyTorch semantics.
 
 use maybe_async::maybe_async;
 pub mod check;
@@ -99,7 +100,7 @@ impl Optimizer {
     }
 }
 
-/// Uniform block of `sgd.wgsl`.
+/// Uniform block of `shaders/optim/sgd.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct SgdParams {
@@ -109,7 +110,7 @@ pub(crate) struct SgdParams {
     pub weight_decay: f32,
 }
 
-/// Uniform block of `adamw.wgsl`.
+/// Uniform block of `shaders/optim/adamw.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct AdamWParams {
@@ -124,18 +125,18 @@ pub(crate) struct AdamWParams {
 }
 
 /// The SGD shader.
-pub const SGD: ShaderSource = ShaderSource {
+pub const SGD: ShaderSource = shader_source! {
     name: "sgd",
     entry_point: "sgd_step",
-    source: include_str!("sgd.wgsl"),
+    files: ["shaders/optim/sgd.wgsl"],
     uniform_size: std::mem::size_of::<SgdParams>(),
 };
 
 /// The AdamW shader.
-pub const ADAMW: ShaderSource = ShaderSource {
+pub const ADAMW: ShaderSource = shader_source! {
     name: "adamw",
     entry_point: "adamw_step",
-    source: include_str!("adamw.wgsl"),
+    files: ["shaders/optim/adamw.wgsl"],
     uniform_size: std::mem::size_of::<AdamWParams>(),
 };
 

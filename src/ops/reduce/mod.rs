@@ -14,7 +14,7 @@ use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
 /// finite.
 pub const LOSS_SLOTS: usize = 8;
 
-/// Uniform block of `kernel.wgsl`.
+/// Uniform block of `shaders/reduce.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct ReduceParams {
@@ -42,13 +42,10 @@ impl ReduceParams {
 }
 
 /// The shader.
-pub const SHADER: ShaderSource = ShaderSource {
+pub const SHADER: ShaderSource = shader_source! {
     name: "reduce_loss",
     entry_point: "reduce_loss",
-    source: concat!(
-        include_str!("../wgsl/finite.wgsl"),
-        include_str!("kernel.wgsl")
-    ),
+    files: ["shaders/common/finite.wgsl", "shaders/reduce.wgsl"],
     uniform_size: std::mem::size_of::<ReduceParams>(),
 };
 

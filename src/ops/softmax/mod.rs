@@ -9,7 +9,7 @@ use crate::gpu::dispatch::Dispatch;
 use crate::gpu::prepared::Output;
 use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
 
-/// Uniform block of `kernel.wgsl`.
+/// Uniform block of `shaders/softmax.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct SoftmaxParams {
@@ -20,13 +20,10 @@ pub(crate) struct SoftmaxParams {
 }
 
 /// The shader: the shared online-softmax merge, then the kernel.
-pub const SHADER: ShaderSource = ShaderSource {
+pub const SHADER: ShaderSource = shader_source! {
     name: "softmax",
     entry_point: "softmax_rows",
-    source: concat!(
-        include_str!("../wgsl/online_softmax.wgsl"),
-        include_str!("kernel.wgsl")
-    ),
+    files: ["shaders/common/online_softmax.wgsl", "shaders/softmax.wgsl"],
     uniform_size: std::mem::size_of::<SoftmaxParams>(),
 };
 
