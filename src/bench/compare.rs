@@ -7,13 +7,17 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::files::read_regular;
-use crate::util::joined;
+use crate::util::{excerpt, joined};
 
 /// The most bytes a bench report may hold (reports are a few tens of kilobytes).
 const MAX_REPORT_BYTES: u64 = 16 << 20;
 
 /// The schema prefix every bench report carries.
 const SCHEMA_PREFIX: &str = "distill-wgpu-bench/";
+
+/// The major schema versions this reader understands (a later major may change what a
+/// figure means, so it is refused rather than misread).
+const KNOWN_MAJOR_VERSIONS: &[u32] = &[1];
 
 #[derive(Deserialize)]
 struct FileReport {
@@ -137,7 +141,23 @@ impl SavedBench {
                 path,
                 format!(
                     "schema {:?} is not a bench report's ({SCHEMA_PREFIX}…)",
-                    report.schema
+                    excerpt(&report.schema, 60)
+                ),
+            ));
+        }
+        let version = &report.schema[SCHEMA_PREFIX.len()..];
+        let major = version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse::<u32>().ok());
+        if !major.is_some_and(|m| KNOWN_MAJOR_VERSIONS.contains(&m)) {
+            return Err(format_error(
+                path,
+                format!(
+                    "bench report schema version {:?}; this version of distill-wgpu reads \
+                     version {}",
+                    excerpt(version, 40),
+                    joined(KNOWN_MAJOR_VERSIONS, ", ")
                 ),
             ));
         }
@@ -175,6 +195,20 @@ impl SavedBench {
                 value: s.samples_per_second,
             });
         }
+        if let Some(row) = rows
+            .iter()
+            .find(|r| !(r.value.is_finite() && r.value >= 0.0))
+        {
+            return Err(format_error(
+                path,
+                format!(
+                    "row {:?} has the figure {}: a measured time or throughput is finite and \
+                     not negative",
+                    excerpt(&row.name, 80),
+                    row.value
+                ),
+            ));
+        }
         let driver = format!("{} {}", report.adapter.driver, report.adapter.driver_info)
             .trim()
             .to_string();
@@ -203,7 +237,7 @@ impl Comparison {
     pub fn new(reports: Vec<SavedBench>) -> Result<Self> {
         if reports.is_empty() {
             return Err(Error::InvalidConfig(
-                "--compare needs at least one bench report".into(),
+                "a comparison needs at least one bench report".into(),
             ));
         }
         let mut rows: Vec<(String, Unit, Vec<Option<f64>>)> = Vec::new();
@@ -340,6 +374,36 @@ mod tests {
             "seconds_per_step":0.1,"samples_per_second":{samples},"dispatches_per_step":9,
             "submits_per_step":1}}]}}"#
         )
+    }
+
+    #[test]
+    fn unknown_major_versions_and_impossible_figures_are_refused() {
+        let parse = |text: String| {
+            SavedBench::parse(Path::new("r.json"), &text)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        let good = report("g", 10.0, 800.0, true);
+        assert_eq!(parse(good.clone()), Ok(()));
+        assert_eq!(
+            parse(good.replace("distill-wgpu-bench/1", "distill-wgpu-bench/1.3")),
+            Ok(())
+        );
+        for version in ["99", "2", "x", ""] {
+            let err = parse(good.replace("bench/1", &format!("bench/{version}"))).unwrap_err();
+            assert!(
+                err.contains("schema version") && err.contains("reads version 1"),
+                "{version}: {err}"
+            );
+        }
+        let err = parse(report("g", -3.0, 800.0, false)).unwrap_err();
+        assert!(err.contains("matmul") && err.contains("-3"), "{err}");
+        let err = parse(report("g", 1.0, -800.0, false)).unwrap_err();
+        assert!(err.contains("step kd") && err.contains("-800"), "{err}");
+        let overflowing =
+            report("g", 1.0, 1.0, false).replace(r#""gflops":1"#, r#""gflops":1e999"#);
+        assert!(overflowing.contains("1e999"));
+        assert!(parse(overflowing).is_err());
     }
 
     #[test]
