@@ -63,7 +63,7 @@ fn bad_objective_settings_fail_before_any_training() {
     );
     fails(
         &["distill", "--teacher", TEACHER, "--hint", "1-1"],
-        "--hint takes",
+        "TEACHER:STUDENT hidden layers",
     );
     fails(&["distill", "--ema-teacher", "1"], "--ema-teacher");
     fails(&["distill", "--ema-teacher", "0"], "--ema-teacher");

@@ -12,13 +12,17 @@ use std::time::{Duration, Instant};
 use distill_wgpu::model::io;
 use distill_wgpu::SplitMix64;
 
+/// The subcommands that take --quiet (those with progress output).
+const QUIET: [&str; 6] = ["run", "train", "distill", "mutual", "sweep", "experiment"];
+
+/// Runs `distill` in `dir`, quietly where the subcommand takes --quiet.
 fn distill_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_distill"))
-        .current_dir(dir)
-        .args(args)
-        .arg("--quiet")
-        .output()
-        .expect("failed to start distill")
+    let mut command = Command::new(env!("CARGO_BIN_EXE_distill"));
+    command.current_dir(dir).args(args);
+    if args.first().is_some_and(|c| QUIET.contains(c)) {
+        command.arg("--quiet");
+    }
+    command.output().expect("failed to start distill")
 }
 
 fn ok(out: &Output) {
@@ -251,7 +255,7 @@ fn runs_that_go_non_finite_or_make_no_sense_stop_with_one_error() {
         let fresh = |name: &str| dir.join(name).to_str().unwrap().to_string();
         fails_with(&distill_in(&dir, &["train", "--data", d, "--jitter", "8", "--out", &fresh("j")]), "jitter 8");
         fails_with(&distill_in(&dir, &["train", "--data", d, "--dropout", "0.99999994", "--out", &fresh("p")]), "dropout");
-        fails_with(&distill_in(&dir, &["train", "--data", d, "--temperature", "1e20", "--out", &fresh("t")]), "temperature");
+        fails_with(&distill_in(&dir, &["run", "--data", d, "--temperature", "1e20", "--out", &fresh("t")]), "temperature");
         fails_with(&distill_in(&dir, &["run", "--data", d, "--teacher-epochs", "0", "--out", &fresh("r")]), "teacher-epochs");
         fails_with(&distill_in(&dir, &["train", "--data", d, "--hidden", "8", "--epochs", "18446744073709551615", "--out", &fresh("e")]), "steps a run can count");
     });
@@ -474,5 +478,97 @@ fn a_sweep_writes_every_cell_and_seed() {
         fails_with(&distill_in(&dir, &["sweep", "--data", d, "--out", dir.join("x").to_str().unwrap()]), "needs --teacher");
         fails_with(&distill_in(&dir, &["sweep", "--data", d, "--teacher", t.to_str().unwrap(), "--train-fraction", "0", "--out", dir.join("y").to_str().unwrap()]), "(0, 1]");
         fails_with(&distill_in(&dir, &["distill", "--data", d, "--teacher", t.to_str().unwrap(), "--temperature", "1,2"]), "takes one value");
+    });
+}
+
+/// This machine's host name, as a run's claim on its --out folder records it.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_folder_another_run_holds_is_refused_and_a_dead_runs_claim_is_not() {
+    // `diagnose` claims --out, then refuses a teacher that is one of its outputs: a claim that
+    // is refused stops before that check, one that is granted reaches it. No GPU is opened.
+    let dir = temp_dir("claimed");
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let teacher = out.join("diagnosis.json");
+    std::fs::write(&teacher, b"{}").unwrap();
+    let lock = out.join(".distill-lock");
+    let args = [
+        "diagnose",
+        "--teacher",
+        teacher.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--force",
+    ];
+
+    // This test process is alive: its claim holds.
+    let live = format!(
+        "pid {}\nhost {}\nclaim 1\n",
+        std::process::id(),
+        host_name()
+    );
+    std::fs::write(&lock, &live).unwrap();
+    let refused = distill_in(&dir, &args);
+    fails_with(&refused, "is in use by another distill run");
+    fails_with(&refused, out.to_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(&lock).unwrap(),
+        live,
+        "another run's claim was touched"
+    );
+
+    // An unreadable claim (being written, or damaged) holds too, and says how to clear it.
+    std::fs::write(&lock, "").unwrap();
+    fails_with(
+        &distill_in(&dir, &args),
+        &format!("remove {}", lock.display()),
+    );
+
+    if std::path::Path::new("/proc/self").exists() {
+        // A claim by a process that is gone (beyond Linux's largest id) is taken over.
+        std::fs::write(
+            &lock,
+            format!("pid 4294967295\nhost {}\nclaim 1\n", host_name()),
+        )
+        .unwrap();
+        fails_with(&distill_in(&dir, &args), "is an input of this run");
+        assert!(!lock.exists(), "the run left its claim behind");
+    }
+}
+
+#[test]
+fn two_runs_started_together_into_one_folder_do_not_both_write_it() {
+    with_gpu!(_ctx => {
+        let dir = temp_dir("together");
+        let data = tiny_data(&dir);
+        for round in 0..2 {
+            let out = dir.join(format!("out-{round}"));
+            std::fs::create_dir_all(&out).unwrap();
+            let args = ["train", "--data", data.to_str().unwrap(), "--hidden", "8", "--epochs", "3", "--quiet", "--out", out.to_str().unwrap()];
+            let spawn = || {
+                Command::new(env!("CARGO_BIN_EXE_distill"))
+                    .current_dir(&dir)
+                    .args(args)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            };
+            let children = [spawn(), spawn()];
+            let outputs: Vec<Output> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+            let refused: Vec<&Output> = outputs.iter().filter(|o| !o.status.success()).collect();
+            assert_eq!(refused.len(), 1, "exactly one run is refused: {:?}", outputs.iter().map(|o| String::from_utf8_lossy(&o.stderr).to_string()).collect::<Vec<_>>());
+            // Refused at the claim, or (when the first finished before the second looked)
+            // because the folder holds results; either way the message names the folder.
+            fails_with(refused[0], out.to_str().unwrap());
+            assert!(out.join("model.safetensors").is_file());
+            assert!(!out.join(".distill-lock").exists(), "the claim outlived the run");
+        }
     });
 }

@@ -7,13 +7,13 @@ use distill_wgpu::data::{self, DeviceDataset, TrainTest};
 use distill_wgpu::model::io;
 use distill_wgpu::report::{TestDiagnostics, DEFAULT_BINS};
 use distill_wgpu::util::joined;
-use distill_wgpu::{Error, GpuContext, KdConfig, Mlp, MlpSpec, Result};
+use distill_wgpu::{Error, GpuContext, Mlp, MlpSpec, Result};
 
+use crate::flags::DataFlags;
 use crate::output::file_name;
 use crate::pages::write_run_pages;
 use crate::report::{write_run_report, EpochReport, ModelReport, Settings};
 use crate::training::Trained;
-use crate::{defaults, Common};
 
 /// The teacher shipped for the bundled data (see README for the command that reproduces it).
 pub fn bundled_teacher() -> PathBuf {
@@ -22,15 +22,10 @@ pub fn bundled_teacher() -> PathBuf {
         .join("teacher-mnist10k.safetensors")
 }
 
-/// The data set --data names (any format [`data::read_data`] reads), or the bundled one.
-pub fn load_data(common: &Common) -> Result<TrainTest> {
-    let path = common.data.clone().unwrap_or_else(data::bundled_dir);
-    let options = data::DataOptions {
-        label_column: common.label_column.clone(),
-        standardize: common.standardize,
-        classes: None,
-    };
-    data::read_data(&path, &options)
+/// The data set --data names (any format [`data::read_data`] reads), or the bundled one,
+/// read as the data flags say (--label-column, --standardize, --num-classes).
+pub fn load_data(flags: &DataFlags) -> Result<TrainTest> {
+    data::read_data(&flags.path(), &flags.options())
 }
 
 pub fn sizes(inputs: usize, hidden: &[usize], classes: usize) -> Vec<usize> {
@@ -60,21 +55,6 @@ pub fn print_table(ctx: &GpuContext, results: &[ModelReport]) {
             r.train_seconds
         );
     }
-}
-
-/// The --val-fraction share, or the default 0.1.
-pub fn val_fraction(common: &Common) -> f64 {
-    common.val_fraction.unwrap_or(defaults::VAL_FRACTION)
-}
-
-/// T and α from the flags or the defaults, checked.
-pub fn kd_from(common: &Common) -> Result<KdConfig> {
-    let kd = KdConfig {
-        temperature: common.temperature().unwrap_or(defaults::TEMPERATURE),
-        alpha: common.alpha().unwrap_or(defaults::ALPHA),
-    };
-    kd.validate()?;
-    Ok(kd)
 }
 
 /// Evaluates a trained model on the test set (errors, and the breakdown by class for
@@ -134,17 +114,17 @@ pub fn model_report(
     })
 }
 
-/// The architecture for a model with `default_hidden` layers unless `--hidden` says otherwise,
-/// or, with `--init FILE`, the file's architecture and weights (which `--hidden`, if given,
-/// must match).
+/// The architecture for a model with `default_hidden` layers unless `--hidden` (`given`) says
+/// otherwise, or, with `--init FILE`, the file's architecture and weights (which `--hidden`,
+/// if given, must match).
 pub fn spec_and_init(
-    common: &Common,
+    given: Option<&[usize]>,
     data: &TrainTest,
     default_hidden: &[usize],
     init: Option<&Path>,
 ) -> Result<(MlpSpec, Option<Vec<f32>>)> {
     let features = data.train.features();
-    let hidden = common.hidden().unwrap_or_else(|| default_hidden.to_vec());
+    let hidden = given.unwrap_or(default_hidden).to_vec();
     let Some(path) = init else {
         return Ok((
             MlpSpec::relu(&sizes(features, &hidden, data.classes))?,
@@ -165,7 +145,7 @@ pub fn spec_and_init(
             spec.sizes, data.classes
         ));
     }
-    if common.hidden_list.is_some() && spec.sizes != wanted {
+    if given.is_some() && spec.sizes != wanted {
         return mismatch(format!(
             "model {:?} differs from --hidden {:?}",
             spec.sizes, hidden
@@ -174,13 +154,15 @@ pub fn spec_and_init(
     Ok((spec, Some(params)))
 }
 
-/// The data set's settings for report.json (its path, CSV label column, standardization);
+/// The data set's settings for report.json (its path, CSV label column, standardization,
+/// stated class count);
 /// every other field empty, for a command's settings to complete.
-pub fn data_settings(common: &Common) -> Settings {
+pub fn data_settings(flags: &DataFlags) -> Settings {
     Settings {
-        data: Some(common.data.clone().unwrap_or_else(data::bundled_dir)),
-        label_column: common.label_column.clone(),
-        standardize: common.standardize.then_some(true),
+        data: Some(flags.path()),
+        label_column: flags.label_column.clone(),
+        standardize: flags.standardize.then_some(true),
+        num_classes: flags.num_classes,
         ..Settings::default()
     }
 }

@@ -6,6 +6,8 @@ use serde::Serialize;
 
 use distill_wgpu::{DkdConfig, DkdSchedule, EmaConfig, Error, HintConfig, Result};
 
+use crate::values::{ChoiceParser, Choices};
+
 /// `--loss`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LossKind {
@@ -16,11 +18,25 @@ pub enum LossKind {
     Dkd,
 }
 
+impl Choices for LossKind {
+    const WHAT: &'static str = "loss";
+}
+
+/// `--hint`: the teacher's and the student's hidden layer, counted from 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HintLayers {
+    /// The teacher's hidden layer.
+    pub teacher: usize,
+    /// The student's hidden layer.
+    pub student: usize,
+}
+
 /// Objectives beyond the logits' KL.
 #[derive(Args, Debug, Default)]
+#[command(next_help_heading = "Objectives")]
 pub struct ObjectiveFlags {
     /// The logits' loss: kd (default) or dkd.
-    #[arg(long, value_enum, default_value_t = LossKind::Kd)]
+    #[arg(long, default_value = "kd", value_parser = ChoiceParser::<LossKind>::new())]
     pub loss: LossKind,
     /// DKD's weight A on the target-class term (TCKD).
     #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
@@ -29,29 +45,29 @@ pub struct ObjectiveFlags {
     #[arg(long, default_value_t = 8.0, allow_hyphen_values = true)]
     pub dkd_beta: f32,
     /// Epochs over which DKD's weight rises linearly to 1 (the paper's 20; 0: none).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, allow_hyphen_values = true)]
     pub dkd_warmup_epochs: u32,
     /// Match a teacher's hidden layer with a student's, TEACHER:STUDENT (hidden layers from
     /// 1, e.g. 1:1) through a learned linear regressor (FitNets); needs a --teacher model.
-    #[arg(long)]
-    pub hint: Option<String>,
+    #[arg(long, value_name = "TEACHER:STUDENT", value_parser = parse_hint_layers)]
+    pub hint: Option<HintLayers>,
     /// β on the hint's mean squared error after the hint-only stage (0: hint-only stage
     /// only, as FitNets).
     #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     pub hint_weight: f32,
     /// Hint-only epochs before the distillation stage (FitNets' stage 1): only the student's
     /// layers up to the hinted one learn.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     pub hint_epochs: u32,
     /// A teacher that is the exponential moving average of the student's weights with this
     /// decay in (0, 1), e.g. 0.999; with a --teacher too, both teach half and half.
     #[arg(long, allow_hyphen_values = true)]
     pub ema_teacher: Option<f32>,
     /// Epochs the EMA teacher only follows the student before it teaches.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     pub teacher_warmup_epochs: u32,
     /// Steps between EMA teacher updates.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     pub teacher_update_every: u32,
 }
 
@@ -71,20 +87,16 @@ fn flag_error(flag: &str, e: Error) -> Error {
     }
 }
 
-/// `TEACHER:STUDENT` hidden layers of `--hint`.
-fn parse_hint_layers(text: &str) -> Result<(usize, usize)> {
-    let bad = || {
-        Error::InvalidConfig(format!(
-            "--hint takes TEACHER:STUDENT hidden layers counted from 1, e.g. 1:1, got {text:?}"
-        ))
-    };
+/// Parses `--hint`'s `TEACHER:STUDENT` hidden layers.
+fn parse_hint_layers(text: &str) -> std::result::Result<HintLayers, String> {
+    let bad = || "takes TEACHER:STUDENT hidden layers counted from 1, e.g. 1:1".to_string();
     let (t, s) = text.split_once(':').ok_or_else(bad)?;
-    let t: usize = t.trim().parse().map_err(|_| bad())?;
-    let s: usize = s.trim().parse().map_err(|_| bad())?;
-    if t == 0 || s == 0 {
+    let teacher: usize = t.trim().parse().map_err(|_| bad())?;
+    let student: usize = s.trim().parse().map_err(|_| bad())?;
+    if teacher == 0 || student == 0 {
         return Err(bad());
     }
-    Ok((t, s))
+    Ok(HintLayers { teacher, student })
 }
 
 impl ObjectiveFlags {
@@ -108,13 +120,12 @@ impl ObjectiveFlags {
                 Some(schedule)
             }
         };
-        let hint = match &self.hint {
+        let hint = match self.hint {
             None => None,
-            Some(text) => {
-                let (teacher_layer, student_layer) = parse_hint_layers(text)?;
+            Some(layers) => {
                 let hint = HintConfig {
-                    teacher_layer,
-                    student_layer,
+                    teacher_layer: layers.teacher,
+                    student_layer: layers.student,
                     weight: self.hint_weight,
                     stage_epochs: self.hint_epochs,
                 };
@@ -150,10 +161,16 @@ mod tests {
 
     #[test]
     fn hint_layers_parse_and_reject_nonsense() {
-        assert_eq!(parse_hint_layers("2:1").unwrap(), (2, 1));
+        assert_eq!(
+            parse_hint_layers("2:1").unwrap(),
+            HintLayers {
+                teacher: 2,
+                student: 1
+            }
+        );
         for bad in ["", "1", "0:1", "1:0", "a:1", "1:2:3", "-1:1"] {
-            let e = parse_hint_layers(bad).unwrap_err().to_string();
-            assert!(e.contains("--hint takes"), "{bad:?}: {e}");
+            let e = parse_hint_layers(bad).unwrap_err();
+            assert!(e.contains("TEACHER:STUDENT"), "{bad:?}: {e}");
         }
     }
 
@@ -180,7 +197,10 @@ mod tests {
             ),
             (
                 ObjectiveFlags {
-                    hint: Some("1:1".into()),
+                    hint: Some(HintLayers {
+                        teacher: 1,
+                        student: 1,
+                    }),
                     hint_weight: -0.5,
                     ..ObjectiveFlags::default()
                 },

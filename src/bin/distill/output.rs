@@ -1,14 +1,15 @@
 //! Where a run writes, and the promise that it replaces nothing the user has unless asked:
 //! without `--out`, each run gets a new numbered folder `runs/run-NNN`, never reused; an
 //! explicit `--out` that already holds files is refused unless `--force` (overwrite this run's
-//! files) or `--resume` (continue from its checkpoints); and no output is ever one of the
-//! run's inputs.
+//! files) or `--resume` (continue from its checkpoints); a folder another run is writing to is
+//! refused (`lock.rs`); and no output is ever one of the run's inputs.
 
 use std::path::{Path, PathBuf};
 
 use distill_wgpu::{Error, Result};
 
-use crate::Common;
+use crate::flags::OutputFlags;
+use crate::lock::{OutputLock, LOCK_FILE};
 
 /// Folder that numbered run folders are made in when `--out` is not given.
 pub const RUNS_DIR: &str = "runs";
@@ -38,45 +39,113 @@ fn new_run_dir(root: &Path) -> Result<PathBuf> {
     )))
 }
 
-/// The output folder of this run, created or checked by the policy above.
-pub fn prepare(common: &Common) -> Result<PathBuf> {
-    if common.resume && common.force {
+/// A run's output folder, claimed for this run until the value is dropped.
+#[derive(Debug)]
+pub struct OutputDir {
+    path: PathBuf,
+    _lock: OutputLock,
+}
+
+impl std::ops::Deref for OutputDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for OutputDir {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Whether a command continues a run from its checkpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// The command keeps no checkpoints (it has no --resume).
+    Unsupported,
+    /// A new run (no --resume).
+    Start,
+    /// --resume: continue the run in --out.
+    Continue,
+}
+
+impl Resume {
+    /// The value of a command's --resume flag.
+    pub fn from_flag(resume: bool) -> Self {
+        if resume {
+            Resume::Continue
+        } else {
+            Resume::Start
+        }
+    }
+}
+
+/// Whether `dir` holds anything but a run's claim on it.
+fn holds_files(dir: &Path) -> Result<bool> {
+    for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        if entry.file_name() != LOCK_FILE {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The output folder of this run, created or checked by the policy above and claimed for it
+/// (`lock.rs`), so a second run into the same folder is refused while this one lasts.
+pub fn prepare(output: &OutputFlags, resume: Resume) -> Result<OutputDir> {
+    let resume_allowed = !matches!(resume, Resume::Unsupported);
+    let resume = matches!(resume, Resume::Continue);
+    if resume && output.force {
         return Err(Error::InvalidConfig(
             "--resume continues a run and --force starts it over: pass one".into(),
         ));
     }
-    let Some(dir) = common.out.clone() else {
-        if common.resume {
+    let Some(dir) = output.out.clone() else {
+        if resume {
             return Err(Error::InvalidConfig(
                 "--resume needs --out DIR naming the run to continue".into(),
             ));
         }
-        return new_run_dir(Path::new(RUNS_DIR));
+        let path = new_run_dir(Path::new(RUNS_DIR))?;
+        let lock = OutputLock::claim(&path)?;
+        return Ok(OutputDir { path, _lock: lock });
     };
     match std::fs::metadata(&dir) {
-        Ok(meta) if !meta.is_dir() => Err(Error::InvalidConfig(format!(
-            "--out {} is not a folder",
-            dir.display()
-        ))),
-        Ok(_) => {
-            let has_files = std::fs::read_dir(&dir)
-                .map_err(io_error(&dir))?
-                .next()
-                .is_some();
-            if has_files && !common.force && !common.resume {
-                return Err(Error::OutputExists { path: dir });
-            }
-            Ok(dir)
+        Ok(meta) if !meta.is_dir() => {
+            return Err(Error::InvalidConfig(format!(
+                "--out {} is not a folder",
+                dir.display()
+            )))
         }
-        Err(_) if common.resume => Err(Error::InvalidConfig(format!(
-            "--resume: {} does not exist, so there is nothing to continue",
-            dir.display()
-        ))),
-        Err(_) => {
-            std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
-            Ok(dir)
+        Ok(_) => {}
+        Err(_) if resume => {
+            return Err(Error::InvalidConfig(format!(
+                "--resume: {} does not exist, so there is nothing to continue",
+                dir.display()
+            )))
         }
+        Err(_) => std::fs::create_dir_all(&dir).map_err(io_error(&dir))?,
     }
+    // Claimed before it is checked, so of two runs started together into one empty folder
+    // one is refused here rather than both finding it empty.
+    let lock = OutputLock::claim(&dir)?;
+    if holds_files(&dir)? && !output.force && !resume {
+        return Err(if resume_allowed {
+            Error::OutputExists { path: dir }
+        } else {
+            Error::InvalidConfig(format!(
+                "{} already holds results; pass --force to overwrite them",
+                dir.display()
+            ))
+        });
+    }
+    Ok(OutputDir {
+        path: dir,
+        _lock: lock,
+    })
 }
 
 /// Fails if any of `outputs` (files this run will write) is one of `inputs` (files it reads),

@@ -193,6 +193,9 @@ pub struct Settings {
     /// Whether the features were standardized (with the training split's statistics).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub standardize: Option<bool>,
+    /// The class count --num-classes stated, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_classes: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub train_samples: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -16,7 +16,8 @@ use distill_wgpu::{
     TeacherEnsemble, TeacherLogits, Teachers, WeightMode,
 };
 
-use crate::{Disagreement, TeacherFlags};
+use crate::cli::{Disagreement, TeacherFlags};
+use crate::values::{CombineChoice, TeacherWeights};
 
 /// Salt of the validation split's seed, so it differs from the run's other seeded draws.
 const VALIDATION_SALT: u64 = 0xacc0_ac1e;
@@ -167,42 +168,31 @@ fn weighing(
     validation: &[usize],
 ) -> Result<(MultiKdConfig, Vec<f32>)> {
     let k = logits.len();
-    let spec = args.teacher_weights.as_deref().unwrap_or("uniform");
-    let (weights, base) = match spec {
-        "uniform" => (WeightMode::Uniform, vec![1.0; k]),
-        "confidence" => (WeightMode::Confidence, vec![1.0; k]),
-        "route" => (WeightMode::Route, vec![1.0; k]),
-        "accuracy" => (
+    let (weights, base) = match args
+        .teacher_weights
+        .as_ref()
+        .unwrap_or(&TeacherWeights::Uniform)
+    {
+        TeacherWeights::Uniform => (WeightMode::Uniform, vec![1.0; k]),
+        TeacherWeights::Confidence => (WeightMode::Confidence, vec![1.0; k]),
+        TeacherWeights::Route => (WeightMode::Route, vec![1.0; k]),
+        TeacherWeights::Accuracy => (
             WeightMode::Accuracy,
             accuracies(ctx, logits, labels, validation)?,
         ),
-        list => {
-            let base: Vec<f32> = list
-                .split(',')
-                .map(|w| w.trim().parse::<f32>())
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|_| {
-                    Error::InvalidConfig(format!(
-                        "--teacher-weights {list:?}: uniform, accuracy, confidence, route or numbers like 0.7,0.3"
-                    ))
-                })?;
-            if base.len() != k || base.iter().any(|w| !w.is_finite() || *w < 0.0) {
+        TeacherWeights::Fixed(base) => {
+            if base.len() != k {
                 return Err(Error::InvalidConfig(format!(
-                    "--teacher-weights {list:?}: need {k} finite weights ≥ 0, one per teacher"
+                    "--teacher-weights lists {} weights for {k} teachers: need one per teacher",
+                    base.len()
                 )));
             }
-            (WeightMode::Fixed, base)
+            (WeightMode::Fixed, base.clone())
         }
     };
-    let combine = match args.combine.as_deref().unwrap_or("mixture") {
-        "mixture" => Combine::Mixture,
-        "logits" => Combine::Logits,
-        other => {
-            return Err(Error::InvalidConfig(format!(
-                "--combine {other:?}: mixture or logits"
-            )))
-        }
-    };
+    let combine = args
+        .combine
+        .map_or(Combine::Mixture, CombineChoice::combine);
     let config = MultiKdConfig {
         temperature: kd.temperature,
         alpha: kd.alpha,

@@ -16,9 +16,10 @@ use distill_wgpu::{
     Optimizer, Result, TeacherLogits, Teachers, TrainerConfig,
 };
 
+use crate::flags::JobFlags;
+use crate::lock;
 use crate::objective_flags::Objectives;
 use crate::output::checkpoint_path;
-use crate::{defaults, Common};
 
 /// Cancelled by the Ctrl-C handler: training stops at the next batch and saves a checkpoint.
 pub static INTERRUPT: LazyLock<CancelToken> = LazyLock::new(CancelToken::new);
@@ -27,6 +28,8 @@ pub static INTERRUPT: LazyLock<CancelToken> = LazyLock::new(CancelToken::new);
 pub fn catch_interrupts() {
     let _ = ctrlc::set_handler(|| {
         if INTERRUPT.is_cancelled() {
+            // Exiting skips destructors: release the output folder's claim first.
+            lock::release_all();
             std::process::exit(130);
         }
         INTERRUPT.cancel();
@@ -77,13 +80,13 @@ pub struct Trained {
 
 /// The settings a checkpoint must agree with to be resumed (all but the epoch count, which a
 /// resumed run may raise).
-fn job_settings(common: &Common, job: &TrainJob<'_>) -> Value {
+fn job_settings(flags: &JobFlags, job: &TrainJob<'_>) -> Value {
     json!({
         "job": job.name,
         "sizes": job.spec.sizes,
-        "batch_size": common.batch_size.unwrap_or(defaults::BATCH),
-        "lr": common.lr.unwrap_or(defaults::LR),
-        "seed": common.seed.unwrap_or(defaults::SEED),
+        "batch_size": flags.training.batch_size(),
+        "lr": flags.training.lr(),
+        "seed": flags.training.seed(),
         "init_seed": job.init_seed,
         "init": job.init.map(|(_, path)| path.to_path_buf()),
         "temperature": job.kd.temperature,
@@ -108,13 +111,13 @@ fn job_settings(common: &Common, job: &TrainJob<'_>) -> Value {
 /// `out` after every epoch, and returns it with its epoch logs and wall time.
 pub fn train_model(
     ctx: &GpuContext,
-    common: &Common,
+    flags: &JobFlags,
     train: &DeviceDataset,
     job: &TrainJob<'_>,
     out: &Path,
 ) -> Result<Trained> {
-    let batch = common.batch_size.unwrap_or(defaults::BATCH);
-    let lr = common.lr.unwrap_or(defaults::LR);
+    let batch = flags.training.batch_size();
+    let lr = flags.training.lr();
     let mut config = TrainerConfig::new(batch, Optimizer::adam(lr))
         .kd(job.kd)
         .dropout(job.dropout);
@@ -140,12 +143,12 @@ pub fn train_model(
     let mut run = TrainingRun::new(&[], config)
         .spec(job.spec.clone())
         .epochs(job.epochs)
-        .seed(common.seed.unwrap_or(defaults::SEED))
+        .seed(flags.training.seed())
         .init_seed(job.init_seed)
         .jitter(job.jitter)
         .teacher(teacher)
-        .checkpoint(&checkpoint_file, common.resume, true)
-        .settings(job_settings(common, job))
+        .checkpoint(&checkpoint_file, flags.resume, true)
+        .settings(job_settings(flags, job))
         .cancel_token(INTERRUPT.clone());
     if let Some((params, _)) = job.init {
         run = run.init(params);
@@ -156,7 +159,8 @@ pub fn train_model(
     if let Some(test) = job.test {
         run = run.test_set(test);
     }
-    let bar = progress_bar(common, job.name, 0);
+    let quiet = flags.training.quiet;
+    let bar = progress_bar(quiet, job.name, 0);
     let outcome = run.run(ctx, train, |event| match event {
         Progress::Step {
             epoch,
@@ -192,7 +196,7 @@ pub fn train_model(
             })
         }
     };
-    if !common.quiet {
+    if !quiet {
         if let Some(last) = trained.logs.last() {
             // KL is only meaningful when a teacher term is trained.
             let kl = if job.kd.alpha > 0.0 {
@@ -218,8 +222,8 @@ pub fn train_model(
     })
 }
 
-fn progress_bar(common: &Common, name: &str, steps: u64) -> ProgressBar {
-    let bar = if common.quiet {
+fn progress_bar(quiet: bool, name: &str, steps: u64) -> ProgressBar {
+    let bar = if quiet {
         ProgressBar::hidden()
     } else {
         ProgressBar::new(steps)

@@ -12,8 +12,9 @@ use distill_wgpu::bench::{bench_kd_step, bench_kernels, KdStepWorkload};
 use distill_wgpu::files::write_atomic;
 use distill_wgpu::{Error, Result, SplitMix64};
 
+use crate::flags::GpuFlags;
+use crate::open_context;
 use crate::report::{to_json, today, AdapterReport, BenchReport};
-use crate::{open_context, Common};
 
 /// `distill bench` flags.
 #[derive(Args, Debug)]
@@ -33,17 +34,29 @@ pub struct BenchArgs {
     /// with --force).
     #[arg(long, requires = "compare", value_name = "FILE.md")]
     markdown: Option<PathBuf>,
+    /// Overwrite an existing --markdown file.
+    #[arg(long, requires = "markdown")]
+    force: bool,
+    /// Seed of the benchmarks' random inputs.
+    #[arg(long, allow_hyphen_values = true)]
+    seed: Option<u64>,
+    #[command(flatten)]
+    gpu: GpuFlags,
+    /// Machine-readable JSON on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
-pub fn run(common: &Common, args: &BenchArgs) -> Result<ExitCode> {
+/// Benchmarks this adapter, or compares saved reports.
+pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     if !args.compare.is_empty() {
-        return compare(common, args);
+        return compare(args);
     }
     let quick = args.quick;
-    let ctx = open_context(common)?;
-    let mut rng = SplitMix64::new(common.seed.unwrap_or(1));
+    let ctx = open_context(&args.gpu, args.json)?;
+    let mut rng = SplitMix64::new(args.seed.unwrap_or(1));
     let say = |line: String| {
-        if !common.json {
+        if !args.json {
             println!("{line}");
         }
     };
@@ -61,7 +74,7 @@ pub fn run(common: &Common, args: &BenchArgs) -> Result<ExitCode> {
         let workload = KdStepWorkload::new(&ctx, &mut rng, 2048)?;
         bench_scaling(&ctx, &workload, &scaling_points(), say)?
     };
-    if common.json {
+    if args.json {
         let report = BenchReport {
             schema: "distill-wgpu-bench/1",
             date: today(),
@@ -77,9 +90,9 @@ pub fn run(common: &Common, args: &BenchArgs) -> Result<ExitCode> {
 }
 
 /// Prints the saved reports side by side and writes the Markdown table when asked.
-fn compare(common: &Common, args: &BenchArgs) -> Result<ExitCode> {
+fn compare(args: &BenchArgs) -> Result<ExitCode> {
     if let Some(path) = &args.markdown {
-        if path.exists() && !common.force {
+        if path.exists() && !args.force {
             return Err(Error::InvalidConfig(format!(
                 "{} already exists; pass --force to overwrite it",
                 path.display()

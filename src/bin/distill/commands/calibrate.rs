@@ -16,10 +16,11 @@ use distill_wgpu::ops::calibration::Calibration;
 use distill_wgpu::{files, DeviceDataset, Mlp, Result};
 
 use crate::analysis_pages::write_calibration_page;
-use crate::jobs::{load_data, val_fraction};
-use crate::output::{check_inputs_not_outputs, prepare};
+use crate::cli::CalibrateArgs;
+use crate::jobs::load_data;
+use crate::output::{check_inputs_not_outputs, prepare, Resume};
 use crate::report::{to_json, today, AdapterReport};
-use crate::{defaults, open_context, Common};
+use crate::{defaults, open_context};
 
 /// Name of the calibrated model file in the output folder.
 const CALIBRATED: &str = "model-calibrated.safetensors";
@@ -42,8 +43,10 @@ struct CalibrationReport<'a> {
     test_after: &'a Calibration,
 }
 
-pub fn run(common: &Common, model_path: &Path) -> Result<ExitCode> {
-    let data = load_data(common)?;
+/// Fits, reports and saves the calibrated model.
+pub fn run(args: &CalibrateArgs) -> Result<ExitCode> {
+    let model_path = args.model.as_path();
+    let data = load_data(&args.data)?;
     let file = io::load_file(model_path)?;
     // The share the model was held out from (`train --val-fraction`), unless the flags say.
     let recorded = file
@@ -51,13 +54,16 @@ pub fn run(common: &Common, model_path: &Path) -> Result<ExitCode> {
         .get(HELD_OUT_KEY)
         .map(|e| parse_held_out(e))
         .transpose()?;
-    let (fraction, seed) = match (recorded, common.val_fraction) {
+    let (fraction, seed) = match (recorded, args.val_fraction) {
         (Some(split), None) => split,
-        _ => (val_fraction(common), common.seed.unwrap_or(defaults::SEED)),
+        _ => (
+            args.val_fraction.unwrap_or(defaults::VAL_FRACTION),
+            args.seed.unwrap_or(defaults::SEED),
+        ),
     };
     let honest = recorded == Some((fraction, seed));
     let (_, validation) = data.train.split(fraction, seed)?;
-    let out = prepare(common)?;
+    let out = prepare(&args.output, Resume::Unsupported)?;
     let calibrated = out.join(CALIBRATED);
     let report_path = out.join("calibration.json");
     let page_path = out.join("report.html");
@@ -65,7 +71,7 @@ pub fn run(common: &Common, model_path: &Path) -> Result<ExitCode> {
         &[model_path],
         &[calibrated.clone(), report_path.clone(), page_path],
     )?;
-    let ctx = open_context(common)?;
+    let ctx = open_context(&args.gpu, args.json)?;
     let model = Mlp::from_parameters(&ctx, &file.spec, &file.params)?;
     let validation = DeviceDataset::new(&ctx, &validation, data.classes)?;
     let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
@@ -99,7 +105,7 @@ pub fn run(common: &Common, model_path: &Path) -> Result<ExitCode> {
     let json = to_json(&report);
     files::write_atomic(&report_path, json.as_bytes())?;
     let page = write_calibration_page(&out, &ctx, model_path, &before, &after)?;
-    if common.json {
+    if args.json {
         println!("{json}");
         return Ok(ExitCode::SUCCESS);
     }

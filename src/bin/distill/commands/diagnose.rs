@@ -14,10 +14,11 @@ use distill_wgpu::ops::calibration::ECE_BINS;
 use distill_wgpu::{files, DeviceDataset, GpuContext, Mlp, Result};
 
 use crate::analysis_pages::write_diagnosis_page;
+use crate::cli::DiagnoseArgs;
 use crate::jobs::load_data;
-use crate::output::{check_inputs_not_outputs, prepare};
+use crate::open_context;
+use crate::output::{check_inputs_not_outputs, prepare, Resume};
 use crate::report::{to_json, today, AdapterReport};
-use crate::{open_context, Common, DiagnoseArgs};
 
 /// `diagnosis.json`.
 #[derive(Serialize)]
@@ -59,15 +60,16 @@ fn model_logits(
     Ok((on_test, on_train))
 }
 
-pub fn run(common: &Common, args: &DiagnoseArgs) -> Result<ExitCode> {
-    let data = load_data(common)?;
-    let out = prepare(common)?;
+/// Diagnoses the models and writes diagnosis.json and report.html.
+pub fn run(args: &DiagnoseArgs) -> Result<ExitCode> {
+    let data = load_data(&args.data)?;
+    let out = prepare(&args.output, Resume::Unsupported)?;
     let report_path = out.join("diagnosis.json");
     let mut inputs: Vec<&Path> = vec![&args.teacher];
     inputs.extend(args.student.as_deref());
     inputs.extend(args.baseline.as_deref());
     check_inputs_not_outputs(&inputs, &[report_path.clone(), out.join("report.html")])?;
-    let ctx = open_context(common)?;
+    let ctx = open_context(&args.gpu, args.json)?;
     let train = DeviceDataset::new(&ctx, &data.train, data.classes)?;
     let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
     let teacher = model_logits(&ctx, &args.teacher, &test, Some(&train))?;
@@ -108,7 +110,7 @@ pub fn run(common: &Common, args: &DiagnoseArgs) -> Result<ExitCode> {
     let json = to_json(&report);
     files::write_atomic(&report_path, json.as_bytes())?;
     let page = write_diagnosis_page(&out, &ctx, &diagnosis)?;
-    if common.json {
+    if args.json {
         println!("{json}");
     } else {
         print_diagnosis(&diagnosis, data.classes);

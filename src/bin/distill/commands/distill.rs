@@ -7,47 +7,47 @@ use serde_json::json;
 
 use distill_wgpu::{DeviceDataset, Dropout, Error, GpuContext, KdConfig, Mlp, Result};
 
-use crate::jobs::{
-    data_settings, finish_model, kd_from, load_data, print_table, publish, spec_and_init,
-    val_fraction,
-};
+use crate::cli::DistillArgs;
+use crate::jobs::{data_settings, finish_model, load_data, print_table, publish, spec_and_init};
 use crate::objective_flags::{LossKind, Objectives};
-use crate::output::{check_inputs_not_outputs, job_outputs, prepare};
+use crate::output::{check_inputs_not_outputs, job_outputs, prepare, Resume};
 use crate::report::Settings;
 use crate::teachers::{Ready, TeacherFiles};
 use crate::training::{train_model, TrainJob};
-use crate::{defaults, open_context, Common, DistillArgs};
+use crate::{defaults, open_context};
 
 /// DKD's temperature unless --temperature says otherwise (the paper's T = 4).
 const DKD_TEMPERATURE: f32 = 4.0;
 
-pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
-    let mut kd = kd_from(common)?;
-    if args.objectives.loss == LossKind::Dkd && common.temperature().is_none() {
+/// Distills the student and writes its weights and reports.
+pub fn run(args: &DistillArgs) -> Result<ExitCode> {
+    let job = &args.job;
+    let mut kd = args.kd.config()?;
+    if args.objectives.loss == LossKind::Dkd && args.kd.temperature.is_none() {
         kd.temperature = DKD_TEMPERATURE;
     }
     let objectives = args.objectives.objectives(kd.temperature)?;
     if args.teachers.is_empty() {
         // Only an EMA teacher (the flag group requires a teacher of some kind).
-        return ema_only(common, args, kd, objectives);
+        return ema_only(args, kd, objectives);
     }
-    let data = load_data(common)?;
+    let data = load_data(&job.data)?;
     let teachers = TeacherFiles::read(&args.teachers, &data)?;
     let (spec, init) = spec_and_init(
-        common,
+        job.hidden(),
         &data,
         defaults::STUDENT_HIDDEN,
         args.init.as_deref(),
     )?;
-    let out = prepare(common)?;
+    let out = prepare(&job.output, Resume::from_flag(job.resume))?;
     let mut inputs = teachers.paths();
     inputs.extend(args.init.as_deref());
     check_inputs_not_outputs(
         &inputs,
         &job_outputs(&out, &["student-distilled", "student"]),
     )?;
-    let ctx = open_context(common)?;
-    let seed = common.seed.unwrap_or(defaults::SEED);
+    let ctx = open_context(&job.gpu, false)?;
+    let seed = job.training.seed();
     let train = DeviceDataset::new(&ctx, &data.train, data.classes)?;
     let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
     let ready = Ready::from_files(
@@ -56,17 +56,17 @@ pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
         &args.teachers,
         kd,
         (&train, &data.train.labels),
-        (val_fraction(common), seed),
+        (job.val_fraction(), seed),
     )?;
     let weighed = ready.weighed();
     let hint_teacher = match objectives.hint {
         Some(_) => Some(hint_teacher(&ctx, &teachers)?),
         None => None,
     };
-    let job = TrainJob {
+    let student = TrainJob {
         name: "student",
         spec: &spec,
-        epochs: common.epochs.unwrap_or(defaults::EPOCHS),
+        epochs: job.training.epochs.unwrap_or(defaults::EPOCHS),
         kd,
         teacher: ready.plain(),
         dropout: Dropout::none(),
@@ -79,7 +79,7 @@ pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
         objectives,
         hint_teacher: hint_teacher.as_ref(),
     };
-    let trained = train_model(&ctx, common, &train, &job, &out)?;
+    let trained = train_model(&ctx, job, &train, &student, &out)?;
     let meta = [
         ("distill_wgpu.temperature", kd.temperature.to_string()),
         ("distill_wgpu.alpha", kd.alpha.to_string()),
@@ -106,7 +106,7 @@ pub fn run(common: &Common, args: &DistillArgs) -> Result<ExitCode> {
         temperature: Some(kd.temperature),
         alpha: Some(kd.alpha),
         objectives: args.objectives.any().then(|| json!(objectives)),
-        ..data_settings(common)
+        ..data_settings(&job.data)
     };
     publish(&out, &ctx, "distill", &settings, &results)?;
     Ok(ExitCode::SUCCESS)
@@ -125,35 +125,31 @@ fn hint_teacher(ctx: &GpuContext, teachers: &TeacherFiles) -> Result<Mlp> {
 }
 
 /// A student taught by its own EMA teacher alone.
-fn ema_only(
-    common: &Common,
-    args: &DistillArgs,
-    kd: KdConfig,
-    objectives: Objectives,
-) -> Result<ExitCode> {
+fn ema_only(args: &DistillArgs, kd: KdConfig, objectives: Objectives) -> Result<ExitCode> {
+    let job = &args.job;
     if objectives.hint.is_some() {
         return Err(Error::InvalidConfig(
             "--hint needs a --teacher model to read hidden layers from".into(),
         ));
     }
-    let data = load_data(common)?;
+    let data = load_data(&job.data)?;
     let (spec, init) = spec_and_init(
-        common,
+        job.hidden(),
         &data,
         defaults::STUDENT_HIDDEN,
         args.init.as_deref(),
     )?;
-    let out = prepare(common)?;
+    let out = prepare(&job.output, Resume::from_flag(job.resume))?;
     let inputs: Vec<&std::path::Path> = args.init.as_deref().into_iter().collect();
     check_inputs_not_outputs(&inputs, &job_outputs(&out, &["student-ema"]))?;
-    let ctx = open_context(common)?;
-    let seed = common.seed.unwrap_or(defaults::SEED);
+    let ctx = open_context(&job.gpu, false)?;
+    let seed = job.training.seed();
     let train = DeviceDataset::new(&ctx, &data.train, data.classes)?;
     let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
-    let job = TrainJob {
+    let student = TrainJob {
         name: "student",
         spec: &spec,
-        epochs: common.epochs.unwrap_or(defaults::EPOCHS),
+        epochs: job.training.epochs.unwrap_or(defaults::EPOCHS),
         kd,
         teacher: None,
         dropout: Dropout::none(),
@@ -166,7 +162,7 @@ fn ema_only(
         objectives,
         hint_teacher: None,
     };
-    let trained = train_model(&ctx, common, &train, &job, &out)?;
+    let trained = train_model(&ctx, job, &train, &student, &out)?;
     let results = vec![finish_model(
         &ctx,
         &test,
@@ -182,7 +178,7 @@ fn ema_only(
         temperature: Some(kd.temperature),
         alpha: Some(kd.alpha),
         objectives: Some(json!(objectives)),
-        ..data_settings(common)
+        ..data_settings(&job.data)
     };
     publish(&out, &ctx, "distill", &settings, &results)?;
     Ok(ExitCode::SUCCESS)

@@ -9,9 +9,10 @@ use distill_wgpu::eval::evaluate;
 use distill_wgpu::model::io;
 use distill_wgpu::{DeviceDataset, Mlp, Result};
 
+use crate::cli::EvalArgs;
 use crate::jobs::load_data;
+use crate::open_context;
 use crate::report::to_json;
-use crate::{open_context, Common};
 
 /// `distill eval --json`.
 #[derive(Serialize)]
@@ -23,14 +24,16 @@ struct EvalReport<'a> {
     test_accuracy: f64,
 }
 
-pub fn run(common: &Common, model_path: &Path) -> Result<ExitCode> {
-    let data = load_data(common)?;
-    let ctx = open_context(common)?;
+/// Counts the model's test errors.
+pub fn run(args: &EvalArgs) -> Result<ExitCode> {
+    let model_path = args.model.as_path();
+    let data = load_data(&args.data)?;
+    let ctx = open_context(&args.gpu, args.json)?;
     let (spec, params) = io::load(model_path)?;
     let model = Mlp::from_parameters(&ctx, &spec, &params)?;
     let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
     let eval = evaluate(&ctx, &model, &test, 512)?;
-    if common.json {
+    if args.json {
         let report = EvalReport {
             model: model_path,
             sizes: &spec.sizes,

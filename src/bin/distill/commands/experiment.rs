@@ -10,11 +10,12 @@ use serde::Serialize;
 use distill_wgpu::experiment::{Experiment, Scale, Table};
 use distill_wgpu::{files, Error, Result};
 
+use crate::cli::ExperimentArgs;
 use crate::jobs::load_data;
-use crate::output::prepare;
+use crate::open_context;
+use crate::output::{prepare, Resume};
 use crate::pages::write_experiment_page;
 use crate::report::{to_json, today, AdapterReport};
-use crate::{open_context, Common, ExperimentArgs};
 
 /// `<name>.json`: the table with what produced it.
 #[derive(Serialize)]
@@ -28,44 +29,34 @@ struct ExperimentReport<'a> {
     table: &'a Table,
 }
 
-pub fn run(common: &Common, args: &ExperimentArgs) -> Result<ExitCode> {
+/// Runs the experiments named (or lists them) and writes their tables.
+pub fn run(args: &ExperimentArgs) -> Result<ExitCode> {
     if args.list {
         for e in Experiment::ALL {
             println!("{:<14} {}", e.name(), e.summary());
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let Some(name) = args.name.as_deref() else {
+    let Some(chosen) = &args.name else {
         return Err(Error::InvalidConfig(
             "name an experiment (or `all`); `distill experiment --list` shows them".into(),
         ));
     };
     // Several names, comma-separated, run in one process: the experiments beyond the logits
     // then share their teachers and baselines.
-    let chosen = if name == "all" {
-        Experiment::ALL.to_vec()
-    } else {
-        name.split(',')
-            .map(|n| Experiment::parse(n.trim()))
-            .collect::<Result<Vec<_>>>()?
-    };
-    if common.resume {
-        return Err(Error::InvalidConfig(
-            "experiments keep no checkpoints; run them again instead of --resume".into(),
-        ));
-    }
-    let scale = scale_from(common, args)?;
-    let data = load_data(common)?;
-    let out = prepare(common)?;
-    let ctx = open_context(common)?;
+    let quiet = args.training.quiet;
+    let scale = scale_from(args)?;
+    let data = load_data(&args.data)?;
+    let out = prepare(&args.output, Resume::Unsupported)?;
+    let ctx = open_context(&args.gpu, false)?;
     let mut finished = Vec::new();
-    for experiment in chosen {
-        if !common.quiet {
+    for &experiment in &chosen.0 {
+        if !quiet {
             eprintln!("experiment {}: {}", experiment.name(), experiment.summary());
         }
         let start = Instant::now();
         let mut progress = |line: &str| {
-            if !common.quiet {
+            if !quiet {
                 eprintln!("{line}");
             }
         };
@@ -99,7 +90,8 @@ pub fn run(common: &Common, args: &ExperimentArgs) -> Result<ExitCode> {
 }
 
 /// The full or quick scale with the flags' overrides (student: --hidden, --epochs).
-fn scale_from(common: &Common, args: &ExperimentArgs) -> Result<Scale> {
+fn scale_from(args: &ExperimentArgs) -> Result<Scale> {
+    let training = &args.training;
     let mut scale = if args.quick {
         Scale::quick()
     } else {
@@ -107,31 +99,31 @@ fn scale_from(common: &Common, args: &ExperimentArgs) -> Result<Scale> {
     };
     if let Some(seeds) = &args.seeds {
         scale.seeds = seeds.clone();
-    } else if let Some(seed) = common.seed {
+    } else if let Some(seed) = training.seed {
         scale.seeds = vec![seed];
     }
-    if let Some(h) = common.hidden() {
-        scale.student.hidden = h;
+    if let Some(h) = &args.hidden {
+        scale.student.hidden = h.0.clone();
     }
-    if let Some(e) = common.epochs {
+    if let Some(e) = training.epochs {
         scale.student.epochs = e;
     }
     if let Some(h) = &args.teacher_hidden {
-        scale.teacher.hidden = h.clone();
+        scale.teacher.hidden = h.0.clone();
     }
     if let Some(e) = args.teacher_epochs {
         scale.teacher.epochs = e;
     }
-    if let Some(b) = common.batch_size {
+    if let Some(b) = training.batch_size {
         scale.batch_size = b;
     }
-    if let Some(lr) = common.lr {
+    if let Some(lr) = training.lr {
         scale.lr = lr;
     }
-    if let Some(t) = common.temperature() {
+    if let Some(t) = args.kd.temperature {
         scale.kd.temperature = t;
     }
-    if let Some(a) = common.alpha() {
+    if let Some(a) = args.kd.alpha {
         scale.kd.alpha = a;
     }
     scale.validate()?;

@@ -7,25 +7,28 @@ use std::time::Instant;
 
 use distill_wgpu::{DeviceDataset, Dropout, KdConfig, MlpSpec, Result, TeacherLogits};
 
+use crate::cli::{RunArgs, TeacherFlags};
 use crate::jobs::{
-    bundled_teacher, data_settings, finish_model, kd_from, load_data, model_report, print_table,
-    sizes, val_fraction,
+    bundled_teacher, data_settings, finish_model, load_data, model_report, print_table, sizes,
 };
 use crate::objective_flags::Objectives;
-use crate::output::{check_inputs_not_outputs, file_name, job_outputs, prepare};
+use crate::output::{check_inputs_not_outputs, file_name, job_outputs, prepare, Resume};
 use crate::pages::write_run_pages;
 use crate::report::{write_run_report, Settings};
 use crate::teachers::{Ready, TeacherFiles};
 use crate::training::{train_model, TrainJob};
-use crate::{defaults, open_context, Common, RunArgs, TeacherFlags};
+use crate::{defaults, open_context};
 
-pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
-    let data = load_data(common)?;
+/// Runs the pipeline and writes its weights, table and reports.
+pub fn run(args: &RunArgs) -> Result<ExitCode> {
+    let flags = &args.job;
+    let kd = args.kd.config()?;
+    let data = load_data(&flags.data)?;
     let bundled = bundled_teacher();
     // Teachers named by flags; else the bundled one for the bundled data; else one trained live.
     let named = if !args.teachers.is_empty() {
         Some(TeacherFiles::read(&args.teachers, &data)?)
-    } else if !args.train_teacher && common.data.is_none() && bundled.is_file() {
+    } else if !args.train_teacher && flags.data.data.is_none() && bundled.is_file() {
         let flags = TeacherFlags {
             teacher: vec![bundled],
             ..TeacherFlags::default()
@@ -34,14 +37,13 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
     } else {
         None
     };
-    let out = prepare(common)?;
+    let out = prepare(&flags.output, Resume::from_flag(flags.resume))?;
     let inputs = named.as_ref().map(TeacherFiles::paths).unwrap_or_default();
     let names = ["teacher", "student-scratch", "student-distilled"];
     check_inputs_not_outputs(&inputs, &job_outputs(&out, &names))?;
-    let ctx = open_context(common)?;
-    let seed = common.seed.unwrap_or(defaults::SEED);
-    let kd = kd_from(common)?;
-    let epochs = common.epochs.unwrap_or(defaults::EPOCHS);
+    let ctx = open_context(&flags.gpu, false)?;
+    let seed = flags.training.seed();
+    let epochs = flags.training.epochs.unwrap_or(defaults::EPOCHS);
     let train = DeviceDataset::new(&ctx, &data.train, data.classes)?;
     let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
     let features = data.train.features();
@@ -75,16 +77,16 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
             }
             let start = Instant::now();
             let labels = (&train, data.train.labels.as_slice());
-            let validation = (val_fraction(common), seed);
+            let validation = (flags.val_fraction(), seed);
             let ready = Ready::from_files(&ctx, files, &args.teachers, kd, labels, validation)?;
             (ready, start.elapsed().as_secs_f64())
         }
         None => {
             let hidden = args
                 .teacher_hidden
-                .clone()
-                .unwrap_or_else(|| defaults::TEACHER_HIDDEN.to_vec());
-            let spec = MlpSpec::relu(&sizes(features, &hidden, data.classes))?;
+                .as_ref()
+                .map_or(defaults::TEACHER_HIDDEN, |h| h.0.as_slice());
+            let spec = MlpSpec::relu(&sizes(features, hidden, data.classes))?;
             let job = TrainJob {
                 name: "teacher",
                 spec: &spec,
@@ -104,22 +106,20 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
                 objectives: Objectives::default(),
                 hint_teacher: None,
             };
-            let trained = train_model(&ctx, common, &train, &job, &out)?;
+            let trained = train_model(&ctx, flags, &train, &job, &out)?;
             results.push(finish_model(&ctx, &test, &out, "teacher", &trained, &[])?);
             let start = Instant::now();
             let logits = TeacherLogits::compute(&ctx, &trained.model, &train, 512)?;
             let calibrate = args.teachers.calibrate_teacher;
             let labels = (&train, data.train.labels.as_slice());
-            let validation = (val_fraction(common), seed);
+            let validation = (flags.val_fraction(), seed);
             let ready = Ready::single(&ctx, logits, calibrate, labels, validation)?;
             (ready, start.elapsed().as_secs_f64())
         }
     };
 
-    let hidden = common
-        .hidden()
-        .unwrap_or_else(|| defaults::STUDENT_HIDDEN.to_vec());
-    let student_spec = MlpSpec::relu(&sizes(features, &hidden, data.classes))?;
+    let hidden = flags.hidden().unwrap_or(defaults::STUDENT_HIDDEN);
+    let student_spec = MlpSpec::relu(&sizes(features, hidden, data.classes))?;
     // Same initialisation for both students, so the only difference is the teacher's signal.
     let scratch_job = TrainJob {
         name: "student-scratch",
@@ -137,7 +137,7 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
         objectives: Objectives::default(),
         hint_teacher: None,
     };
-    let scratch = train_model(&ctx, common, &train, &scratch_job, &out)?;
+    let scratch = train_model(&ctx, flags, &train, &scratch_job, &out)?;
     results.push(finish_model(
         &ctx,
         &test,
@@ -155,7 +155,7 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
         teachers: weighed.as_ref().map(|(t, config)| (t, *config)),
         ..scratch_job
     };
-    let mut distilled = train_model(&ctx, common, &train, &distill_job, &out)?;
+    let mut distilled = train_model(&ctx, flags, &train, &distill_job, &out)?;
     // The distilled student's time includes caching the teachers' logits.
     distilled.seconds += cache_seconds;
     let meta = [
@@ -175,8 +175,8 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
     let settings = Settings {
         seed,
         epochs: Some(epochs),
-        batch_size: Some(common.batch_size.unwrap_or(defaults::BATCH)),
-        lr: Some(common.lr.unwrap_or(defaults::LR)),
+        batch_size: Some(flags.training.batch_size()),
+        lr: Some(flags.training.lr()),
         temperature: Some(kd.temperature),
         alpha: Some(kd.alpha),
         // The live teacher's recipe (a loaded teacher's is its own).
@@ -190,7 +190,7 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<ExitCode> {
             .then(|| ready.calibration().to_vec()),
         train_samples: Some(data.train.len()),
         test_samples: Some(data.test.len()),
-        ..data_settings(common)
+        ..data_settings(&flags.data)
     };
     let report = write_run_report(&out, &ctx, &settings, &results)?;
     let [csv, html] = write_run_pages(&out, "run", &ctx, &settings, &results)?;

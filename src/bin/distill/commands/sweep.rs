@@ -13,10 +13,11 @@ use distill_wgpu::model::io;
 use distill_wgpu::{files, Error, Mlp, Result};
 
 use crate::analysis_pages::write_sweep_page;
+use crate::cli::SweepArgs;
 use crate::jobs::{bundled_teacher, load_data};
-use crate::output::{check_inputs_not_outputs, prepare};
+use crate::output::{check_inputs_not_outputs, prepare, Resume};
 use crate::report::{to_json, today, AdapterReport};
-use crate::{defaults, open_context, Common, SweepArgs};
+use crate::{defaults, open_context};
 
 /// Student epochs of a sweep unless --epochs says otherwise (a sweep trains many).
 const SWEEP_EPOCHS: usize = 10;
@@ -33,25 +34,28 @@ struct SweepReport<'a> {
     result: &'a SweepResult,
 }
 
-pub fn run(common: &Common, args: &SweepArgs) -> Result<ExitCode> {
+/// Runs the grid and writes its tables and page.
+pub fn run(args: &SweepArgs) -> Result<ExitCode> {
+    let training = &args.training;
+    let force = args.output.force;
     let grid = SweepGrid {
-        temperatures: non_empty(&common.temperatures, defaults::TEMPERATURE),
-        alphas: non_empty(&common.alphas, defaults::ALPHA),
-        hidden: common
-            .hidden_list
+        temperatures: non_empty(&args.temperature, defaults::TEMPERATURE),
+        alphas: non_empty(&args.alpha, defaults::ALPHA),
+        hidden: args
+            .hidden
             .as_ref()
             .map_or_else(|| vec![defaults::STUDENT_HIDDEN.to_vec()], |h| h.0.clone()),
         train_fractions: non_empty(&args.train_fraction, 1.0),
-        seeds: non_empty(&args.seeds, common.seed.unwrap_or(defaults::SEED)),
+        seeds: non_empty(&args.seeds, training.seed()),
     };
-    grid.validate(common.force)?;
+    grid.validate(force)?;
     let mut scale = Scale::full();
-    scale.student.epochs = common.epochs.unwrap_or(SWEEP_EPOCHS);
-    scale.batch_size = common.batch_size.unwrap_or(defaults::BATCH);
-    scale.lr = common.lr.unwrap_or(defaults::LR);
+    scale.student.epochs = training.epochs.unwrap_or(SWEEP_EPOCHS);
+    scale.batch_size = training.batch_size();
+    scale.lr = training.lr();
     scale.validate()?;
     let teacher_path =
-        match (&args.teacher, &common.data) {
+        match (&args.teacher, &args.data.data) {
             (Some(path), _) => path.clone(),
             (None, None) => bundled_teacher(),
             (None, Some(_)) => return Err(Error::InvalidConfig(
@@ -59,19 +63,19 @@ pub fn run(common: &Common, args: &SweepArgs) -> Result<ExitCode> {
                     .into(),
             )),
         };
-    let data = load_data(common)?;
+    let data = load_data(&args.data)?;
     let (spec, params) = io::load(&teacher_path)?;
-    let out = prepare(common)?;
+    let out = prepare(&args.output, Resume::Unsupported)?;
     let mut outputs: Vec<_> = ["md", "csv", "json"]
         .iter()
         .map(|ext| out.join(format!("sweep.{ext}")))
         .collect();
     outputs.push(out.join("report.html"));
     check_inputs_not_outputs(&[teacher_path.as_path()], &outputs)?;
-    let ctx = open_context(common)?;
+    let ctx = open_context(&args.gpu, false)?;
     let teacher = Mlp::from_parameters(&ctx, &spec, &params)?;
     let mut progress = |line: &str| {
-        if !common.quiet {
+        if !training.quiet {
             eprintln!("{line}");
         }
     };
@@ -81,15 +85,7 @@ pub fn run(common: &Common, args: &SweepArgs) -> Result<ExitCode> {
         grid.seeds.len(),
         scale.student.epochs
     );
-    let result = run_sweep(
-        &ctx,
-        &data,
-        &teacher,
-        &grid,
-        &scale,
-        common.force,
-        &mut progress,
-    )?;
+    let result = run_sweep(&ctx, &data, &teacher, &grid, &scale, force, &mut progress)?;
     let markdown = result.markdown();
     println!("\n{markdown}");
     files::write_atomic(&outputs[0], markdown.as_bytes())?;

@@ -7,18 +7,21 @@ use distill_wgpu::classes::CLASSES_KEY;
 use distill_wgpu::eval::calibrate::{held_out_entry, HELD_OUT_KEY};
 use distill_wgpu::{ClassSet, DeviceDataset, Dropout, KdConfig, Result};
 
+use crate::cli::TrainArgs;
 use crate::jobs::{data_settings, finish_model, load_data, print_table, publish, spec_and_init};
 use crate::objective_flags::Objectives;
-use crate::output::{check_inputs_not_outputs, job_outputs, prepare};
+use crate::output::{check_inputs_not_outputs, job_outputs, prepare, Resume};
 use crate::report::Settings;
 use crate::training::{train_model, TrainJob};
-use crate::{defaults, open_context, Common, TrainArgs};
+use crate::{defaults, open_context};
 
-pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
-    let mut data = load_data(common)?;
-    let seed = common.seed.unwrap_or(defaults::SEED);
+/// Trains the model and writes its weights and reports.
+pub fn run(args: &TrainArgs) -> Result<ExitCode> {
+    let flags = &args.job;
+    let mut data = load_data(&flags.data)?;
+    let seed = flags.training.seed();
     // --val-fraction holds a seeded share out of training, recorded so `calibrate` fits on it.
-    let held_out = common.val_fraction.map(|f| (f, seed));
+    let held_out = flags.val_fraction.map(|f| (f, seed));
     if let Some((fraction, seed)) = held_out {
         data.train = data.train.split(fraction, seed)?.0;
     }
@@ -33,21 +36,21 @@ pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
         data.test = data.test.filter_classes(known)?;
     }
     let (spec, init) = spec_and_init(
-        common,
+        flags.hidden(),
         &data,
         defaults::TEACHER_HIDDEN,
         args.init.as_deref(),
     )?;
-    let out = prepare(common)?;
+    let out = prepare(&flags.output, Resume::from_flag(flags.resume))?;
     let inputs: Vec<&Path> = args.init.iter().map(|p| p.as_path()).collect();
     check_inputs_not_outputs(&inputs, &job_outputs(&out, &["model"]))?;
-    let ctx = open_context(common)?;
+    let ctx = open_context(&flags.gpu, false)?;
     let train = DeviceDataset::new(&ctx, &data.train, data.classes)?;
     let test = DeviceDataset::new(&ctx, &data.test, data.classes)?;
     let job = TrainJob {
         name: "model",
         spec: &spec,
-        epochs: common.epochs.unwrap_or(defaults::TEACHER_EPOCHS),
+        epochs: flags.training.epochs.unwrap_or(defaults::TEACHER_EPOCHS),
         kd: KdConfig::cross_entropy(),
         teacher: None,
         dropout: Dropout {
@@ -63,7 +66,7 @@ pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
         objectives: Objectives::default(),
         hint_teacher: None,
     };
-    let trained = train_model(&ctx, common, &train, &job, &out)?;
+    let trained = train_model(&ctx, flags, &train, &job, &out)?;
     let mut meta: Vec<(&str, String)> =
         known.iter().map(|k| (CLASSES_KEY, k.to_string())).collect();
     meta.extend(held_out.map(|h| (HELD_OUT_KEY, held_out_entry(h))));
@@ -83,7 +86,7 @@ pub fn run(common: &Common, args: &TrainArgs) -> Result<ExitCode> {
         epochs: Some(job.epochs),
         init: args.init.clone(),
         classes: known.as_ref().map(ToString::to_string),
-        ..data_settings(common)
+        ..data_settings(&flags.data)
     };
     publish(&out, &ctx, "train", &settings, &results)?;
     Ok(ExitCode::SUCCESS)

@@ -6,16 +6,18 @@ use std::time::Instant;
 use distill_wgpu::validate::{run_suite, summarize};
 use distill_wgpu::Result;
 
+use crate::cli::ValidateArgs;
+use crate::open_context;
 use crate::report::{to_json, today, AdapterReport, ValidateReport};
-use crate::{open_context, Common};
 
-pub fn run(common: &Common, quick: bool) -> Result<ExitCode> {
-    let ctx = open_context(common)?;
+/// Runs every check and prints (or, with --json, reports) the results.
+pub fn run(args: &ValidateArgs) -> Result<ExitCode> {
+    let ctx = open_context(&args.gpu, args.json)?;
     let start = Instant::now();
-    let results = run_suite(&ctx, quick)?;
+    let results = run_suite(&ctx, args.quick)?;
     let kernels = summarize(&results);
     let all_passed = kernels.iter().all(|k| k.passed);
-    if common.json {
+    if args.json {
         let report = ValidateReport {
             schema: "distill-wgpu-validate/1",
             date: today(),
