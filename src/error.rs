@@ -148,7 +148,7 @@ pub enum Error {
         message: String,
     },
     /// Training produced a NaN or infinity; nothing after the last good epoch was saved.
-    #[error("{what} became non-finite at epoch {epoch}, step {step} of the epoch; stopped (lower --lr, or check the inputs)")]
+    #[error("{what} became non-finite at epoch {epoch}, step {step} of the epoch; stopped (lower the learning rate, or check the inputs)")]
     NonFiniteTraining {
         /// What went non-finite (the loss, the parameters).
         what: String,
@@ -168,7 +168,7 @@ pub enum Error {
         count: usize,
     },
     /// Training was interrupted (Ctrl-C) after saving a checkpoint.
-    #[error("interrupted at epoch {epoch}, batch {batch}; checkpoint saved to {checkpoint}; continue with --resume")]
+    #[error("interrupted at epoch {epoch}, batch {batch}; checkpoint saved to {checkpoint}; resume from it to continue")]
     Interrupted {
         /// The epoch to resume, from 1.
         epoch: usize,
@@ -178,7 +178,7 @@ pub enum Error {
         checkpoint: PathBuf,
     },
     /// An output would replace a file the user already has.
-    #[error("{path} already holds results; pass --force to overwrite them or --resume to continue that run")]
+    #[error("{path} already holds results; overwrite them or resume that run, if either is meant")]
     OutputExists {
         /// The folder or file.
         path: PathBuf,
@@ -188,7 +188,7 @@ pub enum Error {
     #[error("report: {0}")]
     Report(String),
     /// An output path is also one of the run's inputs.
-    #[error("{path} is an input of this run and would be overwritten by its output; choose another --out")]
+    #[error("{path} is an input of this run and would be overwritten by its output; choose another output folder")]
     InputIsOutput {
         /// The path.
         path: PathBuf,

@@ -53,7 +53,7 @@ impl CheckpointPlan {
         let settings = &round_trip(settings);
         if &checkpoint.settings != settings {
             return Err(Error::InvalidConfig(format!(
-                "{}: made with settings {}, this run has {}; resume with the same flags",
+                "{}: made with settings {}, this run has {}; resume with the same settings",
                 self.path.display(),
                 checkpoint.settings,
                 settings
@@ -61,7 +61,7 @@ impl CheckpointPlan {
         }
         if checkpoint.position.epoch > epochs + 1 {
             return Err(Error::InvalidConfig(format!(
-                "{}: already past epoch {}, beyond --epochs {}",
+                "{}: already past epoch {}, beyond the run's {} epochs",
                 self.path.display(),
                 checkpoint.position.epoch - 1,
                 epochs

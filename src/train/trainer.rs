@@ -239,7 +239,7 @@ impl Trainer {
         if jitter > 0 && shape.height == 1 {
             return Err(Error::InvalidConfig(format!(
                 "jitter shifts images, and these samples are one row of {} features (tabular \
-                 data); train without --jitter",
+                 data); train without jitter",
                 shape.width
             )));
         }
