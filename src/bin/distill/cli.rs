@@ -175,8 +175,6 @@ pub struct DistillArgs {
 /// `distill train`.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    #[command(flatten)]
-    pub job: JobFlags,
     /// Train on the samples of these classes only, e.g. 0-4,7 (the model keeps the list).
     #[arg(long)]
     pub classes: Option<String>,
@@ -189,6 +187,8 @@ pub struct TrainArgs {
     /// Random ±pixels input shift, below the image's smaller side (0 disables).
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     pub jitter: u32,
+    #[command(flatten)]
+    pub job: JobFlags,
 }
 
 /// `distill eval`.
@@ -197,13 +197,13 @@ pub struct EvalArgs {
     /// Model weights (.safetensors).
     #[arg(long)]
     pub model: PathBuf,
+    /// Machine-readable JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub gpu: GpuFlags,
     #[command(flatten)]
     pub data: DataFlags,
-    /// Machine-readable JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `distill validate`.
@@ -212,11 +212,11 @@ pub struct ValidateArgs {
     /// Skip the larger MLP-shaped matmuls.
     #[arg(long)]
     pub quick: bool,
-    #[command(flatten)]
-    pub gpu: GpuFlags,
     /// Machine-readable JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub gpu: GpuFlags,
 }
 
 /// `distill calibrate`.
@@ -232,15 +232,15 @@ pub struct CalibrateArgs {
     /// Seed of that share (default 1).
     #[arg(long, allow_hyphen_values = true)]
     pub seed: Option<u64>,
+    /// Machine-readable JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub gpu: GpuFlags,
     #[command(flatten)]
     pub data: DataFlags,
     #[command(flatten)]
     pub output: OutputFlags,
-    /// Machine-readable JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `distill diagnose`.
@@ -255,15 +255,15 @@ pub struct DiagnoseArgs {
     /// A student of the same size trained from scratch, to compare with.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
+    /// Machine-readable JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub gpu: GpuFlags,
     #[command(flatten)]
     pub data: DataFlags,
     #[command(flatten)]
     pub output: OutputFlags,
-    /// Machine-readable JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `distill sweep`.

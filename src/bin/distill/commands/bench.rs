@@ -40,11 +40,11 @@ pub struct BenchArgs {
     /// Seed of the benchmarks' random inputs.
     #[arg(long, allow_hyphen_values = true)]
     seed: Option<u64>,
-    #[command(flatten)]
-    gpu: GpuFlags,
     /// Machine-readable JSON on stdout.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    gpu: GpuFlags,
 }
 
 /// Benchmarks this adapter, or compares saved reports.
