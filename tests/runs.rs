@@ -196,7 +196,7 @@ fn resume_continues_to_bit_identical_weights() {
         // Resuming a finished run changes nothing; other settings are refused.
         ok(&run(args(&parts, "3"), &["--resume"]));
         assert_eq!(weights(&whole.join("model.safetensors")), weights(&parts.join("model.safetensors")));
-        fails_with(&run(args(&parts, "3"), &["--resume", "--lr", "0.01"]), "resume with the same flags");
+        fails_with(&run(args(&parts, "3"), &["--resume", "--lr", "0.01"]), "resume with the same settings");
         fails_with(&run(args(&parts, "3"), &["--resume", "--force"]), "pass one");
         // --init fine-tunes from saved weights, whose architecture --hidden must match.
         let tuned = dir.join("tuned");

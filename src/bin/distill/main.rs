@@ -47,16 +47,33 @@ mod defaults {
 fn main() -> ExitCode {
     environment::ensure_runtime_dir();
     let cli = Cli::parse();
-    match dispatch(cli) {
+    let result = dispatch(cli);
+    if let Err(e) = &result {
+        match e {
+            Error::Interrupted { .. } => eprintln!("{e}"),
+            _ => eprintln!("error: {e}"),
+        }
+        if let Some(hint) = hint(e) {
+            eprintln!("hint: {hint}");
+        }
+    }
+    match result {
         Ok(code) => code,
-        Err(e @ Error::Interrupted { .. }) => {
-            eprintln!("{e}");
-            ExitCode::from(130)
+        Err(Error::Interrupted { .. }) => ExitCode::from(130),
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+/// The flags that answer a library error worded without them.
+fn hint(e: &Error) -> Option<&'static str> {
+    match e {
+        Error::OutputExists { .. } => {
+            Some("pass --force to overwrite them, or --resume to continue that run")
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+        Error::Interrupted { .. } => Some("run the same command with --resume to continue"),
+        Error::NonFiniteTraining { .. } => Some("a lower --lr may keep it finite"),
+        Error::InputIsOutput { .. } => Some("choose another --out"),
+        _ => None,
     }
 }
 
