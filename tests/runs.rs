@@ -572,3 +572,34 @@ fn two_runs_started_together_into_one_folder_do_not_both_write_it() {
         }
     });
 }
+
+#[test]
+fn a_model_saved_in_float16_is_half_the_size_and_scored_as_stored() {
+    with_gpu!(_ctx => {
+        let dir = temp_dir("f16");
+        let data = tiny_data(&dir);
+        let d = data.to_str().unwrap();
+        let out = |name: &str| dir.join(name);
+        let train = |name: &str, precision: &str| {
+            let o = out(name);
+            ok(&distill_in(&dir, &["train", "--data", d, "--hidden", "32", "--epochs", "2", "--weights-precision", precision, "--out", o.to_str().unwrap()]));
+        };
+        train("full", "f32");
+        train("half", "f16");
+        let full = out("full").join("model.safetensors");
+        let half = out("half").join("model.safetensors");
+        let (full_len, half_len) = (std::fs::metadata(&full).unwrap().len(), std::fs::metadata(&half).unwrap().len());
+        assert!(half_len * 2 < full_len + 2048, "{half_len} vs {full_len} bytes");
+        // The same seed trains the same weights; the f16 file holds each rounded to nearest.
+        let expected: Vec<f32> = weights(&full).iter().map(|&w| half::f16::from_f32(w).to_f32()).collect();
+        assert_eq!(weights(&half), expected);
+        // The errors report.json gives are the stored model's, as `eval` counts them.
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out("half").join("report.json")).unwrap()).unwrap();
+        let reported = report["models"][0]["test_errors"].as_u64().unwrap();
+        let eval = distill_in(&dir, &["eval", "--model", half.to_str().unwrap(), "--data", d]);
+        ok(&eval);
+        let printed = String::from_utf8_lossy(&eval.stdout);
+        assert!(printed.contains(&format!(": {reported} errors")), "{reported} not in: {printed}");
+        fails_with(&distill_in(&dir, &["train", "--data", d, "--weights-precision", "f8", "--out", out("x").to_str().unwrap()]), "f32, f16");
+    });
+}

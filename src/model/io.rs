@@ -63,16 +63,11 @@ pub fn to_safetensors_as(
     crate::error::check_finite("MLP parameters", params)?;
     let (dtype, width, stored): (Dtype, usize, Vec<u8>) = match precision {
         WeightPrecision::F32 => (Dtype::F32, 4, bytemuck::cast_slice(params).to_vec()),
-        WeightPrecision::F16 => {
-            let halves: Vec<half::f16> = params.iter().map(|&v| half::f16::from_f32(v)).collect();
-            if let Some(at) = halves.iter().position(|h| h.is_infinite()) {
-                return Err(Error::InvalidConfig(format!(
-                    "parameter {at} is {}, past the largest float16 (65504)",
-                    params[at]
-                )));
-            }
-            (Dtype::F16, 2, bytemuck::cast_slice(&halves).to_vec())
-        }
+        WeightPrecision::F16 => (
+            Dtype::F16,
+            2,
+            bytemuck::cast_slice(&halves(params)?).to_vec(),
+        ),
     };
     let bytes = &stored[..];
     let mut tensors = Vec::new();
@@ -109,6 +104,27 @@ pub fn to_safetensors_as(
     }
     safetensors::serialize(tensors, Some(metadata))
         .map_err(|e| Error::InvalidConfig(format!("safetensors: {e}")))
+}
+
+/// `params` as a file in `precision` holds them: f16 rounds each to nearest (and refuses one
+/// past ±65504); f32 keeps them.
+pub fn round_to(params: &[f32], precision: WeightPrecision) -> Result<Vec<f32>> {
+    match precision {
+        WeightPrecision::F32 => Ok(params.to_vec()),
+        WeightPrecision::F16 => halves(params).map(|h| h.iter().map(|v| v.to_f32()).collect()),
+    }
+}
+
+/// Each parameter rounded to the nearest f16, refusing one that f16 cannot hold.
+fn halves(params: &[f32]) -> Result<Vec<half::f16>> {
+    let halves: Vec<half::f16> = params.iter().map(|&v| half::f16::from_f32(v)).collect();
+    if let Some(at) = halves.iter().position(|h| h.is_infinite()) {
+        return Err(Error::InvalidConfig(format!(
+            "parameter {at} is {}, past the largest float16 (65504)",
+            params[at]
+        )));
+    }
+    Ok(halves)
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -10,7 +10,8 @@ use crate::commands;
 use crate::flags::{DataFlags, GpuFlags, JobFlags, KdFlags, OutputFlags, TrainingFlags};
 use crate::objective_flags::ObjectiveFlags;
 use crate::values::{
-    self, ChoiceParser, Choices, CombineChoice, Experiments, Hidden, HiddenList, TeacherWeights,
+    self, ChoiceParser, Choices, CombineChoice, Experiments, Hidden, HiddenList, PrecisionChoice,
+    TeacherWeights,
 };
 
 /// `distill`.
@@ -187,6 +188,10 @@ pub struct TrainArgs {
     /// Random ±pixels input shift, below the image's smaller side (0 disables).
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     pub jitter: u32,
+    /// How model.safetensors stores the weights: f32, or f16 (half the size; the test errors
+    /// reported are the stored model's). Checkpoints stay f32.
+    #[arg(long, default_value = "f32", value_parser = ChoiceParser::<PrecisionChoice>::new())]
+    pub weights_precision: PrecisionChoice,
     #[command(flatten)]
     pub job: JobFlags,
 }

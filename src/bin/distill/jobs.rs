@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use distill_wgpu::data::{self, DeviceDataset, TrainTest};
-use distill_wgpu::model::io;
+use distill_wgpu::model::io::{self, WeightPrecision};
 use distill_wgpu::report::{TestDiagnostics, DEFAULT_BINS};
 use distill_wgpu::util::joined;
 use distill_wgpu::{Error, GpuContext, Mlp, MlpSpec, Result};
@@ -58,7 +58,7 @@ pub fn print_table(ctx: &GpuContext, results: &[ModelReport]) {
 }
 
 /// Evaluates a trained model on the test set (errors, and the breakdown by class for
-/// report.html) and saves its weights.
+/// report.html) and saves its weights in f32.
 pub fn finish_model(
     ctx: &GpuContext,
     test: &DeviceDataset,
@@ -67,7 +67,29 @@ pub fn finish_model(
     trained: &Trained,
     extra: &[(&str, String)],
 ) -> Result<ModelReport> {
-    let model = &trained.model;
+    finish_model_as(ctx, test, out, name, trained, extra, WeightPrecision::F32)
+}
+
+/// [`finish_model`] with the weights stored in `precision`; the model evaluated is the one
+/// stored (its weights rounded first), so the reported errors are the file's.
+pub fn finish_model_as(
+    ctx: &GpuContext,
+    test: &DeviceDataset,
+    out: &Path,
+    name: &str,
+    trained: &Trained,
+    extra: &[(&str, String)],
+    precision: WeightPrecision,
+) -> Result<ModelReport> {
+    let rounded = match precision {
+        WeightPrecision::F32 => None,
+        WeightPrecision::F16 => {
+            let params = trained.model.parameters(ctx)?;
+            let stored = io::round_to(&params, precision)?;
+            Some(Mlp::from_parameters(ctx, trained.model.spec(), &stored)?)
+        }
+    };
+    let model = rounded.as_ref().unwrap_or(&trained.model);
     let file = out.join(format!("{name}.safetensors"));
     let epochs = trained
         .logs
@@ -84,7 +106,7 @@ pub fn finish_model(
         epochs,
     )?;
     let params = model.parameters(ctx)?;
-    io::save(&file, model.spec(), &params, extra)?;
+    io::save_as(&file, model.spec(), &params, extra, precision)?;
     Ok(report)
 }
 

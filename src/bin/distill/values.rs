@@ -8,6 +8,7 @@ use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
 use clap::ValueEnum;
 
 use distill_wgpu::experiment::Experiment;
+use distill_wgpu::model::io::WeightPrecision;
 use distill_wgpu::{Combine, Error};
 
 /// An enum of choices a flag takes, and what one of its values is called in an error.
@@ -132,6 +133,30 @@ impl CombineChoice {
         match self {
             CombineChoice::Mixture => Combine::Mixture,
             CombineChoice::Logits => Combine::Logits,
+        }
+    }
+}
+
+/// `--weights-precision`: how a trained model's weights are stored.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PrecisionChoice {
+    /// 4 bytes a weight, exactly as trained (the default).
+    #[default]
+    F32,
+    /// 2 bytes a weight, each rounded to the nearest float16; the model is evaluated as stored.
+    F16,
+}
+
+impl Choices for PrecisionChoice {
+    const WHAT: &'static str = "weight precision";
+}
+
+impl PrecisionChoice {
+    /// The library's setting.
+    pub fn precision(self) -> WeightPrecision {
+        match self {
+            PrecisionChoice::F32 => WeightPrecision::F32,
+            PrecisionChoice::F16 => WeightPrecision::F16,
         }
     }
 }

@@ -8,7 +8,7 @@ use distill_wgpu::eval::calibrate::{held_out_entry, HELD_OUT_KEY};
 use distill_wgpu::{ClassSet, DeviceDataset, Dropout, KdConfig, Result};
 
 use crate::cli::TrainArgs;
-use crate::jobs::{data_settings, finish_model, load_data, print_table, publish, spec_and_init};
+use crate::jobs::{data_settings, finish_model_as, load_data, print_table, publish, spec_and_init};
 use crate::objective_flags::Objectives;
 use crate::output::{check_inputs_not_outputs, job_outputs, prepare, Resume};
 use crate::report::Settings;
@@ -70,7 +70,15 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let mut meta: Vec<(&str, String)> =
         known.iter().map(|k| (CLASSES_KEY, k.to_string())).collect();
     meta.extend(held_out.map(|h| (HELD_OUT_KEY, held_out_entry(h))));
-    let results = vec![finish_model(&ctx, &test, &out, "model", &trained, &meta)?];
+    let results = vec![finish_model_as(
+        &ctx,
+        &test,
+        &out,
+        "model",
+        &trained,
+        &meta,
+        args.weights_precision.precision(),
+    )?];
     print_table(&ctx, &results);
     if let Some(known) = &known {
         println!(
