@@ -411,12 +411,20 @@ fn hostile_model_files_give_one_clear_error() {
             Format("unknown activation"),
         ),
         (
-            "F16 weight",
+            "F16 weight beside an F32 bias (each tensor is read in its own dtype)",
             Bytes(safetensors(
                 &[],
                 &[("0.weight", "F16", &[2, 3]), ("0.bias", "F32", &[2])],
             )),
-            Format("\"0.weight\" has dtype F16"),
+            Ok,
+        ),
+        (
+            "F64 weight",
+            Bytes(safetensors(
+                &[],
+                &[("0.weight", "F64", &[2, 3]), ("0.bias", "F32", &[2])],
+            )),
+            Format("\"0.weight\" has dtype F64"),
         ),
         (
             "I32 bias",
