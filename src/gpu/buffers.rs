@@ -81,11 +81,17 @@ impl GpuContext {
         label: &str,
         value: &T,
     ) -> Result<wgpu::Buffer> {
+        self.uniform_bytes(label, bytemuck::bytes_of(value))
+    }
+
+    /// A uniform buffer holding `bytes` (a uniform block laid out by the caller), writable
+    /// later.
+    pub(crate) fn uniform_bytes(&self, label: &str, bytes: &[u8]) -> Result<wgpu::Buffer> {
         self.scoped(&format!("creating uniform {label}"), || {
             self.device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some(label),
-                    contents: bytemuck::bytes_of(value),
+                    contents: bytes,
                     usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 })
         })

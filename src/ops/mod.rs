@@ -36,6 +36,7 @@ pub mod ema;
 pub mod gather;
 pub mod hint;
 pub mod kd_loss;
+pub(crate) mod logit_loss;
 pub mod matmul;
 pub mod metrics;
 pub mod multi_kd;

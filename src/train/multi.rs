@@ -68,8 +68,9 @@ impl Trainer {
                 "changing how teachers combine needs the teachers attached again".into(),
             ));
         }
-        if let Some(d) = dispatches {
-            d.set_config(ctx, multi);
+        if let Some(bound) = dispatches {
+            bound.loss.config = multi;
+            bound.dispatches.set(ctx, &bound.loss);
         }
         *config = multi;
         self.config.multi_kd = Some(multi);

@@ -6,13 +6,13 @@ use crate::gpu::dispatch::Dispatch;
 use crate::gpu::GpuContext;
 use crate::model::{Activation, ForwardPlan, MlpSpec};
 use crate::ops::bias_grad::bias_grad_dispatch;
-use crate::ops::dkd::{DkdConfig, DkdDispatches};
+use crate::ops::dkd::{check_classes, DkdConfig};
 use crate::ops::dropout::{dropout_dispatch, Dropout, DropoutParams};
-use crate::ops::kd_loss::{KdBuffers, KdConfig, KdDispatches};
+use crate::ops::kd_loss::KdConfig;
+use crate::ops::logit_loss::{LogitBuffers, LossDispatches, RowLoss};
 use crate::ops::matmul::{self, matmul_dispatch, MatmulSpec};
 use crate::ops::multi_kd::{
-    Combine, MultiKdBuffers, MultiKdConfig, MultiKdDispatches, TeacherLayout, WeightMode,
-    MAX_TEACHERS,
+    Combine, MultiKdBuffers, MultiKdConfig, MultiKdRows, TeacherLayout, WeightMode, MAX_TEACHERS,
 };
 use crate::ops::reduce::LOSS_SLOTS;
 
@@ -53,10 +53,9 @@ pub(crate) struct StepPlan {
 /// The loss dispatches of the step, by objective.
 #[derive(Debug)]
 pub(crate) enum LossStep {
-    /// One teacher (or none, α = 0).
-    Single(KdDispatches),
-    /// Decoupled KD against one teacher.
-    Dkd(DkdDispatches),
+    /// A loss on the logits against one teacher (or none): KD (plain cross-entropy at α = 0)
+    /// or DKD; the objective's schedule restages it ([`LossDispatches::set`]).
+    Logit(LossDispatches),
     /// Several teachers: the batch teacher buffer holds up to [`MAX_TEACHERS`] per row; the
     /// dispatches are built when the teachers (their count, masks, weights) are attached.
     Multi {
@@ -64,19 +63,26 @@ pub(crate) enum LossStep {
         known: wgpu::Buffer,
         base_weights: wgpu::Buffer,
         weights: wgpu::Buffer,
-        dispatches: Option<MultiKdDispatches>,
+        dispatches: Option<BoundTeachers>,
     },
+}
+
+/// A multi-teacher loss's dispatches once teachers are attached, with the loss they were
+/// built for (a settings change restages it with the same teachers and layout).
+#[derive(Debug)]
+pub(crate) struct BoundTeachers {
+    pub loss: MultiKdRows,
+    pub dispatches: LossDispatches,
 }
 
 impl LossStep {
     /// The dispatches recorded per step (none while a multi-teacher loss has no teachers).
     pub fn dispatches(&self) -> &[Dispatch] {
         match self {
-            LossStep::Single(kd) => &kd.dispatches,
-            LossStep::Dkd(dkd) => &dkd.dispatches,
-            LossStep::Multi { dispatches, .. } => {
-                dispatches.as_ref().map_or(&[], |d| &d.dispatches)
-            }
+            LossStep::Logit(loss) => &loss.dispatches,
+            LossStep::Multi { dispatches, .. } => dispatches
+                .as_ref()
+                .map_or(&[], |d| &d.dispatches.dispatches),
         }
     }
 }
@@ -117,7 +123,7 @@ impl StepPlan {
         let row_terms = ctx.storage_buffer("kd row terms", 2 * rows, None)?;
         let loss = ctx.upload("loss", &[0.0f32; LOSS_SLOTS])?;
         let last = layers.len() - 1;
-        let buffers = KdBuffers {
+        let buffers = LogitBuffers {
             student: forward.logits(),
             teacher: &teacher_logits,
             labels: &labels,
@@ -125,12 +131,19 @@ impl StepPlan {
             row_terms: &row_terms,
             loss: &loss,
         };
+        let logit = |row_loss: &dyn RowLoss| -> Result<LossStep> {
+            Ok(LossStep::Logit(buffers.dispatches(
+                ctx,
+                (rows, classes),
+                row_loss,
+            )?))
+        };
         let loss_step = match objective {
-            PlanObjective::Kd(kd) => {
-                LossStep::Single(KdDispatches::new(ctx, rows, classes, kd, &buffers)?)
-            }
+            PlanObjective::Kd(kd) => logit(&kd)?,
             PlanObjective::Dkd(dkd) => {
-                LossStep::Dkd(DkdDispatches::new(ctx, rows, classes, dkd, &buffers)?)
+                dkd.validate()?;
+                check_classes(classes)?;
+                logit(&dkd)?
             }
             PlanObjective::Multi(config) => LossStep::Multi {
                 config,
@@ -261,12 +274,16 @@ impl StepPlan {
         };
         ctx.write(known_buffer, 0, known);
         ctx.write(base_weights, 0, base);
-        *dispatches = Some(MultiKdDispatches::new(
-            ctx,
-            (rows, classes, teachers),
+        let loss_rows = MultiKdRows {
+            config: *config,
+            rows,
+            cols: classes,
+            teachers,
             layout,
-            *config,
-            &MultiKdBuffers {
+        };
+        *dispatches = Some(BoundTeachers {
+            loss: loss_rows,
+            dispatches: MultiKdBuffers {
                 student: self.forward.logits(),
                 teachers: &self.teacher_logits,
                 known: known_buffer,
@@ -276,8 +293,9 @@ impl StepPlan {
                 row_terms: &self.row_terms,
                 weights,
                 loss: &self.loss,
-            },
-        )?);
+            }
+            .dispatches(ctx, &loss_rows)?,
+        });
         Ok(())
     }
 

@@ -14,34 +14,31 @@ impl Trainer {
         self.epoch = epoch;
         let ema_teaches = self.ema.as_ref().is_none_or(|e| e.config.teaches(epoch));
         match &self.plan.loss_step {
-            LossStep::Single(kd) if self.ema.is_some() => {
-                let alpha = if ema_teaches {
-                    self.config.kd.alpha
-                } else {
-                    0.0
-                };
-                kd.set_config(
-                    ctx,
-                    KdConfig {
+            LossStep::Logit(loss) => {
+                if let Some(schedule) = self.config.dkd {
+                    let mut dkd = schedule.at_epoch(epoch);
+                    if !ema_teaches {
+                        dkd.ramp = 0.0;
+                    }
+                    loss.set(ctx, &dkd);
+                } else if self.ema.is_some() {
+                    let alpha = if ema_teaches {
+                        self.config.kd.alpha
+                    } else {
+                        0.0
+                    };
+                    let kd = KdConfig {
                         alpha,
                         ..self.config.kd
-                    },
-                );
-            }
-            LossStep::Dkd(dkd) => {
-                if let Some(schedule) = self.config.dkd {
-                    let mut loss = schedule.at_epoch(epoch);
-                    if !ema_teaches {
-                        loss.ramp = 0.0;
-                    }
-                    dkd.set_config(ctx, loss);
+                    };
+                    loss.set(ctx, &kd);
                 }
             }
             LossStep::Multi { .. } if self.ema.is_some() => {
                 let base = if ema_teaches { [0.5, 0.5] } else { [1.0, 0.0] };
                 self.plan.set_base_weights(ctx, &base);
             }
-            _ => {}
+            LossStep::Multi { .. } => {}
         }
         if let Some(hint) = &self.hint {
             hint.set_epoch(ctx, epoch);

@@ -145,10 +145,15 @@ impl Trainer {
     /// Changes T and α for later steps.
     pub fn set_kd_config(&mut self, ctx: &GpuContext, kd: KdConfig) -> Result<()> {
         kd.validate()?;
-        let LossStep::Single(single) = &self.plan.loss_step else {
+        let LossStep::Logit(single) = &self.plan.loss_step else {
             return Err(multi_only("set_kd_config"));
         };
-        single.set_config(ctx, kd);
+        if self.config.dkd.is_some() {
+            return Err(Error::InvalidConfig(
+                "set_kd_config changes the KD loss; this trainer runs DKD".into(),
+            ));
+        }
+        single.set(ctx, &kd);
         self.config.kd = kd;
         self.begin_epoch(ctx, self.epoch);
         Ok(())

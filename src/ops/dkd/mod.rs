@@ -16,11 +16,11 @@ pub mod check;
 pub mod reference;
 
 use crate::error::{Error, Result};
-use crate::gpu::dispatch::Dispatch;
 use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
-pub(crate) use crate::ops::kd_loss::run_prepared;
-use crate::ops::kd_loss::{KdBatch, KdBuffers, KdOutput, UploadedBatch};
-use crate::ops::reduce::{reduce_dispatch, ReduceParams};
+use crate::ops::kd_loss::{KdBatch, KdOutput};
+pub(crate) use crate::ops::logit_loss::run_prepared;
+use crate::ops::logit_loss::{RowLoss, UploadedBatch};
+use crate::ops::reduce::ReduceParams;
 
 /// Temperature, the weights of the two decoupled terms and the warm-up factor of the DKD loss.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -89,7 +89,7 @@ impl DkdConfig {
 }
 
 /// Checks that a batch of `cols` classes has a non-target class.
-fn check_classes(cols: usize) -> Result<()> {
+pub(crate) fn check_classes(cols: usize) -> Result<()> {
     if cols < 2 {
         return Err(Error::InvalidConfig(format!(
             "DKD needs at least 2 classes (the label and a non-target class), got {cols}"
@@ -149,67 +149,21 @@ pub const SHADER: ShaderSource = shader_source! {
     uniform_size: std::mem::size_of::<DkdParams>(),
 };
 
-/// The DKD rows dispatch and the batch reduction, with their uniforms so a trainer can change
-/// the warm-up factor (or T, A, B) without rebuilding ([`DkdDispatches::set_config`]). Reads
-/// and writes the same buffers as the KD loss: gradient `[B, C]`, row terms `[ce, kd]`
-/// interleaved, loss slots (`loss[2]` is the batch-mean `A·TCKD + B·NCKD`).
-#[derive(Debug)]
-pub(crate) struct DkdDispatches {
-    pub dispatches: [Dispatch; 2],
-    uniforms: [wgpu::Buffer; 2],
-    rows: usize,
-    cols: usize,
-}
-
-impl DkdDispatches {
-    /// Builds both dispatches; rejects an invalid `config` and fewer than two classes.
-    pub fn new(
-        ctx: &GpuContext,
-        rows: usize,
-        cols: usize,
-        config: DkdConfig,
-        buffers: &KdBuffers<'_>,
-    ) -> Result<Self> {
-        config.validate()?;
-        check_classes(cols)?;
-        let uniform = ctx.uniform_buffer("dkd params", &DkdParams::new(rows, cols, config))?;
-        let dkd_dispatch = Dispatch::new(
-            ctx,
-            "dkd loss",
-            ctx.pipeline(&SHADER)?,
-            &[
-                &uniform,
-                buffers.student,
-                buffers.teacher,
-                buffers.labels,
-                buffers.grad,
-                buffers.row_terms,
-            ],
-            ctx.grid("dkd loss rows", rows)?,
-        )?;
-        let (reduce, reduce_uniform) = reduce_dispatch(
-            ctx,
-            reduce_params(rows, config),
-            buffers.row_terms,
-            buffers.loss,
-        )?;
-        Ok(Self {
-            dispatches: [dkd_dispatch, reduce],
-            uniforms: [uniform, reduce_uniform],
-            rows,
-            cols,
-        })
+impl RowLoss for DkdConfig {
+    fn shader(&self) -> &'static ShaderSource {
+        &SHADER
     }
 
-    /// Stages a new configuration (e.g. the epoch's warm-up factor) for the next submit; both
-    /// uniforms are rewritten. The caller validates `config`.
-    pub fn set_config(&self, ctx: &GpuContext, config: DkdConfig) {
-        ctx.write(
-            &self.uniforms[0],
-            0,
-            &[DkdParams::new(self.rows, self.cols, config)],
-        );
-        ctx.write(&self.uniforms[1], 0, &[reduce_params(self.rows, config)]);
+    fn label(&self) -> &'static str {
+        "dkd loss"
+    }
+
+    fn uniform(&self, rows: usize, cols: usize) -> Vec<u8> {
+        bytemuck::bytes_of(&DkdParams::new(rows, cols, *self)).to_vec()
+    }
+
+    fn reduce(&self, rows: usize) -> ReduceParams {
+        reduce_params(rows, *self)
     }
 }
 
@@ -225,7 +179,8 @@ pub fn prepare_dkd_loss(
 }
 
 /// As [`prepare_dkd_loss`], but built at `built_with` and then restaged at `config` with
-/// [`DkdDispatches::set_config`]: the path a trainer takes when the warm-up factor changes.
+/// [`crate::ops::logit_loss::LossDispatches::set`]: the path a trainer takes when the warm-up
+/// factor changes.
 pub(crate) fn prepare_dkd_loss_restaged(
     ctx: &GpuContext,
     batch: &KdBatch<'_>,
@@ -245,12 +200,8 @@ fn prepare(
     config.validate()?;
     batch.validate()?;
     check_classes(batch.cols)?;
-    let uploaded = UploadedBatch::new(ctx, batch, ["dkd grad", "dkd row terms", "dkd loss"])?;
-    let built = DkdDispatches::new(ctx, batch.rows, batch.cols, config, &uploaded.buffers())?;
-    if let Some(next) = restage {
-        built.set_config(ctx, next);
-    }
-    Ok(uploaded.prepared(&built.dispatches, built.uniforms))
+    let restage = restage.as_ref().map(|next| next as &dyn RowLoss);
+    UploadedBatch::new(ctx, batch)?.prepare(ctx, &config, restage)
 }
 
 /// The DKD loss and gradient on the GPU, followed by the deterministic reduction. In the

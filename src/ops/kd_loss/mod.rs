@@ -8,10 +8,9 @@ pub mod check;
 pub mod reference;
 
 use crate::error::{check_kd, check_labels, check_len, Error, Result};
-use crate::gpu::dispatch::Dispatch;
-use crate::gpu::prepared::Output;
 use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
-use crate::ops::reduce::{reduce_dispatch, ReduceParams, LOSS_SLOTS};
+use crate::ops::logit_loss::{run_prepared, RowLoss, UploadedBatch};
+use crate::ops::reduce::ReduceParams;
 
 /// Temperature and mixing weight of the KD loss.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -129,160 +128,26 @@ pub const SHADER: ShaderSource = shader_source! {
     uniform_size: std::mem::size_of::<KdParams>(),
 };
 
-/// Buffers the KD loss reads and writes.
-pub(crate) struct KdBuffers<'a> {
-    pub student: &'a wgpu::Buffer,
-    pub teacher: &'a wgpu::Buffer,
-    pub labels: &'a wgpu::Buffer,
-    pub grad: &'a wgpu::Buffer,
-    pub row_terms: &'a wgpu::Buffer,
-    pub loss: &'a wgpu::Buffer,
-}
-
-/// The KD-loss rows dispatch and the batch reduction, with their uniforms so a trainer can
-/// change T and α without rebuilding ([`KdDispatches::set_config`]).
-#[derive(Debug)]
-pub(crate) struct KdDispatches {
-    pub dispatches: [Dispatch; 2],
-    uniforms: [wgpu::Buffer; 2],
-    rows: usize,
-    cols: usize,
-}
-
-impl KdDispatches {
-    pub fn new(
-        ctx: &GpuContext,
-        rows: usize,
-        cols: usize,
-        kd: KdConfig,
-        buffers: &KdBuffers<'_>,
-    ) -> Result<Self> {
-        let kd_uniform = ctx.uniform_buffer("kd params", &KdParams::new(rows, cols, kd))?;
-        let kd_dispatch = Dispatch::new(
-            ctx,
-            "kd loss",
-            ctx.pipeline(&SHADER)?,
-            &[
-                &kd_uniform,
-                buffers.student,
-                buffers.teacher,
-                buffers.labels,
-                buffers.grad,
-                buffers.row_terms,
-            ],
-            ctx.grid("kd loss rows", rows)?,
-        )?;
-        let (reduce, reduce_uniform) = reduce_dispatch(
-            ctx,
-            ReduceParams::new(rows, kd.temperature, kd.alpha),
-            buffers.row_terms,
-            buffers.loss,
-        )?;
-        Ok(Self {
-            dispatches: [kd_dispatch, reduce],
-            uniforms: [kd_uniform, reduce_uniform],
-            rows,
-            cols,
-        })
+impl RowLoss for KdConfig {
+    fn shader(&self) -> &'static ShaderSource {
+        &SHADER
     }
 
-    /// Stages new T and α for the next submit.
-    pub fn set_config(&self, ctx: &GpuContext, kd: KdConfig) {
-        ctx.write(
-            &self.uniforms[0],
-            0,
-            &[KdParams::new(self.rows, self.cols, kd)],
-        );
-        ctx.write(
-            &self.uniforms[1],
-            0,
-            &[ReduceParams::new(self.rows, kd.temperature, kd.alpha)],
-        );
-    }
-}
-
-/// A KD batch on the GPU with NaN-filled outputs: what the one-shot KD and DKD launchers
-/// prepare their kernels over.
-pub(crate) struct UploadedBatch {
-    inputs: [wgpu::Buffer; 3],
-    grad: wgpu::Buffer,
-    row_terms: wgpu::Buffer,
-    loss: wgpu::Buffer,
-    names: [&'static str; 3],
-    shape: (usize, usize),
-}
-
-impl UploadedBatch {
-    /// Uploads `batch`; `names` label the gradient, row-term and loss outputs.
-    pub fn new(ctx: &GpuContext, batch: &KdBatch<'_>, names: [&'static str; 3]) -> Result<Self> {
-        let (rows, cols) = (batch.rows, batch.cols);
-        Ok(Self {
-            inputs: [
-                ctx.upload("student logits", batch.student)?,
-                ctx.upload("teacher logits", batch.teacher)?,
-                ctx.upload("labels", batch.labels)?,
-            ],
-            grad: ctx.nan_buffer(names[0], rows * cols)?,
-            row_terms: ctx.nan_buffer(names[1], 2 * rows)?,
-            loss: ctx.upload(names[2], &[0.0f32; LOSS_SLOTS])?,
-            names,
-            shape: (rows, cols),
-        })
+    fn label(&self) -> &'static str {
+        "kd loss"
     }
 
-    /// The buffers a loss dispatch binds.
-    pub fn buffers(&self) -> KdBuffers<'_> {
-        let [student, teacher, labels] = &self.inputs;
-        KdBuffers {
-            student,
-            teacher,
-            labels,
-            grad: &self.grad,
-            row_terms: &self.row_terms,
-            loss: &self.loss,
-        }
+    fn uniform(&self, rows: usize, cols: usize) -> Vec<u8> {
+        bytemuck::bytes_of(&KdParams::new(rows, cols, *self)).to_vec()
     }
 
-    /// The prepared kernel of `dispatches` (loss rows, reduction) with their `uniforms`;
-    /// outputs: gradient, per-row terms interleaved, loss slots ([`LOSS_SLOTS`]).
-    pub fn prepared(self, dispatches: &[Dispatch], uniforms: [wgpu::Buffer; 2]) -> PreparedKernel {
-        let (rows, cols) = self.shape;
-        let [grad, terms, loss] = self.names;
-        let [z, t, y] = self.inputs;
-        let [rows_uniform, reduce_uniform] = uniforms;
-        PreparedKernel::new(
-            dispatches.to_vec(),
-            vec![
-                Output::new(grad, self.grad, rows * cols),
-                Output::new(terms, self.row_terms, 2 * rows),
-                Output::new(loss, self.loss, LOSS_SLOTS),
-            ],
-            vec![z, t, y, rows_uniform, reduce_uniform],
-        )
+    fn reduce(&self, rows: usize) -> ReduceParams {
+        ReduceParams::new(rows, self.temperature, self.alpha)
     }
-}
-
-/// Runs a prepared KD or DKD loss once and reads its outputs back.
-#[maybe_async]
-pub(crate) async fn run_prepared(
-    ctx: &GpuContext,
-    prepared: &PreparedKernel,
-) -> Result<KdOutput<f32>> {
-    prepared.run(ctx, 1)?;
-    let terms: Vec<f32> = prepared.output(ctx, 1).await?;
-    let totals: Vec<f32> = prepared.output(ctx, 2).await?;
-    Ok(KdOutput {
-        loss: totals[0],
-        ce: totals[1],
-        kl: totals[2],
-        row_ce: terms.iter().step_by(2).copied().collect(),
-        row_kl: terms.iter().skip(1).step_by(2).copied().collect(),
-        grad: prepared.output(ctx, 0).await?,
-    })
 }
 
 /// Uploads the KD-loss inputs and prepares the loss and reduction kernels; outputs: gradient,
-/// per-row terms `[ce, kl]` interleaved, loss slots ([`LOSS_SLOTS`]).
+/// per-row terms `[ce, kl]` interleaved, loss slots ([`crate::ops::reduce::LOSS_SLOTS`]).
 pub fn prepare_kd_loss(
     ctx: &GpuContext,
     batch: &KdBatch<'_>,
@@ -290,9 +155,7 @@ pub fn prepare_kd_loss(
 ) -> Result<PreparedKernel> {
     kd.validate()?;
     batch.validate()?;
-    let uploaded = UploadedBatch::new(ctx, batch, ["kd grad", "kd row terms", "kd loss"])?;
-    let built = KdDispatches::new(ctx, batch.rows, batch.cols, kd, &uploaded.buffers())?;
-    Ok(uploaded.prepared(&built.dispatches, built.uniforms))
+    UploadedBatch::new(ctx, batch)?.prepare(ctx, &kd, None)
 }
 
 /// The fused KD loss and gradient on the GPU, followed by the deterministic reduction.

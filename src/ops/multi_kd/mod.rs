@@ -13,10 +13,10 @@ pub mod check;
 pub mod reference;
 
 use crate::error::{check_finite, check_kd, check_labels, check_len, Error, Result};
-use crate::gpu::dispatch::Dispatch;
 use crate::gpu::prepared::Output;
 use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
-use crate::ops::reduce::{reduce_dispatch, ReduceParams, LOSS_SLOTS};
+use crate::ops::logit_loss::{run_prepared, LossDispatches, RowLoss};
+use crate::ops::reduce::{ReduceParams, LOSS_SLOTS};
 
 /// Most teachers one batch may combine (the kernel keeps per-teacher statistics in registers).
 pub const MAX_TEACHERS: usize = 8;
@@ -283,65 +283,56 @@ pub(crate) struct MultiKdBuffers<'a> {
     pub loss: &'a wgpu::Buffer,
 }
 
-/// The multi-teacher rows dispatch and the batch reduction, with their uniforms (like
-/// [`crate::ops::kd_loss`]'s `KdDispatches`).
-#[derive(Debug)]
-pub(crate) struct MultiKdDispatches {
-    pub dispatches: [Dispatch; 2],
-    pub uniforms: [wgpu::Buffer; 2],
-    shape: (usize, usize, usize),
-    layout: TeacherLayout,
+impl MultiKdBuffers<'_> {
+    /// The dispatches of `rows` over these buffers.
+    pub fn dispatches(&self, ctx: &GpuContext, rows: &MultiKdRows) -> Result<LossDispatches> {
+        LossDispatches::new(
+            ctx,
+            (rows.rows, rows.cols),
+            rows,
+            &[
+                self.student,
+                self.teachers,
+                self.known,
+                self.base_weights,
+                self.labels,
+                self.grad,
+                self.row_terms,
+                self.weights,
+            ],
+            self.row_terms,
+            self.loss,
+        )
+    }
 }
 
-impl MultiKdDispatches {
-    /// Binds the buffers of a `rows × cols` batch with `teachers` teachers laid out as
-    /// `layout` says.
-    pub fn new(
-        ctx: &GpuContext,
-        (rows, cols, teachers): (usize, usize, usize),
-        layout: TeacherLayout,
-        config: MultiKdConfig,
-        buffers: &MultiKdBuffers<'_>,
-    ) -> Result<Self> {
-        let params = MultiKdParams::new((rows, cols, teachers), layout, config);
-        let uniform = ctx.uniform_buffer("multi kd params", &params)?;
-        let rows_dispatch = Dispatch::new(
-            ctx,
-            "multi kd loss",
-            ctx.pipeline(&SHADER)?,
-            &[
-                &uniform,
-                buffers.student,
-                buffers.teachers,
-                buffers.known,
-                buffers.base_weights,
-                buffers.labels,
-                buffers.grad,
-                buffers.row_terms,
-                buffers.weights,
-            ],
-            ctx.grid("multi kd loss rows", rows)?,
-        )?;
-        let (reduce, reduce_uniform) = reduce_dispatch(
-            ctx,
-            ReduceParams::new(rows, config.temperature, config.alpha),
-            buffers.row_terms,
-            buffers.loss,
-        )?;
-        Ok(Self {
-            dispatches: [rows_dispatch, reduce],
-            uniforms: [uniform, reduce_uniform],
-            shape: (rows, cols, teachers),
-            layout,
-        })
+/// The multi-teacher loss over a batch of `rows × cols` logits with `teachers` teachers laid
+/// out as `layout` says: the [`RowLoss`] the step and the one-shot launcher run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MultiKdRows {
+    pub config: MultiKdConfig,
+    pub rows: usize,
+    pub cols: usize,
+    pub teachers: usize,
+    pub layout: TeacherLayout,
+}
+
+impl RowLoss for MultiKdRows {
+    fn shader(&self) -> &'static ShaderSource {
+        &SHADER
     }
 
-    /// Rewrites both uniforms for `config` (the caller validates it); later submits use it.
-    pub fn set_config(&self, ctx: &GpuContext, config: MultiKdConfig) {
-        let params = MultiKdParams::new(self.shape, self.layout, config);
-        ctx.write(&self.uniforms[0], 0, &[params]);
-        let reduce = ReduceParams::new(self.shape.0, config.temperature, config.alpha);
-        ctx.write(&self.uniforms[1], 0, &[reduce]);
+    fn label(&self) -> &'static str {
+        "multi kd loss"
+    }
+
+    fn uniform(&self, rows: usize, cols: usize) -> Vec<u8> {
+        let params = MultiKdParams::new((rows, cols, self.teachers), self.layout, self.config);
+        bytemuck::bytes_of(&params).to_vec()
+    }
+
+    fn reduce(&self, rows: usize) -> ReduceParams {
+        ReduceParams::new(rows, self.config.temperature, self.config.alpha)
     }
 }
 
@@ -409,23 +400,25 @@ pub(crate) fn prepare_in_layout(
             gated: batch.gates.is_some(),
         }
     };
-    let built = MultiKdDispatches::new(
-        ctx,
-        (rows, cols, k),
-        layout,
+    let loss_rows = MultiKdRows {
         config,
-        &MultiKdBuffers {
-            student: &z,
-            teachers: &t,
-            known: &known,
-            base_weights: &base,
-            labels: &y,
-            grad: &grad,
-            row_terms: &row_terms,
-            weights: &weights,
-            loss: &loss,
-        },
-    )?;
+        rows,
+        cols,
+        teachers: k,
+        layout,
+    };
+    let built = MultiKdBuffers {
+        student: &z,
+        teachers: &t,
+        known: &known,
+        base_weights: &base,
+        labels: &y,
+        grad: &grad,
+        row_terms: &row_terms,
+        weights: &weights,
+        loss: &loss,
+    }
+    .dispatches(ctx, &loss_rows)?;
     let [uniform, reduce_uniform] = built.uniforms;
     Ok(PreparedKernel::new(
         built.dispatches.to_vec(),
@@ -458,16 +451,14 @@ pub(crate) async fn run_in_layout(
     teacher_major: bool,
 ) -> Result<MultiKdOutput<f32>> {
     let prepared = prepare_in_layout(ctx, batch, config, teacher_major)?;
-    prepared.run(ctx, 1)?;
-    let terms: Vec<f32> = prepared.output(ctx, 1).await?;
-    let totals: Vec<f32> = prepared.output(ctx, 2).await?;
+    let common = run_prepared(ctx, &prepared).await?;
     Ok(MultiKdOutput {
-        loss: totals[0],
-        ce: totals[1],
-        kl: totals[2],
-        row_ce: terms.iter().step_by(2).copied().collect(),
-        row_kl: terms.iter().skip(1).step_by(2).copied().collect(),
-        grad: prepared.output(ctx, 0).await?,
+        loss: common.loss,
+        ce: common.ce,
+        kl: common.kl,
+        row_ce: common.row_ce,
+        row_kl: common.row_kl,
+        grad: common.grad,
         weights: prepared.output(ctx, 3).await?,
     })
 }
