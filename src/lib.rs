@@ -62,5 +62,5 @@ pub use rng::SplitMix64;
 #[cfg(not(target_arch = "wasm32"))]
 pub use session::{CancelToken, Progress, RunOutcome, RunTeacher, TrainingRun};
 pub use train::{
-    DkdSchedule, EmaConfig, HintConfig, MutualTrainer, StepBatch, Trainer, TrainerConfig,
+    DkdSchedule, EmaConfig, HintConfig, MutualTrainer, Objective, StepBatch, Trainer, TrainerConfig,
 };

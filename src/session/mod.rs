@@ -39,7 +39,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 pub use events::{CancelToken, Progress, RunOutcome, TrainedModel};
-pub use resume::CheckpointPlan;
+pub use resume::{CheckpointPlan, ExpectedSettings, RunSettings, TeacherKind};
 
 use crate::data::DeviceDataset;
 use crate::distill::{TeacherLogits, Teachers};
@@ -195,23 +195,25 @@ impl<'a> TrainingRun<'a> {
         self
     }
 
-    /// The settings checked on resume.
-    pub fn resume_settings(&self, train: &DeviceDataset) -> serde_json::Value {
-        self.settings.clone().unwrap_or_else(|| {
-            serde_json::json!({
-                "sizes": self.sizes(train),
-                "config": format!("{:?}", self.config),
-                "seed": self.seed,
-                "init_seed": self.init_seed,
-                "init": self.init.is_some(),
-                "jitter": self.jitter,
-                "teacher": match self.teacher {
-                    RunTeacher::None => "none",
-                    RunTeacher::Model(_) => "model",
-                    RunTeacher::Logits(_) => "logits",
-                    RunTeacher::Several(_) => "several",
-                },
-            })
+    /// The settings checked on resume: the app's, or the run's own [`RunSettings`].
+    pub fn resume_settings(&self, train: &DeviceDataset) -> ExpectedSettings {
+        if let Some(app) = &self.settings {
+            return ExpectedSettings::App(app.clone());
+        }
+        ExpectedSettings::Run(RunSettings {
+            version: RunSettings::VERSION,
+            sizes: self.sizes(train),
+            config: self.config,
+            seed: self.seed,
+            init_seed: self.init_seed,
+            init: self.init.is_some(),
+            jitter: self.jitter,
+            teacher: match self.teacher {
+                RunTeacher::None => TeacherKind::None,
+                RunTeacher::Model(_) => TeacherKind::Model,
+                RunTeacher::Logits(_) => TeacherKind::Logits,
+                RunTeacher::Several(_) => TeacherKind::Several,
+            },
         })
     }
 
@@ -310,7 +312,7 @@ impl<'a> TrainingRun<'a> {
         let mut record = Record {
             run: self,
             ctx,
-            settings,
+            settings: settings.to_json(),
             logs,
             test_errors,
             test_seconds: 0.0,

@@ -1,5 +1,7 @@
 //! What a trainer is built with.
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 use crate::ops::dropout::Dropout;
 use crate::ops::kd_loss::KdConfig;
@@ -16,26 +18,66 @@ use crate::train::objectives::{DkdSchedule, EmaConfig, HintConfig};
 ///     .dropout(Dropout { p: 0.2, seed: 1 });
 /// assert!(config.validate().is_ok());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TrainerConfig {
     /// Rows per step.
     pub batch_size: usize,
     /// The optimizer and its hyper-parameters.
     pub optimizer: Optimizer,
-    /// T and α of the loss (α = 0: plain cross-entropy, the default).
-    pub kd: KdConfig,
-    /// The multi-teacher objective, when set: it replaces `kd`, and the trainer takes its
-    /// teachers with [`crate::train::Trainer::attach_teachers`].
-    pub multi_kd: Option<MultiKdConfig>,
+    /// What the logits learn from: one objective, so no two can be named at once
+    /// (cross-entropy, the default, is [`Objective::Kd`] at α = 0).
+    pub objective: Objective,
     /// Dropout on every hidden layer's output (none by default).
     pub dropout: Dropout,
-    /// Decoupled KD instead of `kd`'s KL term (its own T; CE weight 1), when set.
-    pub dkd: Option<DkdSchedule>,
     /// A hint from a teacher's hidden layer, when set: the teacher model is attached with
-    /// [`crate::train::Trainer::attach_hint_teacher`].
+    /// [`crate::train::Trainer::attach_hint_teacher`]. Adds to the objective.
     pub hint: Option<HintConfig>,
-    /// An EMA teacher of the student's own weights, when set.
+    /// An EMA teacher of the student's own weights, when set: it teaches through the KD or
+    /// DKD objective (beside a fixed teacher, KD only).
     pub ema: Option<EmaConfig>,
+}
+
+/// The loss on the student's logits: each kind is one variant, with its own settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Objective {
+    /// `(1 − α)·CE + α·T²·KL(p ‖ q)` from one teacher (or an EMA teacher); plain
+    /// cross-entropy at α = 0.
+    Kd(KdConfig),
+    /// Decoupled KD (Zhao et al. 2022) from one teacher, with its warm-up; CE weight 1.
+    Dkd(DkdSchedule),
+    /// Several teachers, each over the classes it knows, attached with
+    /// [`crate::train::Trainer::attach_teachers`].
+    MultiKd(MultiKdConfig),
+}
+
+impl Objective {
+    /// Whether the objective needs teacher logits (a teacher model, cached logits or an EMA
+    /// teacher) at every step.
+    pub fn needs_teacher(&self) -> bool {
+        match self {
+            Objective::Kd(kd) => kd.alpha != 0.0,
+            Objective::Dkd(_) | Objective::MultiKd(_) => true,
+        }
+    }
+
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Objective::Kd(kd) => kd.validate(),
+            Objective::Dkd(dkd) => dkd.validate(),
+            Objective::MultiKd(multi) => multi.validate(),
+        }
+    }
+
+    /// A short name for reports and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Objective::Kd(_) => "kd",
+            Objective::Dkd(_) => "dkd",
+            Objective::MultiKd(_) => "multi_kd",
+        }
+    }
 }
 
 impl TrainerConfig {
@@ -44,21 +86,21 @@ impl TrainerConfig {
         Self {
             batch_size,
             optimizer,
-            kd: KdConfig::cross_entropy(),
-            multi_kd: None,
+            objective: Objective::Kd(KdConfig::cross_entropy()),
             dropout: Dropout::none(),
-            dkd: None,
             hint: None,
             ema: None,
         }
     }
 
-    /// The same with decoupled KD (`schedule`) instead of the KL term.
+    /// The same with `objective`.
+    pub fn objective(self, objective: Objective) -> Self {
+        Self { objective, ..self }
+    }
+
+    /// The same with decoupled KD (`schedule`) as the objective.
     pub fn dkd(self, schedule: DkdSchedule) -> Self {
-        Self {
-            dkd: Some(schedule),
-            ..self
-        }
+        self.objective(Objective::Dkd(schedule))
     }
 
     /// The same with a hint from a teacher's hidden layer.
@@ -77,18 +119,15 @@ impl TrainerConfig {
         }
     }
 
-    /// The same with the KD loss at `kd`.
+    /// The same with the KD loss at `kd` as the objective.
     pub fn kd(self, kd: KdConfig) -> Self {
-        Self { kd, ..self }
+        self.objective(Objective::Kd(kd))
     }
 
     /// The same with the multi-teacher loss at `multi` (several teachers, each over the
-    /// classes it knows) instead of the single-teacher one.
+    /// classes it knows) as the objective.
     pub fn multi_kd(self, multi: MultiKdConfig) -> Self {
-        Self {
-            multi_kd: Some(multi),
-            ..self
-        }
+        self.objective(Objective::MultiKd(multi))
     }
 
     /// The same with `dropout` on every hidden layer.
@@ -96,31 +135,48 @@ impl TrainerConfig {
         Self { dropout, ..self }
     }
 
+    /// The KD settings, when the objective is KD.
+    pub fn kd_settings(&self) -> Option<KdConfig> {
+        match self.objective {
+            Objective::Kd(kd) => Some(kd),
+            _ => None,
+        }
+    }
+
     /// Checks every part.
     pub fn validate(&self) -> Result<()> {
         self.dropout.validate()?;
-        self.kd.validate()?;
-        if let Some(multi) = &self.multi_kd {
-            multi.validate()?;
-        }
+        self.objective.validate()?;
         self.optimizer.validate()?;
-        if let Some(dkd) = &self.dkd {
-            dkd.validate()?;
-        }
         if let Some(hint) = &self.hint {
             hint.validate()?;
         }
         if let Some(ema) = &self.ema {
             ema.validate()?;
-        }
-        if self.multi_kd.is_some() && (self.dkd.is_some() || self.ema.is_some()) {
-            return Err(Error::InvalidConfig(
-                "the multi-teacher objective combines with neither DKD nor an EMA teacher".into(),
-            ));
+            if let Objective::MultiKd(_) = self.objective {
+                return Err(Error::InvalidConfig(
+                    "the multi-teacher objective does not combine with an EMA teacher".into(),
+                ));
+            }
         }
         if self.batch_size == 0 {
             return Err(Error::EmptyBatch);
         }
         Ok(())
+    }
+
+    /// This configuration as `format!("{:?}")` printed it before the objective became one
+    /// field: what checkpoints written then recorded, so they still resume.
+    pub(crate) fn legacy_debug_text(&self) -> String {
+        let (kd, multi, dkd) = match self.objective {
+            Objective::Kd(kd) => (kd, None, None),
+            Objective::Dkd(dkd) => (KdConfig::cross_entropy(), None, Some(dkd)),
+            Objective::MultiKd(multi) => (KdConfig::cross_entropy(), Some(multi), None),
+        };
+        format!(
+            "TrainerConfig {{ batch_size: {:?}, optimizer: {:?}, kd: {kd:?}, multi_kd: {multi:?}, \
+             dropout: {:?}, dkd: {dkd:?}, hint: {:?}, ema: {:?} }}",
+            self.batch_size, self.optimizer, self.dropout, self.hint, self.ema
+        )
     }
 }

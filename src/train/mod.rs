@@ -18,7 +18,7 @@ pub mod trainer;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use checkpoint::Checkpoint;
-pub use config::TrainerConfig;
+pub use config::{Objective, TrainerConfig};
 pub use fit::{fit, EpochLog, FitEnd, FitOptions, FitPosition};
 pub use mutual::{fit_mutual, MutualTrainer};
 pub use objectives::{DkdSchedule, EmaConfig, HintConfig};

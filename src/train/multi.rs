@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::ops::multi_kd::TeacherLayout;
 use crate::train::plan::LossStep;
-use crate::train::Trainer;
+use crate::train::{Objective, Trainer};
 
 impl Trainer {
     /// Binds a device data set for a trainer built with [`crate::TrainerConfig::multi_kd`]:
@@ -23,7 +23,7 @@ impl Trainer {
         jitter: u32,
         seed: u32,
     ) -> Result<()> {
-        let config = self.config.multi_kd.ok_or_else(|| {
+        let config = self.multi_kd_config().ok_or_else(|| {
             Error::InvalidConfig(
                 "attach_teachers needs a trainer built with the multi-teacher objective".into(),
             )
@@ -48,7 +48,10 @@ impl Trainer {
 
     /// The multi-teacher settings in force (`None` with the single-teacher objective).
     pub fn multi_kd_config(&self) -> Option<MultiKdConfig> {
-        self.config.multi_kd
+        match self.config.objective {
+            Objective::MultiKd(multi) => Some(multi),
+            _ => None,
+        }
     }
 
     /// Changes the multi-teacher settings for later steps. Switching to [`crate::Combine::Logits`]
@@ -73,7 +76,7 @@ impl Trainer {
             bound.dispatches.set(ctx, &bound.loss);
         }
         *config = multi;
-        self.config.multi_kd = Some(multi);
+        self.config.objective = Objective::MultiKd(multi);
         Ok(())
     }
 }

@@ -8,9 +8,10 @@ use crate::data::DeviceDataset;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::model::Mlp;
+use crate::ops::kd_loss::KdConfig;
 use crate::ops::multi_kd::{WeightMode, MAX_TEACHERS};
 use crate::train::fit::{epoch_seed, EpochLog};
-use crate::train::{Trainer, TrainerConfig, WindowLoss};
+use crate::train::{Objective, Trainer, TrainerConfig, WindowLoss};
 use maybe_async::maybe_async;
 
 /// Several students learning from each other.
@@ -31,8 +32,7 @@ impl MutualTrainer {
                 MAX_TEACHERS + 1
             )));
         }
-        if config.multi_kd.is_some()
-            || config.dkd.is_some()
+        if !matches!(config.objective, Objective::Kd(_))
             || config.hint.is_some()
             || config.ema.is_some()
         {
@@ -72,7 +72,10 @@ impl MutualTrainer {
         for trainer in &mut self.students {
             trainer.bind_gather(ctx, data, None, jitter, seed)?;
             let shape = (trainer.config.batch_size, data.classes(), peers);
-            let kd = trainer.config.kd;
+            let kd = trainer
+                .config
+                .kd_settings()
+                .unwrap_or(KdConfig::cross_entropy());
             let uniform = vec![1.0; peers];
             trainer
                 .plan

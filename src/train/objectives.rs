@@ -2,7 +2,7 @@
 //! FitNets hints with an optional hint-only stage, and an exponential-moving-average teacher.
 //! Each says what it does at a given epoch, so a resumed run picks up the same schedule.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ops::dkd::DkdConfig;
@@ -10,7 +10,7 @@ use crate::ops::ema::check_decay;
 use crate::ops::hint::check_hint_weight;
 
 /// Decoupled KD (Zhao et al. 2022) with the paper's linear warm-up of the KD weight.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DkdSchedule {
     /// T, the target-class weight A and the non-target weight B (its `ramp` is set per epoch).
     pub loss: DkdConfig,
@@ -54,7 +54,7 @@ impl DkdSchedule {
 /// `stage_epochs` epochs the hint is the whole loss (weight 1) and only the student's layers up
 /// to `student_layer` learn, as in the paper's first stage; after that the logits' loss plus
 /// `weight`·MSE (0 turns the hint off, the paper's second stage).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct HintConfig {
     /// The teacher's hidden layer, from 1.
     pub teacher_layer: usize,
@@ -100,7 +100,7 @@ impl HintConfig {
 /// `update_every` steps, with the ramp `d_t = min(d, 1 − 1/(t + 1))`. Its logits on the batch
 /// are computed in the step; the student learns from them with the trainer's T and α (alone,
 /// or mixed half and half with a fixed teacher's) once `warmup_epochs` epochs have passed.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EmaConfig {
     /// The decay d, in (0, 1).
     pub decay: f32,

@@ -4,6 +4,7 @@
 use crate::distill::KdConfig;
 use crate::gpu::GpuContext;
 use crate::train::plan::LossStep;
+use crate::train::Objective;
 use crate::train::Trainer;
 
 impl Trainer {
@@ -15,23 +16,15 @@ impl Trainer {
         let ema_teaches = self.ema.as_ref().is_none_or(|e| e.config.teaches(epoch));
         match &self.plan.loss_step {
             LossStep::Logit(loss) => {
-                if let Some(schedule) = self.config.dkd {
+                if let Objective::Dkd(schedule) = self.config.objective {
                     let mut dkd = schedule.at_epoch(epoch);
                     if !ema_teaches {
                         dkd.ramp = 0.0;
                     }
                     loss.set(ctx, &dkd);
-                } else if self.ema.is_some() {
-                    let alpha = if ema_teaches {
-                        self.config.kd.alpha
-                    } else {
-                        0.0
-                    };
-                    let kd = KdConfig {
-                        alpha,
-                        ..self.config.kd
-                    };
-                    loss.set(ctx, &kd);
+                } else if let (Some(_), Objective::Kd(kd)) = (&self.ema, self.config.objective) {
+                    let alpha = if ema_teaches { kd.alpha } else { 0.0 };
+                    loss.set(ctx, &KdConfig { alpha, ..kd });
                 }
             }
             LossStep::Multi { .. } if self.ema.is_some() => {

@@ -12,7 +12,7 @@ use crate::ops::dropout::Dropout;
 use crate::ops::gather::{GatherBatch, GatherParams};
 use crate::ops::multi_kd::WeightMode;
 use crate::ops::optim::OptimizerState;
-use crate::train::config::TrainerConfig;
+use crate::train::config::{Objective, TrainerConfig};
 use crate::train::ema::EmaTeacher;
 use crate::train::hint::HintPlan;
 use crate::train::plan::{LossStep, PlanObjective, StepPlan};
@@ -83,10 +83,10 @@ impl Trainer {
             })?;
         ctx.check_buffer_size("batch activations", bytes as u64)?;
         let params = student.params_buffer();
-        let objective = match (config.multi_kd, config.dkd) {
-            (Some(multi), _) => PlanObjective::Multi(multi),
-            (None, Some(dkd)) => PlanObjective::Dkd(dkd.at_epoch(1)),
-            (None, None) => PlanObjective::Kd(config.kd),
+        let objective = match config.objective {
+            Objective::MultiKd(multi) => PlanObjective::Multi(multi),
+            Objective::Dkd(dkd) => PlanObjective::Dkd(dkd.at_epoch(1)),
+            Objective::Kd(kd) => PlanObjective::Kd(kd),
         };
         let plan = StepPlan::new(
             ctx,
@@ -137,9 +137,14 @@ impl Trainer {
         self.optimizer.step
     }
 
-    /// The KD settings in force.
-    pub fn kd_config(&self) -> KdConfig {
-        self.config.kd
+    /// The KD settings in force (`None` when the objective is not KD).
+    pub fn kd_config(&self) -> Option<KdConfig> {
+        self.config.kd_settings()
+    }
+
+    /// The objective in force.
+    pub fn objective(&self) -> Objective {
+        self.config.objective
     }
 
     /// Changes T and α for later steps.
@@ -148,13 +153,14 @@ impl Trainer {
         let LossStep::Logit(single) = &self.plan.loss_step else {
             return Err(multi_only("set_kd_config"));
         };
-        if self.config.dkd.is_some() {
-            return Err(Error::InvalidConfig(
-                "set_kd_config changes the KD loss; this trainer runs DKD".into(),
-            ));
+        if !matches!(self.config.objective, Objective::Kd(_)) {
+            return Err(Error::InvalidConfig(format!(
+                "set_kd_config changes the KD loss; this trainer's objective is {}",
+                self.config.objective.name()
+            )));
         }
         single.set(ctx, &kd);
-        self.config.kd = kd;
+        self.config.objective = Objective::Kd(kd);
         self.begin_epoch(ctx, self.epoch);
         Ok(())
     }
@@ -182,7 +188,7 @@ impl Trainer {
         jitter: u32,
         seed: u32,
     ) -> Result<()> {
-        if self.config.multi_kd.is_some() {
+        if let Objective::MultiKd(_) = self.config.objective {
             return Err(multi_only("attach_dataset (use attach_teachers)"));
         }
         if let Some(t) = teacher {
@@ -196,15 +202,15 @@ impl Trainer {
             if teacher.is_some() {
                 // A fixed teacher beside the EMA one: both teach, half and half, through the
                 // multi-teacher loss over [fixed; EMA] batches of logits.
-                if self.config.dkd.is_some() {
-                    return Err(Error::InvalidConfig(
-                        "DKD takes one teacher: a fixed teacher or the EMA teacher, not both"
-                            .into(),
-                    ));
-                }
+                let Objective::Kd(kd) = self.config.objective else {
+                    return Err(Error::InvalidConfig(format!(
+                        "a fixed teacher beside the EMA teacher needs the KD objective; {} \
+                         takes one teacher: a fixed teacher or the EMA teacher, not both",
+                        self.config.objective.name()
+                    )));
+                };
                 let shape = (self.config.batch_size, data.classes(), 2);
                 let base = [0.5, 0.5];
-                let kd = self.config.kd;
                 self.plan
                     .bind_teacher_major(ctx, shape, WeightMode::Fixed, &base, kd)?;
                 ema.slot = 1;
@@ -317,10 +323,10 @@ impl Trainer {
             .gather
             .as_ref()
             .ok_or_else(|| Error::InvalidConfig("no data set attached to the trainer".into()))?;
-        if teacher.is_some() && self.config.multi_kd.is_some() {
+        if teacher.is_some() && matches!(self.config.objective, Objective::MultiKd(_)) {
             return Err(multi_only("a teacher model per step"));
         }
-        let needs_teacher = self.config.kd.alpha > 0.0 || self.config.dkd.is_some();
+        let needs_teacher = self.config.objective.needs_teacher();
         if teacher.is_none() && !binding.cached_teacher && self.ema.is_none() && needs_teacher {
             return Err(Error::InvalidConfig(
                 "this objective needs a teacher model, teacher logits attached with the data set \
@@ -365,7 +371,7 @@ impl Trainer {
     /// One training step on a host batch: stages the batch, records forward → KD loss →
     /// backward → optimizer into one encoder and submits it once. Does not wait for the GPU.
     pub fn step(&mut self, ctx: &GpuContext, batch: &StepBatch<'_>) -> Result<()> {
-        if self.config.multi_kd.is_some() {
+        if let Objective::MultiKd(_) = self.config.objective {
             return Err(multi_only("host batches"));
         }
         let spec = self.student.spec();
@@ -392,7 +398,7 @@ impl Trainer {
                 self.prepare_teacher(ctx, teacher)?;
             }
             TeacherSource::None => {
-                let needs_teacher = self.config.kd.alpha != 0.0 || self.config.dkd.is_some();
+                let needs_teacher = self.config.objective.needs_teacher();
                 if needs_teacher && self.ema.is_none() {
                     return Err(Error::InvalidConfig(
                         "this objective needs teacher logits, a teacher model or an EMA teacher"

@@ -140,7 +140,7 @@ pub async fn scratch_and_distilled(
     for (run, teacher) in [("scratch", None), ("distilled", Some(&cached))] {
         let mut config = TrainerConfig::new(options.batch, Optimizer::adam(options.lr));
         if teacher.is_some() {
-            config.kd = kd;
+            config = config.kd(kd);
         }
         let student = Mlp::new(ctx, &spec, options.seed)?;
         let mut trainer = Trainer::new(ctx, student, &config)?;

@@ -122,10 +122,17 @@ pub fn train_model(
         .kd(job.kd)
         .dropout(job.dropout);
     let Objectives { dkd, hint, ema } = job.objectives;
-    config.dkd = dkd;
+    if let Some(schedule) = dkd {
+        config = config.dkd(schedule);
+    }
     config.hint = hint;
     config.ema = ema;
     let teacher = match (job.teachers, job.teacher) {
+        (Some(_), _) if dkd.is_some() => {
+            return Err(Error::InvalidConfig(
+                "--loss dkd takes one teacher; several teachers need --loss kd".into(),
+            ))
+        }
         (Some((teachers, multi)), _) => {
             config = config.multi_kd(multi);
             RunTeacher::Several(teachers)

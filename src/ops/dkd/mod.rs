@@ -23,7 +23,7 @@ use crate::ops::logit_loss::{RowLoss, UploadedBatch};
 use crate::ops::reduce::ReduceParams;
 
 /// Temperature, the weights of the two decoupled terms and the warm-up factor of the DKD loss.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DkdConfig {
     /// Temperature T > 0.
     pub temperature: f32,

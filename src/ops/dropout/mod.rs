@@ -12,7 +12,7 @@ use crate::gpu::prepared::Output;
 use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
 
 /// Inverted dropout on every hidden layer's output during training (none at evaluation).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Dropout {
     /// Drop probability p ∈ [0, 0.99].
     pub p: f32,

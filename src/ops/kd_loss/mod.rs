@@ -13,7 +13,7 @@ use crate::ops::logit_loss::{run_prepared, RowLoss, UploadedBatch};
 use crate::ops::reduce::ReduceParams;
 
 /// Temperature and mixing weight of the KD loss.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct KdConfig {
     /// Temperature T > 0.
     pub temperature: f32,

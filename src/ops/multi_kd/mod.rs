@@ -22,7 +22,7 @@ use crate::ops::reduce::{ReduceParams, LOSS_SLOTS};
 pub const MAX_TEACHERS: usize = 8;
 
 /// How each sample's weights over its eligible teachers are chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum WeightMode {
     /// 1 per eligible teacher, renormalised.
     Uniform,
@@ -49,7 +49,7 @@ impl WeightMode {
 }
 
 /// How the weighted teachers form the soft target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Combine {
     /// `Σ_k w_k·KL(p_k ‖ q_k)`, each teacher over its own classes.
     Mixture,
@@ -59,7 +59,7 @@ pub enum Combine {
 }
 
 /// Temperature, mixing weight and teacher combination of the multi-teacher loss.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MultiKdConfig {
     /// Temperature T > 0.
     pub temperature: f32,

@@ -13,7 +13,7 @@ use crate::gpu::dispatch::Dispatch;
 use crate::gpu::{GpuContext, ShaderSource};
 
 /// Optimizer hyper-parameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Optimizer {
     /// SGD with momentum and L2 weight decay (PyTorch `torch.optim.SGD`).
     Sgd {
