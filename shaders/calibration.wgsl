@@ -11,7 +11,7 @@
 //   brier = Σ_c (p_c − 1[c=y])² = ((1 + s − e_y)² + Σ_{c≠y} e_c²)/(1 + s)², with 1 + s − e_y
 //           = s when y is the argmax, so the near-1 confidence of a right row does not cancel.
 // Sums are compensated (Neumaier) and combined by a fixed tree: same inputs, same bits.
-// Needs ../wgsl/stable_math.wgsl prepended (see mod.rs).
+// Needs common/stable_math.wgsl prepended (see the op's mod.rs).
 
 struct CalibrationParams {
     rows: u32,

@@ -4,14 +4,14 @@
 //   ce_b = −log s_y,  tckd_b = KL([p_y, 1 − p_y] ‖ [q_y, 1 − q_y]),  nckd_b = KL(p̂ ‖ q̂)
 //   kd_b = A·tckd_b + B·nckd_b
 //   dL/dz_c = (1/B)[(s_c − 1[c=y]) + w·T·(A·(q_y − p_y)·(1[c=y] − q̂_c) + B·(q̂_c − p̂_c))]
-// The batch loss mean(ce) + w·T²·mean(kd) is reduced afterwards by reduce_loss.wgsl.
+// The batch loss mean(ce) + w·T²·mean(kd) is reduced afterwards by reduce.wgsl.
 //
 // Target against the rest is a two-class softmax of the binary logit λ = x_y − LSE_N(x)
 // (student at T = 1: λ_s; at T: λ_q; teacher at T: λ_p): s_y = σ(λ_s), q_y = σ(λ_q), p_y = σ(λ_p).
 // σ(±λ) and their logarithms come from e^{−|λ|} (`split`), so no probability is taken as
 // 1 − another and no log of a softmax: ce = −log σ(λ_s), 1 − s_y = σ(−λ_s), s_c = σ(−λ_s)·ŝ_c.
 // With k the teacher's top non-target class, nckd and q̂ − p̂ are the KD kernel's
-// cancellation-free forms over N (../kd_loss/kernel.wgsl explains them). TCKD hangs on
+// cancellation-free forms over N (kd_loss.wgsl explains them). TCKD hangs on
 //   δ = λ_q − λ_p = Σ_N p̂_c D_c − nckd,   D_c = ((z_y − t_y) − (z_c − t_c))/T
 // (LSE_N(z/T) − LSE_N(t/T) = Σ p̂ (z − t)/T + KL(p̂ ‖ q̂)); δ is taken from whichever has the
 // smaller parts, the binary logits (a student far from its teacher) or Σ p̂ D (exact
@@ -25,7 +25,7 @@
 // λ', δ' the student's logit and δ in that side's orientation: finite and exact at p_y = 1.
 // Where the tails overflow (kl > 88) the plain Σ p (log p − log q) is used (no 0·log 0). C = 2:
 // N is one class, q̂ = p̂ = 1, nckd = 0 and tckd is plain KD. The launcher rejects C < 2.
-// Needs ../wgsl/stable_math.wgsl and ../wgsl/row_kl.wgsl prepended.
+// Needs common/stable_math.wgsl and common/row_kl.wgsl prepended.
 
 struct DkdParams {
     rows: u32,

@@ -2,7 +2,7 @@
 // scaled by 1/(1 − p), else zeroed. The keep decision hashes (seed, step, layer, element), so a
 // run is deterministic and needs no stored mask: backward reads the zeros of the output itself
 // (matmul epilogue 3 with mask_scale = 1/(1 − p)).
-// Needs ../wgsl/hash.wgsl prepended (see mod.rs).
+// Needs common/hash.wgsl prepended (see the op's mod.rs).
 
 struct DropoutParams {
     count: u32,

@@ -6,7 +6,7 @@
 // Features are u8 packed four per u32 (little-endian) and scaled by 1/255 (encoding 0), or f32
 // bits read as they are (encoding 1). Jitter draws a shift in [−J, J]² per
 // (seed, step, row) from a counter-based hash, so runs are deterministic; uncovered pixels are 0.
-// Needs ../wgsl/hash.wgsl prepended (see mod.rs).
+// Needs common/hash.wgsl prepended (see the op's mod.rs).
 
 struct GatherParams {
     rows: u32,

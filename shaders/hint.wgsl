@@ -1,7 +1,7 @@
 // FitNets hint loss (Romero et al. 2015) and its gradient, one workgroup per row b of the
 // regressor output r and the teacher's hidden activation h, both [rows, width] = [B, W]:
 //   m_b = (1/W)·Σ_j (r_bj − h_bj)²        grad_bj = 2β·(r_bj − h_bj)/(B·W)
-// row_terms[2b] = 0 and row_terms[2b + 1] = m_b, the interleaved layout reduce_loss.wgsl reads
+// row_terms[2b] = 0 and row_terms[2b + 1] = m_b, the interleaved layout reduce.wgsl reads
 // (with weights (0, β) it gives loss[0] = β·mean_b(m_b), loss[2] = mean_b(m_b) = the MSE).
 // The difference is taken once and squared; invocation i sums columns i, i + WG, … in order,
 // then a fixed tree combines the partials: every term is ≥ 0, so nothing cancels, and the same

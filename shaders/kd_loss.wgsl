@@ -2,7 +2,7 @@
 //   s = softmax(z), q = softmax(z / T), p = softmax(t / T)
 //   ce_b = −log s[y_b],  kl_b = Σ_c p_c (log p_c − log q_c)
 //   dL/dz_b = (1/B)·[(1 − α)(s − onehot(y_b)) + α·T·(q − p)]
-// The batch loss (1 − α)·mean(ce) + α·T²·mean(kl) is reduced afterwards by reduce_loss.wgsl.
+// The batch loss (1 − α)·mean(ce) + α·T²·mean(kl) is reduced afterwards by reduce.wgsl.
 //
 // Every term is computed in a form without cancelling terms, so a saturated row (ce ≈ 1e-7) or
 // a near-uniform one at T = 20 (kl ≈ 2e-5) keeps f32's relative precision:
@@ -14,12 +14,12 @@
 //     q_k − p_k = Σ_{c≠k} (v_k w_c − v_c) / (Σw·Σv) with v = e^{(z − z_max)/T},
 //     w = e^{(t − t_max)/T}, where v_k w_c − v_c = v_c·expm1(−d_c), summed with compensation:
 //     at the top class q and p may both be near 1, or near 1/2 and far closer than either;
-//   logit differences are exact (two_diff), and exp and log are ../wgsl/stable_math.wgsl's,
+//   logit differences are exact (two_diff), and exp and log are common/stable_math.wgsl's,
 //   not the built-ins, which lose up to 3e-5 relative.
 // Σ p (log p − log q) is kept for rows where Σ p (e^e − 1 − e) overflows (kl > 88, where it
 // cannot cancel). Four sweeps over the row (maxima; sums; kl; gradient), each reduced by a
-// fixed tree, so the same inputs give the same bits. Needs ../wgsl/stable_math.wgsl and
-// ../wgsl/row_kl.wgsl (workgroup size, sums, centred_gap, p_times_exp_tail) prepended.
+// fixed tree, so the same inputs give the same bits. Needs common/stable_math.wgsl and
+// common/row_kl.wgsl (workgroup size, sums, centred_gap, p_times_exp_tail) prepended.
 
 struct KdParams {
     rows: u32,

@@ -13,9 +13,9 @@
 // Gated (params.gated = 1): each sample's teacher row is followed by K gates, and teacher k is
 //   eligible for row b only when its gate is > 0 too (per-sample KD weights, e.g. no KD term
 //   where the teacher confidently contradicts the label).
-// row_terms [ce_b, kl_b] are reduced by reduce_loss.wgsl. All log-probabilities are
+// row_terms [ce_b, kl_b] are reduced by reduce.wgsl. All log-probabilities are
 // max-subtracted; nothing takes log(softmax). Every sum runs in a fixed order or tree.
-// Needs ../wgsl/online_softmax.wgsl prepended (see mod.rs).
+// Needs common/online_softmax.wgsl prepended (see the op's mod.rs).
 
 struct MultiKdParams {
     rows: u32,

@@ -7,7 +7,7 @@
 //   read an epoch's mean loss once instead of stalling every step; loss[3] records the first
 //   step (counted like loss[7]) whose loss was NaN or infinite, 0 while none was, so a
 //   non-finite run is caught at that read without a per-step stall.
-// Needs ../wgsl/finite.wgsl prepended (see mod.rs).
+// Needs common/finite.wgsl prepended (see the op's mod.rs).
 
 struct ReduceParams {
     rows: u32,

@@ -1,6 +1,6 @@
 // Row-wise temperature softmax and log-softmax: probs = softmax(x / T), log_probs = log_softmax(x / T).
 //
-// Needs ../wgsl/online_softmax.wgsl prepended (see mod.rs). One workgroup per row. Each invocation keeps an online (max, sum) pair over its strided
+// Needs common/online_softmax.wgsl prepended (see the op's mod.rs). One workgroup per row. Each invocation keeps an online (max, sum) pair over its strided
 // columns in a single pass, pairs merge in a fixed tree, then a second pass writes outputs.
 // log-softmax is x/T − m − log Σ exp(x/T − m); it never takes log(softmax).
 

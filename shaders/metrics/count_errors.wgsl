@@ -2,7 +2,7 @@
 // (first index on ties) and counts a miss against the label with an integer atomic, which is
 // exact and order-independent. counts[1] counts the rows holding a NaN or infinite logit, so a
 // broken model is reported instead of scored.
-// Needs ../wgsl/finite.wgsl prepended (see mod.rs).
+// Needs common/finite.wgsl prepended (see the op's mod.rs).
 
 struct CountParams {
     rows: u32,
