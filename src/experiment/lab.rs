@@ -35,6 +35,8 @@ pub(crate) enum Objective<'a> {
     Hint(&'a TeacherLogits, &'a Mlp, HintConfig),
     /// An EMA teacher of the student, alone or beside a fixed teacher.
     Ema(Option<&'a TeacherLogits>, EmaConfig),
+    /// Any single-teacher logit objective (a teacher-free one takes none).
+    Logit(Option<&'a TeacherLogits>, crate::train::Objective),
 }
 
 /// Several (or partial, or gated) teachers for one student, and how they are weighed.
@@ -179,6 +181,11 @@ impl Lab<'_> {
                 let mut t = Trainer::new(self.ctx, model, &config.kd(kd).hint(hint))?;
                 t.attach_dataset(self.ctx, data, Some(teacher), jitter, data_seed)?;
                 t.attach_hint_teacher(self.ctx, model_teacher, seed ^ 0x4849_4e54)?;
+                t
+            }
+            Objective::Logit(teacher, objective) => {
+                let mut t = Trainer::new(self.ctx, model, &config.objective(objective))?;
+                t.attach_dataset(self.ctx, data, teacher, jitter, data_seed)?;
                 t
             }
             Objective::Ema(teacher, ema) => {

@@ -20,6 +20,7 @@ mod ensemble;
 mod hints;
 mod lab;
 mod label_noise;
+mod losses;
 mod mutual;
 mod novel_class;
 mod omitted_class;
@@ -208,11 +209,13 @@ pub enum Experiment {
     Mutual,
     /// An EMA teacher of the student, alone or beside a trained teacher.
     Ema,
+    /// Every logit loss from the same teacher.
+    Losses,
 }
 
 impl Experiment {
     /// Every experiment, in the order `--list` shows them.
-    pub const ALL: [Experiment; 9] = [
+    pub const ALL: [Experiment; 10] = [
         Experiment::Specialists,
         Experiment::NovelClass,
         Experiment::OmittedClass,
@@ -222,6 +225,7 @@ impl Experiment {
         Experiment::Dkd,
         Experiment::Mutual,
         Experiment::Ema,
+        Experiment::Losses,
     ];
 
     /// The command-line name.
@@ -236,6 +240,7 @@ impl Experiment {
             Experiment::Dkd => "dkd",
             Experiment::Mutual => "mutual",
             Experiment::Ema => "ema",
+            Experiment::Losses => "losses",
         }
     }
 
@@ -263,6 +268,9 @@ impl Experiment {
             Experiment::Dkd => "decoupled KD (A = 1, B = 8, T = 4) against KD at T = 20 and T = 4",
             Experiment::Mutual => "two students learning from each other (DML), no teacher",
             Experiment::Ema => "an EMA teacher of the student, alone or beside a trained teacher",
+            Experiment::Losses => {
+                "KD, DKD, logit MSE, logit standardization and teacher-free KD, one teacher"
+            }
         }
     }
 
@@ -315,6 +323,7 @@ impl Experiment {
             Experiment::Dkd => dkd::run(&mut lab, &data),
             Experiment::Mutual => mutual::run(&mut lab, &data),
             Experiment::Ema => ema::run(&mut lab, &data),
+            Experiment::Losses => losses::run(&mut lab, &data),
         }?;
         table.seeds = scale.seeds.clone();
         let mut notes = scale.notes(&data);

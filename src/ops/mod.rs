@@ -37,6 +37,8 @@ pub mod gather;
 pub mod hint;
 pub mod kd_loss;
 pub(crate) mod logit_loss;
+pub mod logit_mse;
+pub mod logit_std;
 pub mod matmul;
 pub mod metrics;
 pub mod multi_kd;
@@ -44,6 +46,7 @@ pub mod optim;
 pub mod reduce;
 pub mod shared;
 pub mod softmax;
+pub mod tf_kd;
 
 use crate::gpu::ShaderSource;
 
@@ -68,4 +71,7 @@ pub const SHADERS: &[ShaderSource] = &[
     hint::SHADER,
     accumulate::SHADER,
     ema::SHADER,
+    logit_mse::SHADER,
+    logit_std::SHADER,
+    tf_kd::SHADER,
 ];

@@ -5,8 +5,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ops::dropout::Dropout;
 use crate::ops::kd_loss::KdConfig;
+use crate::ops::logit_loss::RowLoss;
+use crate::ops::logit_mse::LogitMseConfig;
+use crate::ops::logit_std::LogitStdConfig;
 use crate::ops::multi_kd::MultiKdConfig;
 use crate::ops::optim::Optimizer;
+use crate::ops::tf_kd::TfKdConfig;
 use crate::train::objectives::{DkdSchedule, EmaConfig, HintConfig};
 
 /// Batch size, optimizer, objective and regularisation of a [`crate::train::Trainer`].
@@ -49,6 +53,15 @@ pub enum Objective {
     /// Several teachers, each over the classes it knows, attached with
     /// [`crate::train::Trainer::attach_teachers`].
     MultiKd(MultiKdConfig),
+    /// Regression of the teacher's logits beside cross-entropy (Ba & Caruana 2014):
+    /// `(1 − α)·CE + α·mean (1/C)·Σ (z − t)²`.
+    LogitMse(LogitMseConfig),
+    /// KD on z-scored logits (Sun et al. 2024): `(1 − α)·CE + α·T²·KL` between the
+    /// standardized rows' softened distributions.
+    LogitStd(LogitStdConfig),
+    /// The teacher-free baseline (Yuan et al. 2020): KD from a label-smoothing virtual teacher,
+    /// no teacher model, as the authors' code computes it.
+    TfKd(TfKdConfig),
 }
 
 impl Objective {
@@ -57,7 +70,11 @@ impl Objective {
     pub fn needs_teacher(&self) -> bool {
         match self {
             Objective::Kd(kd) => kd.alpha != 0.0,
-            Objective::Dkd(_) | Objective::MultiKd(_) => true,
+            Objective::Dkd(_)
+            | Objective::MultiKd(_)
+            | Objective::LogitMse(_)
+            | Objective::LogitStd(_) => true,
+            Objective::TfKd(_) => false,
         }
     }
 
@@ -67,6 +84,9 @@ impl Objective {
             Objective::Kd(kd) => kd.validate(),
             Objective::Dkd(dkd) => dkd.validate(),
             Objective::MultiKd(multi) => multi.validate(),
+            Objective::LogitMse(mse) => mse.validate(),
+            Objective::LogitStd(std) => std.validate(),
+            Objective::TfKd(tf) => tf.validate(),
         }
     }
 
@@ -76,6 +96,33 @@ impl Objective {
             Objective::Kd(_) => "kd",
             Objective::Dkd(_) => "dkd",
             Objective::MultiKd(_) => "multi_kd",
+            Objective::LogitMse(_) => "logit_mse",
+            Objective::LogitStd(_) => "logit_std",
+            Objective::TfKd(_) => "tf_kd",
+        }
+    }
+
+    /// The single-teacher loss the step runs during `epoch` (from 1), with its schedule
+    /// applied; `None` for the multi-teacher loss, which is built when teachers are attached.
+    /// A new logit loss registers here (and in the enum).
+    pub(crate) fn row_loss_at(&self, epoch: usize) -> Option<Box<dyn RowLoss>> {
+        Some(match *self {
+            Objective::Kd(kd) => Box::new(kd),
+            Objective::Dkd(schedule) => Box::new(schedule.at_epoch(epoch)),
+            Objective::MultiKd(_) => return None,
+            Objective::LogitMse(mse) => Box::new(mse),
+            Objective::LogitStd(std) => Box::new(std),
+            Objective::TfKd(tf) => Box::new(tf),
+        })
+    }
+
+    /// Checks that the objective can run over `classes` classes.
+    pub(crate) fn check_classes(&self, classes: usize) -> Result<()> {
+        match self {
+            Objective::Dkd(_) => crate::ops::dkd::check_classes(classes),
+            Objective::LogitStd(_) => crate::ops::logit_std::check_classes(classes),
+            Objective::TfKd(_) => crate::ops::tf_kd::check_classes(classes),
+            _ => Ok(()),
         }
     }
 }
@@ -153,10 +200,11 @@ impl TrainerConfig {
         }
         if let Some(ema) = &self.ema {
             ema.validate()?;
-            if let Objective::MultiKd(_) = self.objective {
-                return Err(Error::InvalidConfig(
-                    "the multi-teacher objective does not combine with an EMA teacher".into(),
-                ));
+            if !matches!(self.objective, Objective::Kd(_) | Objective::Dkd(_)) {
+                return Err(Error::InvalidConfig(format!(
+                    "an EMA teacher teaches through the KD or DKD objective, not {}",
+                    self.objective.name()
+                )));
             }
         }
         if self.batch_size == 0 {
@@ -172,6 +220,8 @@ impl TrainerConfig {
             Objective::Kd(kd) => (kd, None, None),
             Objective::Dkd(dkd) => (KdConfig::cross_entropy(), None, Some(dkd)),
             Objective::MultiKd(multi) => (KdConfig::cross_entropy(), Some(multi), None),
+            // Objectives added since have no record from before.
+            _ => (KdConfig::cross_entropy(), None, None),
         };
         format!(
             "TrainerConfig {{ batch_size: {:?}, optimizer: {:?}, kd: {kd:?}, multi_kd: {multi:?}, \

@@ -6,7 +6,6 @@ use crate::gpu::dispatch::Dispatch;
 use crate::gpu::GpuContext;
 use crate::model::{Activation, ForwardPlan, MlpSpec};
 use crate::ops::bias_grad::bias_grad_dispatch;
-use crate::ops::dkd::{check_classes, DkdConfig};
 use crate::ops::dropout::{dropout_dispatch, Dropout, DropoutParams};
 use crate::ops::kd_loss::KdConfig;
 use crate::ops::logit_loss::{LogitBuffers, LossDispatches, RowLoss};
@@ -17,14 +16,11 @@ use crate::ops::multi_kd::{
 use crate::ops::reduce::LOSS_SLOTS;
 
 /// The loss a step plan is built for.
-#[derive(Debug, Clone, Copy)]
 pub(crate) enum PlanObjective {
-    /// The single-teacher KD loss (plain cross-entropy at α = 0).
-    Kd(KdConfig),
+    /// A loss on the logits against one teacher (or none).
+    Logit(Box<dyn RowLoss>),
     /// Several teachers gathered with the batch; dispatches built when they are attached.
     Multi(MultiKdConfig),
-    /// Decoupled KD against one teacher.
-    Dkd(DkdConfig),
 }
 
 /// Buffers and dispatches of a step over a student's parameters at a fixed batch size.
@@ -53,8 +49,9 @@ pub(crate) struct StepPlan {
 /// The loss dispatches of the step, by objective.
 #[derive(Debug)]
 pub(crate) enum LossStep {
-    /// A loss on the logits against one teacher (or none): KD (plain cross-entropy at α = 0)
-    /// or DKD; the objective's schedule restages it ([`LossDispatches::set`]).
+    /// A loss on the logits against one teacher (or none): KD (plain cross-entropy at α = 0),
+    /// DKD, or any other [`crate::train::Objective`] with a [`RowLoss`]; the objective's
+    /// schedule restages it ([`LossDispatches::set`]).
     Logit(LossDispatches),
     /// Several teachers: the batch teacher buffer holds up to [`MAX_TEACHERS`] per row; the
     /// dispatches are built when the teachers (their count, masks, weights) are attached.
@@ -131,19 +128,9 @@ impl StepPlan {
             row_terms: &row_terms,
             loss: &loss,
         };
-        let logit = |row_loss: &dyn RowLoss| -> Result<LossStep> {
-            Ok(LossStep::Logit(buffers.dispatches(
-                ctx,
-                (rows, classes),
-                row_loss,
-            )?))
-        };
         let loss_step = match objective {
-            PlanObjective::Kd(kd) => logit(&kd)?,
-            PlanObjective::Dkd(dkd) => {
-                dkd.validate()?;
-                check_classes(classes)?;
-                logit(&dkd)?
+            PlanObjective::Logit(row_loss) => {
+                LossStep::Logit(buffers.dispatches(ctx, (rows, classes), row_loss.as_ref())?)
             }
             PlanObjective::Multi(config) => LossStep::Multi {
                 config,

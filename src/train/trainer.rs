@@ -83,10 +83,16 @@ impl Trainer {
             })?;
         ctx.check_buffer_size("batch activations", bytes as u64)?;
         let params = student.params_buffer();
-        let objective = match config.objective {
-            Objective::MultiKd(multi) => PlanObjective::Multi(multi),
-            Objective::Dkd(dkd) => PlanObjective::Dkd(dkd.at_epoch(1)),
-            Objective::Kd(kd) => PlanObjective::Kd(kd),
+        config.objective.check_classes(student.spec().classes())?;
+        let objective = match (config.objective, config.objective.row_loss_at(1)) {
+            (Objective::MultiKd(multi), _) => PlanObjective::Multi(multi),
+            (_, Some(row_loss)) => PlanObjective::Logit(row_loss),
+            (other, None) => {
+                return Err(Error::InvalidConfig(format!(
+                    "the {} objective has no loss on the logits",
+                    other.name()
+                )))
+            }
         };
         let plan = StepPlan::new(
             ctx,

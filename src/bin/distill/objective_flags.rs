@@ -4,7 +4,12 @@
 use clap::Args;
 use serde::Serialize;
 
-use distill_wgpu::{DkdConfig, DkdSchedule, EmaConfig, Error, HintConfig, Result};
+use distill_wgpu::ops::logit_mse::LogitMseConfig;
+use distill_wgpu::ops::logit_std::LogitStdConfig;
+use distill_wgpu::ops::tf_kd::TfKdConfig;
+use distill_wgpu::{
+    DkdConfig, DkdSchedule, EmaConfig, Error, HintConfig, KdConfig, Objective, Result,
+};
 
 use crate::values::{ChoiceParser, Choices};
 
@@ -16,6 +21,13 @@ pub enum LossKind {
     Kd,
     /// Decoupled KD (Zhao et al. 2022): CE + w·T²·(A·TCKD + B·NCKD), T = 4 unless given.
     Dkd,
+    /// Regression of the teacher's logits (Ba & Caruana 2014): (1 − α)·CE + α·mean (z − t)².
+    LogitMse,
+    /// KD on z-scored logits (Sun et al. 2024): (1 − α)·CE + α·T²·KL of the standardized rows.
+    LogitStd,
+    /// Teacher-free KD (Yuan et al. 2020): KD from a label-smoothing virtual teacher; the
+    /// teacher's logits are not used.
+    TfKd,
 }
 
 impl Choices for LossKind {
@@ -47,6 +59,12 @@ pub struct ObjectiveFlags {
     /// Epochs over which DKD's weight rises linearly to 1 (the paper's 20; 0: none).
     #[arg(long, default_value_t = 20, allow_hyphen_values = true)]
     pub dkd_warmup_epochs: u32,
+    /// tf-kd: the virtual teacher's probability of the true class (the authors' 0.99).
+    #[arg(long, default_value_t = 0.99, allow_hyphen_values = true)]
+    pub tf_kd_correct_prob: f32,
+    /// tf-kd: the authors' multiplier on their element-mean KL (100 in their ResNet18 setting).
+    #[arg(long, default_value_t = 100.0, allow_hyphen_values = true)]
+    pub tf_kd_multiplier: f32,
     /// Match a teacher's hidden layer with a student's, TEACHER:STUDENT (hidden layers from
     /// 1, e.g. 1:1) through a learned linear regressor (FitNets); needs a --teacher model.
     #[arg(long, value_name = "TEACHER:STUDENT", value_parser = parse_hint_layers)]
@@ -74,9 +92,21 @@ pub struct ObjectiveFlags {
 /// The objectives the flags ask for, checked.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Objectives {
+    /// DKD's schedule, when the loss is DKD (recorded under this name since before other
+    /// losses existed, so runs from then still resume).
     pub dkd: Option<DkdSchedule>,
+    /// Any other loss on the logits but plain KD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss: Option<Objective>,
     pub hint: Option<HintConfig>,
     pub ema: Option<EmaConfig>,
+}
+
+impl Objectives {
+    /// The loss on the logits when it is not plain KD.
+    pub fn logits(&self) -> Option<Objective> {
+        self.dkd.map(Objective::Dkd).or(self.loss)
+    }
 }
 
 /// Prefixes an invalid-setting error with the flag it came from.
@@ -100,10 +130,37 @@ fn parse_hint_layers(text: &str) -> std::result::Result<HintLayers, String> {
 }
 
 impl ObjectiveFlags {
-    /// The objectives at distillation temperature `temperature` (DKD's own T).
-    pub fn objectives(&self, temperature: f32) -> Result<Objectives> {
-        let dkd = match self.loss {
+    /// The objectives at `kd`'s temperature and α (DKD's own T; DKD's CE weight is 1).
+    pub fn objectives(&self, kd: KdConfig) -> Result<Objectives> {
+        let temperature = kd.temperature;
+        let logits = match self.loss {
             LossKind::Kd => None,
+            LossKind::LogitMse => {
+                let mse = LogitMseConfig { alpha: kd.alpha };
+                mse.validate().map_err(|e| flag_error("--alpha", e))?;
+                Some(Objective::LogitMse(mse))
+            }
+            LossKind::LogitStd => {
+                let std = LogitStdConfig {
+                    temperature,
+                    alpha: kd.alpha,
+                    ..LogitStdConfig::paper()
+                };
+                std.validate()
+                    .map_err(|e| flag_error("--temperature/--alpha", e))?;
+                Some(Objective::LogitStd(std))
+            }
+            LossKind::TfKd => {
+                let tf = TfKdConfig {
+                    temperature,
+                    alpha: kd.alpha,
+                    correct_prob: self.tf_kd_correct_prob,
+                    multiplier: self.tf_kd_multiplier,
+                };
+                tf.validate()
+                    .map_err(|e| flag_error("--tf-kd-correct-prob/--tf-kd-multiplier", e))?;
+                Some(Objective::TfKd(tf))
+            }
             LossKind::Dkd => {
                 let schedule = DkdSchedule {
                     loss: DkdConfig {
@@ -117,8 +174,12 @@ impl ObjectiveFlags {
                 schedule
                     .validate()
                     .map_err(|e| flag_error("--dkd-alpha/--dkd-beta", e))?;
-                Some(schedule)
+                Some(Objective::Dkd(schedule))
             }
+        };
+        let (dkd, loss) = match logits {
+            Some(Objective::Dkd(schedule)) => (Some(schedule), None),
+            other => (None, other),
         };
         let hint = match self.hint {
             None => None,
@@ -146,7 +207,12 @@ impl ObjectiveFlags {
                 Some(ema)
             }
         };
-        Ok(Objectives { dkd, hint, ema })
+        Ok(Objectives {
+            dkd,
+            loss,
+            hint,
+            ema,
+        })
     }
 
     /// Whether any flag asks for more than the logits' KL.
@@ -224,7 +290,11 @@ mod tests {
             ),
         ];
         for (flags, flag) in cases {
-            let e = flags.objectives(4.0).unwrap_err().to_string();
+            let kd = KdConfig {
+                temperature: 4.0,
+                alpha: 0.9,
+            };
+            let e = flags.objectives(kd).unwrap_err().to_string();
             assert!(e.contains(flag), "{e}");
         }
     }

@@ -121,16 +121,17 @@ pub fn train_model(
     let mut config = TrainerConfig::new(batch, Optimizer::adam(lr))
         .kd(job.kd)
         .dropout(job.dropout);
-    let Objectives { dkd, hint, ema } = job.objectives;
-    if let Some(schedule) = dkd {
-        config = config.dkd(schedule);
+    let Objectives { hint, ema, .. } = job.objectives;
+    let logits = job.objectives.logits();
+    if let Some(objective) = logits {
+        config = config.objective(objective);
     }
     config.hint = hint;
     config.ema = ema;
     let teacher = match (job.teachers, job.teacher) {
-        (Some(_), _) if dkd.is_some() => {
+        (Some(_), _) if logits.is_some() => {
             return Err(Error::InvalidConfig(
-                "--loss dkd takes one teacher; several teachers need --loss kd".into(),
+                "--loss kd is the one loss that takes several teachers".into(),
             ))
         }
         (Some((teachers, multi)), _) => {

@@ -33,7 +33,7 @@ use crate::ops::logit_loss::{run_prepared, RowLoss, UploadedBatch};
 use crate::ops::reduce::ReduceParams;
 
 /// Mixing weight of the logit-regression loss.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LogitMseConfig {
     /// Weight α ∈ [0, 1] of the squared-error term; 0 is plain cross-entropy, 1 the paper's
     /// regression alone.

@@ -48,7 +48,7 @@ use crate::ops::reduce::ReduceParams;
 pub const PAPER_EPSILON: f32 = 1e-7;
 
 /// Base temperature, mixing weight and ε of the logit-standardization KD loss.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LogitStdConfig {
     /// Base temperature T > 0, applied to the standardized logits.
     pub temperature: f32,

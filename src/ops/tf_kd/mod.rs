@@ -46,7 +46,7 @@ use crate::ops::logit_loss::{run_prepared, RowLoss, UploadedBatch};
 use crate::ops::reduce::ReduceParams;
 
 /// Settings of the teacher-free loss with a manually designed teacher.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TfKdConfig {
     /// Temperature T > 0 that softens the virtual teacher `softmax(p_v / T)` (their
     /// `reg_temperature`); the student is not softened.

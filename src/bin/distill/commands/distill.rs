@@ -26,7 +26,7 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
     if args.objectives.loss == LossKind::Dkd && args.kd.temperature.is_none() {
         kd.temperature = DKD_TEMPERATURE;
     }
-    let objectives = args.objectives.objectives(kd.temperature)?;
+    let objectives = args.objectives.objectives(kd)?;
     if args.teachers.is_empty() {
         // Only an EMA teacher (the flag group requires a teacher of some kind).
         return ema_only(args, kd, objectives);
