@@ -14,6 +14,7 @@ pub use crate::ops::dkd::reference::{dkd_loss, dkd_parts, nckd, tckd, DkdParts};
 pub use crate::ops::dropout::reference::{apply_dropout, dropout_keeps, pcg_hash};
 pub use crate::ops::ema::reference::ema_update;
 pub use crate::ops::gather::reference::{gather, jitter_shift};
+pub use crate::ops::gjsd::reference::gjsd_loss;
 pub use crate::ops::hint::reference::hint_loss;
 pub use crate::ops::hint::HintOutput;
 pub use crate::ops::kd_loss::reference::kd_loss;

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::ops::check::Comparison;
 use crate::ops::{
-    accumulate, bias_grad, calibration, dkd, dropout, ema, gather, hint, kd_loss, logit_mse,
+    accumulate, bias_grad, calibration, dkd, dropout, ema, gather, gjsd, hint, kd_loss, logit_mse,
     logit_std, matmul, metrics, multi_kd, optim, reduce, softmax, tf_kd,
 };
 use crate::rng::SplitMix64;
@@ -34,6 +34,7 @@ pub async fn run_suite(ctx: &GpuContext, quick: bool) -> Result<Vec<Comparison>>
     out.extend(hint::check::suite(ctx, &mut rng).await?);
     out.extend(accumulate::check::suite(ctx, &mut rng).await?);
     out.extend(ema::check::suite(ctx, &mut rng).await?);
+    out.extend(gjsd::check::suite(ctx, &mut rng).await?);
     out.extend(logit_mse::check::suite(ctx, &mut rng).await?);
     out.extend(logit_std::check::suite(ctx, &mut rng).await?);
     out.extend(tf_kd::check::suite(ctx, &mut rng).await?);

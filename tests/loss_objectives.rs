@@ -7,6 +7,7 @@ mod common;
 
 use distill_wgpu::data::{bundled_dir, read_dir, DeviceDataset};
 use distill_wgpu::experiment::{Experiment, Scale};
+use distill_wgpu::ops::gjsd::GjsdConfig;
 use distill_wgpu::ops::logit_mse::LogitMseConfig;
 use distill_wgpu::ops::logit_std::LogitStdConfig;
 use distill_wgpu::ops::tf_kd::TfKdConfig;
@@ -17,6 +18,12 @@ use distill_wgpu::{
 
 fn objectives() -> Vec<Objective> {
     vec![
+        Objective::Gjsd(GjsdConfig {
+            temperature: 4.0,
+            alpha: 0.9,
+            beta: 0.5,
+        }),
+        Objective::Gjsd(GjsdConfig::reverse_kl(4.0, 0.9)),
         Objective::LogitMse(LogitMseConfig { alpha: 0.9 }),
         Objective::LogitStd(LogitStdConfig::paper()),
         Objective::TfKd(TfKdConfig::paper()),
@@ -118,7 +125,7 @@ fn the_losses_experiment_trains_every_loss_beside_scratch_and_kd() {
         let data = read_dir(&bundled_dir()).unwrap();
         let table = Experiment::Losses.run(ctx, &data, &Scale::quick(), &mut |_| {}).unwrap();
         let text = format!("{table:?}");
-        for method in ["student: scratch", "student: KD", "DKD", "logit MSE", "logit standardization", "teacher-free"] {
+        for method in ["student: scratch", "student: KD", "DKD", "JSD", "reverse KL", "logit MSE", "logit standardization", "teacher-free"] {
             assert!(text.contains(method), "{method} missing from {text}");
         }
     });

@@ -269,7 +269,7 @@ impl Experiment {
             Experiment::Mutual => "two students learning from each other (DML), no teacher",
             Experiment::Ema => "an EMA teacher of the student, alone or beside a trained teacher",
             Experiment::Losses => {
-                "KD, DKD, logit MSE, logit standardization and teacher-free KD, one teacher"
+                "KD, DKD, JSD, reverse KL, logit MSE, logit standardization, teacher-free"
             }
         }
     }

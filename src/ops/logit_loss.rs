@@ -12,12 +12,61 @@
 
 use maybe_async::maybe_async;
 
-use crate::error::Result;
+use crate::error::{check_labels, check_len, Error, Result};
 use crate::gpu::dispatch::Dispatch;
 use crate::gpu::prepared::Output;
 use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
-use crate::ops::kd_loss::{KdBatch, KdOutput};
 use crate::ops::reduce::{reduce_dispatch, ReduceParams, LOSS_SLOTS};
+
+/// What a logit loss produces (the KD loss's names: `ce` the hard term, `kl` the soft one), in f32 from the GPU or f64 from the reference.
+#[derive(Debug, Clone)]
+pub struct KdOutput<F> {
+    /// `(1 − α)·ce + α·T²·kl`.
+    pub loss: F,
+    /// Batch-mean cross-entropy with the hard labels.
+    pub ce: F,
+    /// Batch-mean KL(p ‖ q).
+    pub kl: F,
+    /// Per-row cross-entropy.
+    pub row_ce: Vec<F>,
+    /// Per-row KL.
+    pub row_kl: Vec<F>,
+    /// `dL/dz`, `[B, C]`.
+    pub grad: Vec<F>,
+}
+
+/// One batch of KD-loss inputs: student and teacher logits `[rows, cols]`, hard labels `[rows]`.
+#[derive(Debug, Clone, Copy)]
+pub struct KdBatch<'a> {
+    /// Student logits z.
+    pub student: &'a [f32],
+    /// Teacher logits t.
+    pub teacher: &'a [f32],
+    /// Hard labels y.
+    pub labels: &'a [u32],
+    /// Rows B.
+    pub rows: usize,
+    /// Classes C.
+    pub cols: usize,
+}
+
+impl KdBatch<'_> {
+    /// Checks shapes and labels.
+    pub fn validate(&self) -> Result<()> {
+        if self.rows == 0 {
+            return Err(Error::EmptyBatch);
+        }
+        if self.cols == 0 {
+            return Err(Error::InvalidConfig(
+                "KD loss needs at least one class".into(),
+            ));
+        }
+        check_len("student logits", self.rows * self.cols, self.student.len())?;
+        check_len("teacher logits", self.rows * self.cols, self.teacher.len())?;
+        check_len("labels", self.rows, self.labels.len())?;
+        check_labels(self.labels, self.cols)
+    }
+}
 
 /// A loss on the logits, as the step and the one-shot launchers run it.
 pub(crate) trait RowLoss {

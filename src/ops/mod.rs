@@ -34,6 +34,7 @@ pub mod dkd;
 pub mod dropout;
 pub mod ema;
 pub mod gather;
+pub mod gjsd;
 pub mod hint;
 pub mod kd_loss;
 pub(crate) mod logit_loss;
@@ -71,6 +72,7 @@ pub const SHADERS: &[ShaderSource] = &[
     hint::SHADER,
     accumulate::SHADER,
     ema::SHADER,
+    gjsd::SHADER,
     logit_mse::SHADER,
     logit_std::SHADER,
     tf_kd::SHADER,

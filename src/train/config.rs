@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ops::dropout::Dropout;
+use crate::ops::gjsd::GjsdConfig;
 use crate::ops::kd_loss::KdConfig;
 use crate::ops::logit_loss::RowLoss;
 use crate::ops::logit_mse::LogitMseConfig;
@@ -53,6 +54,9 @@ pub enum Objective {
     /// Several teachers, each over the classes it knows, attached with
     /// [`crate::train::Trainer::attach_teachers`].
     MultiKd(MultiKdConfig),
+    /// The generalized Jensen–Shannon divergence at T (trl's GKD): β = 0 the forward KL (KD),
+    /// β = 1 the reverse KL(q ‖ p), between them `β·KL(p ‖ m) + (1 − β)·KL(q ‖ m)`.
+    Gjsd(GjsdConfig),
     /// Regression of the teacher's logits beside cross-entropy (Ba & Caruana 2014):
     /// `(1 − α)·CE + α·mean (1/C)·Σ (z − t)²`.
     LogitMse(LogitMseConfig),
@@ -72,6 +76,7 @@ impl Objective {
             Objective::Kd(kd) => kd.alpha != 0.0,
             Objective::Dkd(_)
             | Objective::MultiKd(_)
+            | Objective::Gjsd(_)
             | Objective::LogitMse(_)
             | Objective::LogitStd(_) => true,
             Objective::TfKd(_) => false,
@@ -84,6 +89,7 @@ impl Objective {
             Objective::Kd(kd) => kd.validate(),
             Objective::Dkd(dkd) => dkd.validate(),
             Objective::MultiKd(multi) => multi.validate(),
+            Objective::Gjsd(gjsd) => gjsd.validate(),
             Objective::LogitMse(mse) => mse.validate(),
             Objective::LogitStd(std) => std.validate(),
             Objective::TfKd(tf) => tf.validate(),
@@ -96,6 +102,7 @@ impl Objective {
             Objective::Kd(_) => "kd",
             Objective::Dkd(_) => "dkd",
             Objective::MultiKd(_) => "multi_kd",
+            Objective::Gjsd(_) => "gjsd",
             Objective::LogitMse(_) => "logit_mse",
             Objective::LogitStd(_) => "logit_std",
             Objective::TfKd(_) => "tf_kd",
@@ -110,6 +117,7 @@ impl Objective {
             Objective::Kd(kd) => Box::new(kd),
             Objective::Dkd(schedule) => Box::new(schedule.at_epoch(epoch)),
             Objective::MultiKd(_) => return None,
+            Objective::Gjsd(gjsd) => Box::new(gjsd),
             Objective::LogitMse(mse) => Box::new(mse),
             Objective::LogitStd(std) => Box::new(std),
             Objective::TfKd(tf) => Box::new(tf),

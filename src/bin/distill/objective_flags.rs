@@ -4,6 +4,7 @@
 use clap::Args;
 use serde::Serialize;
 
+use distill_wgpu::ops::gjsd::GjsdConfig;
 use distill_wgpu::ops::logit_mse::LogitMseConfig;
 use distill_wgpu::ops::logit_std::LogitStdConfig;
 use distill_wgpu::ops::tf_kd::TfKdConfig;
@@ -21,6 +22,11 @@ pub enum LossKind {
     Kd,
     /// Decoupled KD (Zhao et al. 2022): CE + w·T²·(A·TCKD + B·NCKD), T = 4 unless given.
     Dkd,
+    /// Generalized Jensen–Shannon divergence (trl's GKD) at --jsd-beta: (1 − α)·CE +
+    /// α·T²·JSD_β(teacher, student).
+    Jsd,
+    /// Reverse KL: (1 − α)·CE + α·T²·KL(student ‖ teacher) (the JSD at β = 1).
+    ReverseKl,
     /// Regression of the teacher's logits (Ba & Caruana 2014): (1 − α)·CE + α·mean (z − t)².
     LogitMse,
     /// KD on z-scored logits (Sun et al. 2024): (1 − α)·CE + α·T²·KL of the standardized rows.
@@ -59,6 +65,9 @@ pub struct ObjectiveFlags {
     /// Epochs over which DKD's weight rises linearly to 1 (the paper's 20; 0: none).
     #[arg(long, default_value_t = 20, allow_hyphen_values = true)]
     pub dkd_warmup_epochs: u32,
+    /// jsd: the interpolation β ∈ [0, 1] (trl's 0.5; 0 is KD's forward KL, 1 the reverse).
+    #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
+    pub jsd_beta: f32,
     /// tf-kd: the virtual teacher's probability of the true class (the authors' 0.99).
     #[arg(long, default_value_t = 0.99, allow_hyphen_values = true)]
     pub tf_kd_correct_prob: f32,
@@ -135,6 +144,20 @@ impl ObjectiveFlags {
         let temperature = kd.temperature;
         let logits = match self.loss {
             LossKind::Kd => None,
+            LossKind::Jsd | LossKind::ReverseKl => {
+                let beta = if self.loss == LossKind::ReverseKl {
+                    1.0
+                } else {
+                    self.jsd_beta
+                };
+                let gjsd = GjsdConfig {
+                    temperature,
+                    alpha: kd.alpha,
+                    beta,
+                };
+                gjsd.validate().map_err(|e| flag_error("--jsd-beta", e))?;
+                Some(Objective::Gjsd(gjsd))
+            }
             LossKind::LogitMse => {
                 let mse = LogitMseConfig { alpha: kd.alpha };
                 mse.validate().map_err(|e| flag_error("--alpha", e))?;

@@ -34,7 +34,7 @@ use crate::ops::logit_loss::{run_prepared, RowLoss, UploadedBatch};
 use crate::ops::reduce::ReduceParams;
 
 /// Temperature, hard/soft mixing weight and JSD interpolation of the generalized-JSD loss.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GjsdConfig {
     /// Temperature T > 0 of both softmaxes.
     pub temperature: f32,
