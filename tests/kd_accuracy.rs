@@ -63,7 +63,7 @@ fn reference_agrees_with_the_plain_forms_wherever_they_are_accurate() {
     let (mut kl_checked, mut worst_kl, mut worst_grad) = (0, 0.0f64, 0.0f64);
     for case in edge_cases(&mut rng, 16) {
         let (rows, cols) = (case.rows, case.cols);
-        let t = case.kd.temperature as f64;
+        let t = case.config.temperature as f64;
         let (z, te) = (cpu::to_f64(&case.student), cpu::to_f64(&case.teacher));
         let e = cpu::kd_loss(&z, &te, &case.labels, rows, cols, t, 1.0);
         for r in 0..rows {

@@ -12,6 +12,8 @@
 
 use maybe_async::maybe_async;
 
+pub mod check;
+
 use crate::error::{check_labels, check_len, Error, Result};
 use crate::gpu::dispatch::Dispatch;
 use crate::gpu::prepared::Output;

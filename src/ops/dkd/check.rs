@@ -15,13 +15,12 @@
 
 use crate::error::Result;
 use crate::gpu::GpuContext;
-use crate::ops::check::{compare, random_vec, Comparison, Tolerance};
+use crate::ops::check::Comparison;
 use crate::ops::dkd::{dkd_loss, prepare_dkd_loss_restaged, reference, run_prepared, DkdConfig};
-use crate::ops::kd_loss::check::{
-    extreme_rows, mixed_rows, near_uniform_rows, saturated_rows, Rows,
-};
+use crate::ops::kd_loss::check::{extreme_rows, mixed_rows, near_uniform_rows, saturated_rows};
 use crate::ops::kd_loss::reference::row_softmax;
 use crate::ops::kd_loss::{KdBatch, KdOutput};
+use crate::ops::logit_loss::check::{random_rows, LossCase, LossCheck, Rows};
 use crate::rng::SplitMix64;
 use crate::util::to_f64;
 use maybe_async::maybe_async;
@@ -34,6 +33,9 @@ pub const DKD_RTOL: f64 = 4e-6;
 /// Absolute floor of the per-row terms and gradient entries: f32's smallest normal number (below
 /// it f32 keeps no relative precision, while the reference resolves terms of 1e-300).
 pub const DKD_FLOOR: f64 = f32::MIN_POSITIVE as f64;
+
+/// The DKD loss's comparison names and tolerances.
+const CHECK: LossCheck = LossCheck::new("dkd", "kd", DKD_RTOL, DKD_FLOOR);
 
 /// The reference at a batch and setting, with what the tolerances scale by.
 struct Expected {
@@ -106,50 +108,15 @@ fn describe(batch: &KdBatch<'_>, config: DkdConfig) -> String {
     )
 }
 
-/// `got` and `expected` divided by their row's scale (at least [`DKD_FLOOR`] / [`DKD_RTOL`], so
-/// an error below f32's normal range passes); `per_row` values per row.
-fn scaled(got: &[f32], expected: &[f64], scales: &[f64], per_row: usize) -> (Vec<f32>, Vec<f64>) {
-    let mut scaled_got = Vec::with_capacity(got.len());
-    let mut scaled_expected = Vec::with_capacity(expected.len());
-    for (i, (&g, &e)) in got.iter().zip(expected).enumerate() {
-        let scale = scales[i / per_row].max(DKD_FLOOR / DKD_RTOL);
-        scaled_got.push((g as f64 / scale) as f32);
-        scaled_expected.push(e / scale);
-    }
-    (scaled_got, scaled_expected)
-}
-
 /// The gradient against the batch's largest gradient term, per-row CE (relative), per-row KD
 /// term against its scale, and the batch loss.
 fn compare_dkd(label: &str, got: &KdOutput<f32>, e: &Expected) -> Vec<Comparison> {
     let largest = e.grad_scales.iter().fold(0.0f64, |m, &v| m.max(v));
-    let tol = Tolerance::new(DKD_FLOOR, DKD_RTOL);
-    let (row_kd, expected_row_kd) = scaled(&got.row_kl, &e.out.row_kl, &e.kd_scales, 1);
     vec![
-        compare(
-            &format!("dkd grad {label}"),
-            &got.grad,
-            &e.out.grad,
-            Tolerance::new(DKD_RTOL * largest + DKD_FLOOR, 0.0),
-        ),
-        compare(
-            &format!("dkd row ce {label}"),
-            &got.row_ce,
-            &e.out.row_ce,
-            tol,
-        ),
-        compare(
-            &format!("dkd row kd {label}"),
-            &row_kd,
-            &expected_row_kd,
-            Tolerance::new(DKD_RTOL, 0.0),
-        ),
-        compare(
-            &format!("dkd batch loss/ce/kd {label}"),
-            &[got.loss, got.ce, got.kl],
-            &[e.out.loss, e.out.ce, e.out.kl],
-            tol,
-        ),
+        CHECK.grad(label, &got.grad, &e.out.grad, largest),
+        CHECK.row_ce(label, got, &e.out),
+        CHECK.by_row_scale("row kd", label, &got.row_kl, &e.out.row_kl, &e.kd_scales, 1),
+        CHECK.batch(label, got, &e.out),
     ]
 }
 
@@ -188,56 +155,8 @@ pub async fn check_dkd_restaged(
     Ok(compare_dkd(&label, &got, &e))
 }
 
-/// An owned DKD input at one setting, named for reports.
-#[derive(Debug, Clone)]
-pub struct DkdCase {
-    /// What the rows are, e.g. `teacher p_y = 1`.
-    pub name: String,
-    /// Student logits `[rows, cols]`.
-    pub student: Vec<f32>,
-    /// Teacher logits `[rows, cols]`.
-    pub teacher: Vec<f32>,
-    /// Hard labels `[rows]`.
-    pub labels: Vec<u32>,
-    /// Rows B.
-    pub rows: usize,
-    /// Classes C.
-    pub cols: usize,
-    /// T, A, B and w.
-    pub config: DkdConfig,
-}
-
-impl DkdCase {
-    /// A case from generated rows.
-    pub fn new(
-        name: &str,
-        rows: usize,
-        cols: usize,
-        config: DkdConfig,
-        (student, teacher, labels): Rows,
-    ) -> Self {
-        Self {
-            name: name.to_string(),
-            student,
-            teacher,
-            labels,
-            rows,
-            cols,
-            config,
-        }
-    }
-
-    /// The batch view the kernel takes.
-    pub fn batch(&self) -> KdBatch<'_> {
-        KdBatch {
-            student: &self.student,
-            teacher: &self.teacher,
-            labels: &self.labels,
-            rows: self.rows,
-            cols: self.cols,
-        }
-    }
-}
+/// An owned DKD input at one setting (T, A, B and w), named for reports.
+pub type DkdCase = LossCase<DkdConfig>;
 
 /// Random rows (logits in [−5, 5), random labels) with `student_gap` added to the student's
 /// label logit and `teacher_gap` to the teacher's: a gap of 1e4 makes that softmax's `p_y` 1
@@ -267,13 +186,8 @@ pub async fn check_dkd_edges(ctx: &GpuContext, case: &DkdCase) -> Result<Vec<Com
     let got = dkd_loss(ctx, &batch, case.config).await?;
     let e = Expected::new(&batch, case.config);
     let label = format!("{} ({})", describe(&batch, case.config), case.name);
-    let (grad, expected_grad) = scaled(&got.grad, &e.out.grad, &e.grad_scales, case.cols);
-    let mut out = vec![compare(
-        &format!("dkd grad by row terms {label}"),
-        &grad,
-        &expected_grad,
-        Tolerance::new(DKD_RTOL, 0.0),
-    )];
+    let scales = &e.grad_scales;
+    let mut out = vec![CHECK.grad_by_rows(&label, &got.grad, &e.out.grad, scales, case.cols)];
     out.extend(compare_dkd(&label, &got, &e));
     Ok(out)
 }
@@ -375,29 +289,21 @@ pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Compari
     ];
     for &(rows, cols) in &[(1, 2), (1, 10), (9, 10), (4, 1000)] {
         for &setting in &settings {
-            let z = random_vec(rng, rows * cols, -6.0, 6.0);
-            let t = random_vec(rng, rows * cols, -6.0, 6.0);
-            let labels: Vec<u32> = (0..rows).map(|_| rng.below(cols) as u32).collect();
-            let batch = KdBatch {
-                student: &z,
-                teacher: &t,
-                labels: &labels,
-                rows,
-                cols,
-            };
-            out.extend(check_dkd_loss(ctx, &batch, config(setting)).await?);
+            let c = config(setting);
+            let case = DkdCase::new("random", rows, cols, c, random_rows(rng, rows, cols));
+            out.extend(check_dkd_loss(ctx, &case.batch(), c).await?);
         }
     }
-    let (z, t, labels) = label_gap_rows(rng, 9, 10, 0.0, 0.0);
-    let batch = KdBatch {
-        student: &z,
-        teacher: &t,
-        labels: &labels,
-        rows: 9,
-        cols: 10,
-    };
     let paper = DkdConfig::paper();
-    out.extend(check_dkd_restaged(ctx, &batch, paper.with_ramp(0.0), paper.with_ramp(0.5)).await?);
+    let (built_with, restaged) = (paper.with_ramp(0.0), paper.with_ramp(0.5));
+    let case = DkdCase::new(
+        "restaged",
+        9,
+        10,
+        restaged,
+        label_gap_rows(rng, 9, 10, 0.0, 0.0),
+    );
+    out.extend(check_dkd_restaged(ctx, &case.batch(), built_with, restaged).await?);
     for case in edge_cases(rng, 32) {
         out.extend(check_dkd_edges(ctx, &case).await?);
     }

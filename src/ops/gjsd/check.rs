@@ -11,13 +11,13 @@
 
 use crate::error::Result;
 use crate::gpu::GpuContext;
-use crate::ops::check::{compare, random_vec, Comparison, Tolerance};
+use crate::ops::check::Comparison;
 use crate::ops::gjsd::{gjsd, reference, GjsdConfig};
-use crate::ops::kd_loss::check::{
-    extreme_rows, mixed_rows, near_uniform_rows, saturated_rows, Rows,
-};
+use crate::ops::kd_loss::check::{extreme_rows, mixed_rows, near_uniform_rows, saturated_rows};
 use crate::ops::kd_loss::{KdBatch, KdOutput};
-use crate::ops::softmax::check::{EXTREME_LOGITS, EXTREME_TEMPERATURES};
+pub use crate::ops::logit_loss::check::random_rows;
+use crate::ops::logit_loss::check::{fixed_extreme_rows, largest_abs, LossCase, LossCheck, Rows};
+use crate::ops::softmax::check::EXTREME_TEMPERATURES;
 use crate::rng::SplitMix64;
 use crate::util::to_f64;
 use maybe_async::maybe_async;
@@ -29,6 +29,9 @@ pub const GJSD_RTOL: f64 = 1e-5;
 /// Absolute floor of the per-row terms and gradient entries: f32's smallest normal number (below
 /// it f32 keeps no relative precision, while the reference resolves terms of 1e-300).
 pub const GJSD_FLOOR: f64 = f32::MIN_POSITIVE as f64;
+
+/// The generalized-JSD loss's comparison names and tolerances.
+const CHECK: LossCheck = LossCheck::new("gjsd", "jsd", GJSD_RTOL, GJSD_FLOOR);
 
 /// The reference at a batch's logits and labels, at `config`.
 pub fn reference_at(batch: &KdBatch<'_>, config: GjsdConfig) -> KdOutput<f64> {
@@ -81,19 +84,6 @@ fn row_grad_scales(batch: &KdBatch<'_>, config: GjsdConfig) -> Vec<f64> {
         .collect()
 }
 
-/// `got` and `expected` divided by their row's scale (at least [`GJSD_FLOOR`] / [`GJSD_RTOL`],
-/// so an error below f32's normal range passes).
-fn scaled(got: &[f32], expected: &[f64], scales: &[f64], cols: usize) -> (Vec<f32>, Vec<f64>) {
-    let mut scaled_got = Vec::with_capacity(got.len());
-    let mut scaled_expected = Vec::with_capacity(expected.len());
-    for (i, (&g, &e)) in got.iter().zip(expected).enumerate() {
-        let scale = scales[i / cols].max(GJSD_FLOOR / GJSD_RTOL);
-        scaled_got.push((g as f64 / scale) as f32);
-        scaled_expected.push(e / scale);
-    }
-    (scaled_got, scaled_expected)
-}
-
 /// `"9x10 T=4 α=0.5 β=0.9"`.
 fn describe(batch: &KdBatch<'_>, config: GjsdConfig) -> String {
     format!(
@@ -114,97 +104,17 @@ pub async fn check_gjsd(
     let got = gjsd(ctx, batch, config).await?;
     let e = reference_at(batch, config);
     let label = format!("{} ({name})", describe(batch, config));
-    let largest = e.grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let tol = Tolerance::new(GJSD_FLOOR, GJSD_RTOL);
     let scales = row_grad_scales(batch, config);
-    let (grad, expected_grad) = scaled(&got.grad, &e.grad, &scales, batch.cols);
-    Ok(vec![
-        compare(
-            &format!("gjsd grad {label}"),
-            &got.grad,
-            &e.grad,
-            Tolerance::new(GJSD_RTOL * largest + GJSD_FLOOR, 0.0),
-        ),
-        compare(
-            &format!("gjsd grad by row terms {label}"),
-            &grad,
-            &expected_grad,
-            Tolerance::new(GJSD_RTOL, 0.0),
-        ),
-        compare(&format!("gjsd row ce {label}"), &got.row_ce, &e.row_ce, tol),
-        compare(
-            &format!("gjsd row jsd {label}"),
-            &got.row_kl,
-            &e.row_kl,
-            tol,
-        ),
-        compare(
-            &format!("gjsd batch loss/ce/jsd {label}"),
-            &[got.loss, got.ce, got.kl],
-            &[e.loss, e.ce, e.kl],
-            tol,
-        ),
-    ])
+    let mut out = vec![
+        CHECK.grad(&label, &got.grad, &e.grad, largest_abs(&e.grad)),
+        CHECK.grad_by_rows(&label, &got.grad, &e.grad, &scales, batch.cols),
+    ];
+    out.extend(CHECK.terms(&label, &got, &e));
+    Ok(out)
 }
 
-/// An owned input at one setting, named for reports.
-#[derive(Debug, Clone)]
-pub struct GjsdCase {
-    /// What the rows are, e.g. `saturated gap 40`.
-    pub name: String,
-    /// Student logits `[rows, cols]`.
-    pub student: Vec<f32>,
-    /// Teacher logits `[rows, cols]`.
-    pub teacher: Vec<f32>,
-    /// Hard labels `[rows]`.
-    pub labels: Vec<u32>,
-    /// Rows B.
-    pub rows: usize,
-    /// Classes C.
-    pub cols: usize,
-    /// T, α and β.
-    pub config: GjsdConfig,
-}
-
-impl GjsdCase {
-    /// A case from generated rows.
-    pub fn new(
-        name: &str,
-        rows: usize,
-        cols: usize,
-        config: GjsdConfig,
-        (student, teacher, labels): Rows,
-    ) -> Self {
-        Self {
-            name: name.to_string(),
-            student,
-            teacher,
-            labels,
-            rows,
-            cols,
-            config,
-        }
-    }
-
-    /// The batch view the kernel takes.
-    pub fn batch(&self) -> KdBatch<'_> {
-        KdBatch {
-            student: &self.student,
-            teacher: &self.teacher,
-            labels: &self.labels,
-            rows: self.rows,
-            cols: self.cols,
-        }
-    }
-}
-
-/// Independent logits in [−6, 6) and random labels.
-pub fn random_rows(rng: &mut SplitMix64, rows: usize, cols: usize) -> Rows {
-    let z = random_vec(rng, rows * cols, -6.0, 6.0);
-    let t = random_vec(rng, rows * cols, -6.0, 6.0);
-    let labels = (0..rows).map(|_| rng.below(cols) as u32).collect();
-    (z, t, labels)
-}
+/// An owned input at one setting (T, α and β), named for reports.
+pub type GjsdCase = LossCase<GjsdConfig>;
 
 /// [`mixed_rows`] with the teacher's logits replaced by the student's.
 pub fn equal_rows(rng: &mut SplitMix64, rows: usize, cols: usize) -> Rows {
@@ -276,44 +186,41 @@ const SWEEP: [(f32, f32, f32); 8] = [
 /// [`EXTREME_BETAS`], then [`edge_cases`] of 32 rows.
 #[maybe_async]
 pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
-    let mut out = Vec::new();
+    let (mut cases, mut out) = (Vec::new(), Vec::new());
     for &(rows, cols) in &[(1, 1), (1, 2), (9, 10), (70, 65), (4, 1000)] {
         for (temperature, alpha, beta) in SWEEP {
-            let (z, t, labels) = random_rows(rng, rows, cols);
-            let batch = KdBatch {
-                student: &z,
-                teacher: &t,
-                labels: &labels,
-                rows,
-                cols,
-            };
             let config = GjsdConfig {
                 temperature,
                 alpha,
                 beta,
             };
-            out.extend(check_gjsd(ctx, "random", &batch, config).await?);
+            cases.push(GjsdCase::new(
+                "random",
+                rows,
+                cols,
+                config,
+                random_rows(rng, rows, cols),
+            ));
         }
     }
-    let teacher = [-1e4f32, 1e4, 3.0, 0.0, 1e4, 1e4, -1e4, 2.0];
     for temperature in EXTREME_TEMPERATURES {
         for beta in EDGE_BETAS.into_iter().chain(EXTREME_BETAS) {
-            let batch = KdBatch {
-                student: &EXTREME_LOGITS,
-                teacher: &teacher,
-                labels: &[1, 2],
-                rows: 2,
-                cols: 4,
-            };
             let config = GjsdConfig {
                 temperature,
                 alpha: 0.5,
                 beta,
             };
-            out.extend(check_gjsd(ctx, "extreme logits", &batch, config).await?);
+            cases.push(GjsdCase::new(
+                "extreme logits",
+                2,
+                4,
+                config,
+                fixed_extreme_rows(),
+            ));
         }
     }
-    for case in edge_cases(rng, 32) {
+    cases.extend(edge_cases(rng, 32));
+    for case in cases {
         out.extend(check_gjsd(ctx, &case.name, &case.batch(), case.config).await?);
     }
     Ok(out)

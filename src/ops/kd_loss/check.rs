@@ -5,9 +5,13 @@
 
 use crate::error::Result;
 use crate::gpu::GpuContext;
-use crate::ops::check::{compare, random_vec, Comparison, Tolerance};
+use crate::ops::check::Comparison;
 use crate::ops::kd_loss::{kd_loss, reference, KdBatch, KdConfig, KdOutput};
-use crate::ops::softmax::check::{EXTREME_LOGITS, EXTREME_TEMPERATURES};
+use crate::ops::logit_loss::check::{
+    fixed_extreme_rows, largest_abs, random_rows, row_term_scales, LossCheck,
+};
+pub use crate::ops::logit_loss::check::{LossCase, Rows};
+use crate::ops::softmax::check::EXTREME_TEMPERATURES;
 use crate::rng::SplitMix64;
 use crate::util::to_f64;
 use maybe_async::maybe_async;
@@ -25,26 +29,14 @@ fn reference_at(batch: &KdBatch<'_>, temperature: f32, alpha: f64) -> KdOutput<f
     )
 }
 
+/// The KD loss's comparison names and tolerances.
+const CHECK: LossCheck = LossCheck::new("kd", "kl", KD_RTOL, KD_FLOOR);
+
 /// The gradient against the batch's largest |entry|, per-row CE and KL, and the batch loss.
 fn compare_kd(label: &str, got: &KdOutput<f32>, e: &KdOutput<f64>) -> Vec<Comparison> {
-    let largest = e.grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let tol = Tolerance::new(KD_FLOOR, KD_RTOL);
-    vec![
-        compare(
-            &format!("kd grad {label}"),
-            &got.grad,
-            &e.grad,
-            Tolerance::new(KD_RTOL * largest + KD_FLOOR, 0.0),
-        ),
-        compare(&format!("kd row ce {label}"), &got.row_ce, &e.row_ce, tol),
-        compare(&format!("kd row kl {label}"), &got.row_kl, &e.row_kl, tol),
-        compare(
-            &format!("kd batch loss/ce/kl {label}"),
-            &[got.loss, got.ce, got.kl],
-            &[e.loss, e.ce, e.kl],
-            tol,
-        ),
-    ]
+    let mut out = vec![CHECK.grad(label, &got.grad, &e.grad, largest_abs(&e.grad))];
+    out.extend(CHECK.terms(label, got, e));
+    out
 }
 
 /// Checks the KD loss (gradient, per-row terms, batch loss) at one shape and setting.
@@ -73,59 +65,8 @@ pub const KD_RTOL: f64 = 1e-5;
 /// the reference resolves.
 pub const KD_FLOOR: f64 = f32::MIN_POSITIVE as f64;
 
-/// An owned KD-loss input at one setting, named for reports.
-#[derive(Debug, Clone)]
-pub struct KdCase {
-    /// What the rows are, e.g. `saturated gap 24`.
-    pub name: String,
-    /// Student logits `[rows, cols]`.
-    pub student: Vec<f32>,
-    /// Teacher logits `[rows, cols]`.
-    pub teacher: Vec<f32>,
-    /// Hard labels `[rows]`.
-    pub labels: Vec<u32>,
-    /// Rows B.
-    pub rows: usize,
-    /// Classes C.
-    pub cols: usize,
-    /// T and α.
-    pub kd: KdConfig,
-}
-
-/// Student logits, teacher logits and labels of one generated batch.
-pub type Rows = (Vec<f32>, Vec<f32>, Vec<u32>);
-
-impl KdCase {
-    /// A case from generated rows.
-    pub fn new(
-        name: &str,
-        rows: usize,
-        cols: usize,
-        kd: KdConfig,
-        (student, teacher, labels): Rows,
-    ) -> Self {
-        Self {
-            name: name.to_string(),
-            student,
-            teacher,
-            labels,
-            rows,
-            cols,
-            kd,
-        }
-    }
-
-    /// The batch view the kernel takes.
-    pub fn batch(&self) -> KdBatch<'_> {
-        KdBatch {
-            student: &self.student,
-            teacher: &self.teacher,
-            labels: &self.labels,
-            rows: self.rows,
-            cols: self.cols,
-        }
-    }
-}
+/// An owned KD-loss input at one setting (T and α), named for reports.
+pub type KdCase = LossCase<KdConfig>;
 
 fn uniform(rng: &mut SplitMix64, lo: f32, hi: f32) -> f32 {
     lo + (hi - lo) * rng.next_f64() as f32
@@ -253,59 +194,27 @@ pub fn extreme_rows(rng: &mut SplitMix64, rows: usize, cols: usize) -> Rows {
     (z, t, labels)
 }
 
-/// `got` and `expected` divided by their row's largest gradient term: the largest
-/// `(1 − α)·|s − onehot(y)| + α·T·|q − p|` over the row's entries, over B (at least
-/// [`KD_FLOOR`] / [`KD_RTOL`], so an error below f32's normal range passes).
-/// For α ∈ {0, 1} that is the row's largest |gradient|; in between, the hard and soft terms may
-/// cancel to a gradient far smaller than either, which f32 cannot resolve relative to itself.
-fn scaled_by_row_terms(
-    got: &[f32],
-    expected: &[f64],
-    hard: &[f64],
-    soft: &[f64],
-    alpha: f64,
-    cols: usize,
-) -> (Vec<f32>, Vec<f64>) {
-    let mut scaled_got = Vec::with_capacity(got.len());
-    let mut scaled_expected = Vec::with_capacity(expected.len());
-    for (r, (g, e)) in got.chunks(cols).zip(expected.chunks(cols)).enumerate() {
-        let span = r * cols..(r + 1) * cols;
-        let max = hard[span.clone()]
-            .iter()
-            .zip(&soft[span])
-            .fold(0.0f64, |m, (h, s)| {
-                m.max((1.0 - alpha) * h.abs() + alpha * s.abs())
-            });
-        let scale = max.max(KD_FLOOR / KD_RTOL);
-        scaled_got.extend(g.iter().map(|&v| (v as f64 / scale) as f32));
-        scaled_expected.extend(e.iter().map(|&v| v / scale));
-    }
-    (scaled_got, scaled_expected)
-}
-
 /// Checks one edge case: [`check_kd_loss`]'s comparisons and every gradient entry to
-/// [`KD_RTOL`] of its row's largest gradient term (`scaled_by_row_terms`).
+/// [`KD_RTOL`] of its row's largest gradient term: the largest
+/// `(1 − α)·|s − onehot(y)| + α·T·|q − p|` over the row's entries, over B (at least
+/// [`KD_FLOOR`] / [`KD_RTOL`], so an error below f32's normal range passes). For α ∈ {0, 1}
+/// that is the row's largest |gradient|; in between, the hard and soft terms may cancel to a
+/// gradient far smaller than either, which f32 cannot resolve relative to itself.
 #[maybe_async]
 pub async fn check_kd_edges(ctx: &GpuContext, case: &KdCase) -> Result<Vec<Comparison>> {
     let batch = case.batch();
-    let got = kd_loss(ctx, &batch, case.kd).await?;
-    let alpha = case.kd.alpha as f64;
-    let e = reference_at(&batch, case.kd.temperature, alpha);
+    let got = kd_loss(ctx, &batch, case.config).await?;
+    let alpha = case.config.alpha as f64;
+    let e = reference_at(&batch, case.config.temperature, alpha);
     // The gradient is linear in α: at α = 0 it is the hard term, at α = 1 the soft one.
-    let hard = reference_at(&batch, case.kd.temperature, 0.0).grad;
-    let soft = reference_at(&batch, case.kd.temperature, 1.0).grad;
+    let hard = reference_at(&batch, case.config.temperature, 0.0).grad;
+    let soft = reference_at(&batch, case.config.temperature, 1.0).grad;
     let label = format!(
         "{}x{} T={} α={} ({})",
-        case.rows, case.cols, case.kd.temperature, case.kd.alpha, case.name
+        case.rows, case.cols, case.config.temperature, case.config.alpha, case.name
     );
-    let (grad, expected_grad) =
-        scaled_by_row_terms(&got.grad, &e.grad, &hard, &soft, alpha, case.cols);
-    let mut out = vec![compare(
-        &format!("kd grad by row terms {label}"),
-        &grad,
-        &expected_grad,
-        Tolerance::new(KD_RTOL, 0.0),
-    )];
+    let scales = row_term_scales(&hard, &soft, alpha, case.cols);
+    let mut out = vec![CHECK.grad_by_rows(&label, &got.grad, &e.grad, &scales, case.cols)];
     out.extend(compare_kd(&label, &got, &e));
     Ok(out)
 }
@@ -344,37 +253,21 @@ pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Compari
     let mut out = Vec::new();
     for &(rows, cols) in &[(1, 2), (9, 10), (4, 1000)] {
         for &(t, alpha) in &[(1.0f32, 0.0f32), (4.0, 0.9), (20.0, 1.0), (0.5, 0.5)] {
-            let z = random_vec(rng, rows * cols, -6.0, 6.0);
-            let tl = random_vec(rng, rows * cols, -6.0, 6.0);
-            let labels: Vec<u32> = (0..rows).map(|_| rng.below(cols) as u32).collect();
-            let batch = KdBatch {
-                student: &z,
-                teacher: &tl,
-                labels: &labels,
-                rows,
-                cols,
-            };
             let kd = KdConfig {
                 temperature: t,
                 alpha,
             };
-            out.extend(check_kd_loss(ctx, &batch, kd).await?);
+            let case = KdCase::new("random", rows, cols, kd, random_rows(rng, rows, cols));
+            out.extend(check_kd_loss(ctx, &case.batch(), kd).await?);
         }
     }
-    let teacher = [-1e4f32, 1e4, 3.0, 0.0, 1e4, 1e4, -1e4, 2.0];
     for t in EXTREME_TEMPERATURES {
-        let batch = KdBatch {
-            student: &EXTREME_LOGITS,
-            teacher: &teacher,
-            labels: &[1, 2],
-            rows: 2,
-            cols: 4,
-        };
         let kd = KdConfig {
             temperature: t,
             alpha: 0.5,
         };
-        out.extend(check_kd_loss(ctx, &batch, kd).await?);
+        let case = KdCase::new("extreme logits", 2, 4, kd, fixed_extreme_rows());
+        out.extend(check_kd_loss(ctx, &case.batch(), kd).await?);
     }
     for case in edge_cases(rng, 32) {
         out.extend(check_kd_edges(ctx, &case).await?);

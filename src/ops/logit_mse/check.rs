@@ -12,13 +12,14 @@
 
 use crate::error::Result;
 use crate::gpu::GpuContext;
-use crate::ops::check::{compare, random_vec, Comparison, Tolerance};
-use crate::ops::kd_loss::check::{
-    extreme_rows, mixed_rows, near_uniform_rows, saturated_rows, Rows,
-};
+use crate::ops::check::Comparison;
+use crate::ops::kd_loss::check::{extreme_rows, mixed_rows, near_uniform_rows, saturated_rows};
 use crate::ops::kd_loss::{KdBatch, KdOutput};
+pub use crate::ops::logit_loss::check::random_rows;
+use crate::ops::logit_loss::check::{
+    fixed_extreme_rows, row_term_scales, same_rows, LossCase, LossCheck,
+};
 use crate::ops::logit_mse::{logit_mse, reference, LogitMseConfig};
-use crate::ops::softmax::check::EXTREME_LOGITS;
 use crate::rng::SplitMix64;
 use crate::util::to_f64;
 use maybe_async::maybe_async;
@@ -31,6 +32,9 @@ pub const LOGIT_MSE_RTOL: f64 = 2e-6;
 /// Absolute floor of the per-row terms and of the scaled gradient: f32's smallest normal number
 /// (below it f32 keeps no relative precision, while the reference resolves a CE of 1e-300).
 pub const LOGIT_MSE_FLOOR: f64 = f32::MIN_POSITIVE as f64;
+
+/// The logit-MSE loss's comparison names and tolerances.
+const CHECK: LossCheck = LossCheck::new("logit mse", "mse", LOGIT_MSE_RTOL, LOGIT_MSE_FLOOR);
 
 /// The reference at a batch and setting, with each row's gradient scale.
 struct Expected {
@@ -47,69 +51,24 @@ impl Expected {
         let alpha = config.alpha as f64;
         // The gradient is linear in α: at α = 0 it is the hard term, at α = 1 the soft one.
         let (hard, soft) = (at(0.0).grad, at(1.0).grad);
-        let grad_scales = (0..batch.rows)
-            .map(|r| {
-                (r * batch.cols..(r + 1) * batch.cols).fold(0.0f64, |m, i| {
-                    m.max((1.0 - alpha) * hard[i].abs() + alpha * soft[i].abs())
-                })
-            })
-            .collect();
         Self {
             out: at(alpha),
-            grad_scales,
+            grad_scales: row_term_scales(&hard, &soft, alpha, batch.cols),
         }
     }
 }
 
-/// `got` and `expected` divided by their row's gradient scale (at least [`LOGIT_MSE_FLOOR`] /
-/// [`LOGIT_MSE_RTOL`], so an error below f32's normal range passes).
-fn scaled_by_row(got: &[f32], e: &Expected, cols: usize) -> (Vec<f32>, Vec<f64>) {
-    let floor = LOGIT_MSE_FLOOR / LOGIT_MSE_RTOL;
-    let mut scaled_got = Vec::with_capacity(got.len());
-    let mut scaled_expected = Vec::with_capacity(got.len());
-    for (i, (&g, &x)) in got.iter().zip(&e.out.grad).enumerate() {
-        let scale = e.grad_scales[i / cols].max(floor);
-        scaled_got.push((g as f64 / scale) as f32);
-        scaled_expected.push(x / scale);
-    }
-    (scaled_got, scaled_expected)
-}
-
-/// The gradient against its row's scale, per-row CE and MSE, and the batch loss.
+/// The gradient against its row's scale (at least [`LOGIT_MSE_FLOOR`] / [`LOGIT_MSE_RTOL`], so
+/// an error below f32's normal range passes), per-row CE and MSE, and the batch loss.
 fn compare_logit_mse(
     label: &str,
     got: &KdOutput<f32>,
     e: &Expected,
     cols: usize,
 ) -> Vec<Comparison> {
-    let tol = Tolerance::new(LOGIT_MSE_FLOOR, LOGIT_MSE_RTOL);
-    let (grad, expected_grad) = scaled_by_row(&got.grad, e, cols);
-    vec![
-        compare(
-            &format!("logit mse grad by row terms {label}"),
-            &grad,
-            &expected_grad,
-            Tolerance::new(LOGIT_MSE_RTOL, 0.0),
-        ),
-        compare(
-            &format!("logit mse row ce {label}"),
-            &got.row_ce,
-            &e.out.row_ce,
-            tol,
-        ),
-        compare(
-            &format!("logit mse row mse {label}"),
-            &got.row_kl,
-            &e.out.row_kl,
-            tol,
-        ),
-        compare(
-            &format!("logit mse batch loss/ce/mse {label}"),
-            &[got.loss, got.ce, got.kl],
-            &[e.out.loss, e.out.ce, e.out.kl],
-            tol,
-        ),
-    ]
+    let mut out = vec![CHECK.grad_by_rows(label, &got.grad, &e.out.grad, &e.grad_scales, cols)];
+    out.extend(CHECK.terms(label, got, &e.out));
+    out
 }
 
 /// Checks the logit-MSE loss (gradient, per-row terms, batch loss) at one batch and setting;
@@ -127,84 +86,30 @@ pub async fn check_logit_mse(
     Ok(compare_logit_mse(&label, &got, &e, batch.cols))
 }
 
-/// An owned logit-MSE input, named for reports.
-#[derive(Debug, Clone)]
-pub struct LogitMseCase {
-    /// What the rows are, e.g. `logits ±1e4`.
-    pub name: String,
-    /// Student logits `[rows, cols]`.
-    pub student: Vec<f32>,
-    /// Teacher logits `[rows, cols]`.
-    pub teacher: Vec<f32>,
-    /// Hard labels `[rows]`.
-    pub labels: Vec<u32>,
-    /// Rows B.
-    pub rows: usize,
-    /// Classes C.
-    pub cols: usize,
-}
-
-impl LogitMseCase {
-    /// A case from generated rows.
-    pub fn new(name: &str, rows: usize, cols: usize, (student, teacher, labels): Rows) -> Self {
-        Self {
-            name: name.to_string(),
-            student,
-            teacher,
-            labels,
-            rows,
-            cols,
-        }
-    }
-
-    /// The batch view the kernel takes.
-    pub fn batch(&self) -> KdBatch<'_> {
-        KdBatch {
-            student: &self.student,
-            teacher: &self.teacher,
-            labels: &self.labels,
-            rows: self.rows,
-            cols: self.cols,
-        }
-    }
-}
-
-/// Logits in [−6, 6) and random labels.
-pub fn random_rows(rng: &mut SplitMix64, rows: usize, cols: usize) -> Rows {
-    let z = random_vec(rng, rows * cols, -6.0, 6.0);
-    let t = random_vec(rng, rows * cols, -6.0, 6.0);
-    let labels = (0..rows).map(|_| rng.below(cols) as u32).collect();
-    (z, t, labels)
-}
+/// An owned logit-MSE input, named for reports; the suite runs each at several α.
+pub type LogitMseCase = LossCase<()>;
 
 /// The edge cases, `rows` rows each: one class, two saturated classes (logit gap 40), a teacher
 /// equal to its student, near-uniform rows, 1000 mixed classes, logits of ±1e4 (10 and 1000
 /// classes), and the fixed extreme rows of the softmax check.
 pub fn edge_cases(rng: &mut SplitMix64, rows: usize) -> Vec<LogitMseCase> {
-    let same = {
-        let (z, _, labels) = random_rows(rng, rows, 10);
-        (z.clone(), z, labels)
-    };
-    let extreme_teacher = vec![-1e4f32, 1e4, 3.0, 0.0, 1e4, 1e4, -1e4, 2.0];
+    let same = same_rows(rng, rows, 10);
+    let case =
+        |name: &str, rows: usize, cols: usize, data| LogitMseCase::new(name, rows, cols, (), data);
     vec![
-        LogitMseCase::new("one class", rows, 1, random_rows(rng, rows, 1)),
-        LogitMseCase::new("saturated gap 40", rows, 2, saturated_rows(rng, rows, 40.0)),
-        LogitMseCase::new("teacher = student", rows, 10, same),
-        LogitMseCase::new(
+        case("one class", rows, 1, random_rows(rng, rows, 1)),
+        case("saturated gap 40", rows, 2, saturated_rows(rng, rows, 40.0)),
+        case("teacher = student", rows, 10, same),
+        case(
             "near-uniform",
             rows,
             10,
             near_uniform_rows(rng, rows, 10, 0.0),
         ),
-        LogitMseCase::new("mixed", rows, 1000, mixed_rows(rng, rows, 1000)),
-        LogitMseCase::new("logits ±1e4", rows, 10, extreme_rows(rng, rows, 10)),
-        LogitMseCase::new("logits ±1e4", rows, 1000, extreme_rows(rng, rows, 1000)),
-        LogitMseCase::new(
-            "fixed ±1e4",
-            2,
-            4,
-            (EXTREME_LOGITS.to_vec(), extreme_teacher, vec![1, 2]),
-        ),
+        case("mixed", rows, 1000, mixed_rows(rng, rows, 1000)),
+        case("logits ±1e4", rows, 10, extreme_rows(rng, rows, 10)),
+        case("logits ±1e4", rows, 1000, extreme_rows(rng, rows, 1000)),
+        case("fixed ±1e4", 2, 4, fixed_extreme_rows()),
     ]
 }
 
@@ -216,7 +121,7 @@ pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Compari
     let alphas = [0.0f32, 0.5, 1.0, 0.9];
     for &(rows, cols) in &[(1, 1), (1, 2), (9, 10), (70, 10), (3, 300), (4, 1000)] {
         for alpha in alphas {
-            let case = LogitMseCase::new("random", rows, cols, random_rows(rng, rows, cols));
+            let case = LogitMseCase::new("random", rows, cols, (), random_rows(rng, rows, cols));
             out.extend(
                 check_logit_mse(ctx, &case.name, &case.batch(), LogitMseConfig { alpha }).await?,
             );

@@ -17,10 +17,12 @@
 
 use crate::error::Result;
 use crate::gpu::GpuContext;
-use crate::ops::check::{compare, compare_scaled, random_vec, Comparison, Tolerance};
-use crate::ops::kd_loss::check::{extreme_rows, mixed_rows, Rows};
+use crate::ops::check::{compare_scaled, Comparison, Tolerance};
+use crate::ops::kd_loss::check::{extreme_rows, mixed_rows};
 use crate::ops::kd_loss::reference::row_softmax;
 use crate::ops::kd_loss::{KdBatch, KdOutput};
+pub use crate::ops::logit_loss::check::{random_rows, same_rows};
+use crate::ops::logit_loss::check::{LossCase, LossCheck, Rows};
 use crate::ops::logit_std::reference::{logit_std_loss, soft_row_std};
 use crate::ops::logit_std::{logit_std, LogitStdConfig};
 use crate::rng::SplitMix64;
@@ -35,6 +37,9 @@ pub const LOGIT_STD_RTOL: f64 = 1e-6;
 /// Absolute floor of the per-row terms and gradient entries: f32's smallest normal number
 /// (below it f32 keeps no relative precision, while the reference resolves terms of 1e-300).
 pub const LOGIT_STD_FLOOR: f64 = f32::MIN_POSITIVE as f64;
+
+/// The logit-standardization loss's comparison names and tolerances.
+const CHECK: LossCheck = LossCheck::new("logit std", "kl", LOGIT_STD_RTOL, LOGIT_STD_FLOOR);
 
 /// The reference at a batch and setting, with what the tolerances scale by.
 pub struct Expected {
@@ -158,12 +163,7 @@ pub fn compare_logit_std(
             |i| e.grad_scales[i / cols.max(1)],
             Tolerance::new(floor, LOGIT_STD_RTOL),
         ),
-        compare(
-            &format!("logit std row ce {label}"),
-            &got.row_ce,
-            &e.out.row_ce,
-            Tolerance::new(floor, LOGIT_STD_RTOL),
-        ),
+        CHECK.row_ce(label, got, &e.out),
         compare_scaled(
             &format!("logit std row kl {label}"),
             &got.row_kl,
@@ -198,64 +198,8 @@ pub async fn check_logit_std(
     ))
 }
 
-/// An owned input at one setting, named for reports.
-#[derive(Debug, Clone)]
-pub struct LogitStdCase {
-    /// What the rows are, e.g. `equal logits`.
-    pub name: String,
-    /// Student logits `[rows, cols]`.
-    pub student: Vec<f32>,
-    /// Teacher logits `[rows, cols]`.
-    pub teacher: Vec<f32>,
-    /// Hard labels `[rows]`.
-    pub labels: Vec<u32>,
-    /// Rows B.
-    pub rows: usize,
-    /// Classes C.
-    pub cols: usize,
-    /// T, α and ε.
-    pub config: LogitStdConfig,
-}
-
-impl LogitStdCase {
-    /// A case from generated rows.
-    pub fn new(
-        name: &str,
-        rows: usize,
-        cols: usize,
-        config: LogitStdConfig,
-        (student, teacher, labels): Rows,
-    ) -> Self {
-        Self {
-            name: name.to_string(),
-            student,
-            teacher,
-            labels,
-            rows,
-            cols,
-            config,
-        }
-    }
-
-    /// The batch view the kernel takes.
-    pub fn batch(&self) -> KdBatch<'_> {
-        KdBatch {
-            student: &self.student,
-            teacher: &self.teacher,
-            labels: &self.labels,
-            rows: self.rows,
-            cols: self.cols,
-        }
-    }
-}
-
-/// Random logits in [−6, 6) for both and random labels.
-pub fn random_rows(rng: &mut SplitMix64, rows: usize, cols: usize) -> Rows {
-    let z = random_vec(rng, rows * cols, -6.0, 6.0);
-    let t = random_vec(rng, rows * cols, -6.0, 6.0);
-    let labels = (0..rows).map(|_| rng.below(cols) as u32).collect();
-    (z, t, labels)
-}
+/// An owned input at one setting (T, α and ε), named for reports.
+pub type LogitStdCase = LossCase<LogitStdConfig>;
 
 /// Rows of equal logits (σ = 0), three kinds in turn: the student's row equal (at 0, 3.7,
 /// 1e4, −1e4, …) against a random teacher, the teacher's against a random student, both.
@@ -299,12 +243,6 @@ pub fn outlier_rows(rng: &mut SplitMix64, rows: usize, cols: usize) -> Rows {
         t[r * cols + other] += 1e4;
     }
     (z, t, labels)
-}
-
-/// The teacher equal to the student, random.
-pub fn same_rows(rng: &mut SplitMix64, rows: usize, cols: usize) -> Rows {
-    let (z, _, labels) = random_rows(rng, rows, cols);
-    (z.clone(), z, labels)
 }
 
 /// The edge cases `distill validate` runs, `rows` rows each (8 for 1000 classes): at T = 0.5, 2
@@ -382,20 +320,14 @@ pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Compari
     ];
     for &(rows, cols) in &[(1, 2), (1, 10), (9, 10), (3, 65), (4, 1000)] {
         for &(temperature, alpha) in &settings {
-            let (z, t, labels) = random_rows(rng, rows, cols);
-            let batch = KdBatch {
-                student: &z,
-                teacher: &t,
-                labels: &labels,
-                rows,
-                cols,
-            };
             let config = LogitStdConfig {
                 temperature,
                 alpha,
                 ..paper
             };
-            out.extend(check_logit_std(ctx, &batch, config).await?);
+            let case =
+                LogitStdCase::new("random", rows, cols, config, random_rows(rng, rows, cols));
+            out.extend(check_logit_std(ctx, &case.batch(), config).await?);
         }
     }
     for case in edge_cases(rng, 32) {

@@ -7,9 +7,10 @@
 
 use crate::error::Result;
 use crate::gpu::GpuContext;
-use crate::ops::check::{compare, random_vec, Comparison, Tolerance};
+use crate::ops::check::{random_vec, Comparison};
 use crate::ops::kd_loss::check::{extreme_rows, mixed_rows};
 use crate::ops::kd_loss::{KdBatch, KdOutput};
+use crate::ops::logit_loss::check::{row_term_scales, LossCase, LossCheck};
 use crate::ops::tf_kd::{reference, tf_kd, TfKdConfig};
 use crate::rng::SplitMix64;
 use crate::util::to_f64;
@@ -25,6 +26,9 @@ pub const TF_KD_RTOL: f64 = 1e-5;
 /// (below it f32 keeps no relative precision, while the reference resolves terms of 1e-300).
 pub const TF_KD_FLOOR: f64 = f32::MIN_POSITIVE as f64;
 
+/// The Tf-KD loss's comparison names and tolerances.
+const CHECK: LossCheck = LossCheck::new("tf-kd", "kl", TF_KD_RTOL, TF_KD_FLOOR);
+
 /// The reference at `config` over `batch`'s student logits and labels.
 pub fn reference_at(batch: &KdBatch<'_>, config: TfKdConfig) -> KdOutput<f64> {
     reference::tf_kd(
@@ -39,45 +43,11 @@ pub fn reference_at(batch: &KdBatch<'_>, config: TfKdConfig) -> KdOutput<f64> {
     )
 }
 
-/// `got` and `expected` gradients divided by their row's largest gradient term (at least
-/// [`TF_KD_FLOOR`] / [`TF_KD_RTOL`], so an error below f32's normal range passes).
-fn scaled_by_row_terms(
-    got: &[f32],
-    batch: &KdBatch<'_>,
-    config: TfKdConfig,
-    expected: &[f64],
-) -> (Vec<f32>, Vec<f64>) {
-    let alpha = config.alpha as f64;
+/// Each row's largest gradient term, over B: the gradient's scale.
+fn row_scales(batch: &KdBatch<'_>, config: TfKdConfig) -> Vec<f64> {
     // The gradient is linear in α: at α = 0 it is the hard term, at α = 1 the soft one.
-    let hard = reference_at(
-        batch,
-        TfKdConfig {
-            alpha: 0.0,
-            ..config
-        },
-    )
-    .grad;
-    let soft = reference_at(
-        batch,
-        TfKdConfig {
-            alpha: 1.0,
-            ..config
-        },
-    )
-    .grad;
-    let cols = batch.cols;
-    let mut scaled_got = Vec::with_capacity(got.len());
-    let mut scaled_expected = Vec::with_capacity(got.len());
-    for r in 0..batch.rows {
-        let span = r * cols..(r + 1) * cols;
-        let largest = span.clone().fold(0.0f64, |m, i| {
-            m.max((1.0 - alpha) * hard[i].abs() + alpha * soft[i].abs())
-        });
-        let scale = largest.max(TF_KD_FLOOR / TF_KD_RTOL);
-        scaled_got.extend(got[span.clone()].iter().map(|&v| (v as f64 / scale) as f32));
-        scaled_expected.extend(expected[span].iter().map(|&v| v / scale));
-    }
-    (scaled_got, scaled_expected)
+    let at = |alpha: f32| reference_at(batch, TfKdConfig { alpha, ..config }).grad;
+    row_term_scales(&at(0.0), &at(1.0), config.alpha as f64, batch.cols)
 }
 
 /// `"9x10 T=20 α=0.1 a=0.99 m=100"`.
@@ -105,84 +75,25 @@ pub async fn check_tf_kd(
     let got = tf_kd(ctx, batch, config).await?;
     let e = reference_at(batch, config);
     let label = format!("{} ({name})", describe(batch, config));
-    let tol = Tolerance::new(TF_KD_FLOOR, TF_KD_RTOL);
-    let (grad, expected_grad) = scaled_by_row_terms(&got.grad, batch, config, &e.grad);
-    Ok(vec![
-        compare(
-            &format!("tf-kd grad by row terms {label}"),
-            &grad,
-            &expected_grad,
-            Tolerance::new(TF_KD_RTOL, 0.0),
-        ),
-        compare(
-            &format!("tf-kd row ce {label}"),
-            &got.row_ce,
-            &e.row_ce,
-            tol,
-        ),
-        compare(
-            &format!("tf-kd row kl {label}"),
-            &got.row_kl,
-            &e.row_kl,
-            tol,
-        ),
-        compare(
-            &format!("tf-kd batch loss/ce/kl {label}"),
-            &[got.loss, got.ce, got.kl],
-            &[e.loss, e.ce, e.kl],
-            tol,
-        ),
-    ])
+    let scales = row_scales(batch, config);
+    let mut out = vec![CHECK.grad_by_rows(&label, &got.grad, &e.grad, &scales, batch.cols)];
+    out.extend(CHECK.terms(&label, &got, &e));
+    Ok(out)
 }
 
-/// An owned Tf-KD input at one setting, named for reports; its teacher logits are NaN.
-#[derive(Debug, Clone)]
-pub struct TfKdCase {
-    /// What the rows are, e.g. `student = virtual teacher`.
-    pub name: String,
-    /// Student logits `[rows, cols]`.
-    pub student: Vec<f32>,
-    /// Teacher logits `[rows, cols]`, all NaN.
-    pub teacher: Vec<f32>,
-    /// Hard labels `[rows]`.
-    pub labels: Vec<u32>,
-    /// Rows B.
-    pub rows: usize,
-    /// Classes C.
-    pub cols: usize,
-    /// T, α, a and m.
-    pub config: TfKdConfig,
-}
+/// An owned Tf-KD input at one setting (T, α, a and m), named for reports; its teacher logits
+/// are NaN.
+pub type TfKdCase = LossCase<TfKdConfig>;
 
-impl TfKdCase {
-    /// A case over `student` logits and `labels` (`rows = labels.len()`).
-    pub fn new(
-        name: &str,
-        cols: usize,
-        config: TfKdConfig,
-        (student, labels): (Vec<f32>, Vec<u32>),
-    ) -> Self {
-        Self {
-            name: name.to_string(),
-            teacher: vec![f32::NAN; student.len()],
-            rows: labels.len(),
-            student,
-            labels,
-            cols,
-            config,
-        }
-    }
-
-    /// The batch view the kernel takes.
-    pub fn batch(&self) -> KdBatch<'_> {
-        KdBatch {
-            student: &self.student,
-            teacher: &self.teacher,
-            labels: &self.labels,
-            rows: self.rows,
-            cols: self.cols,
-        }
-    }
+/// A case over `student` logits and `labels` (`rows = labels.len()`) with NaN teacher logits.
+pub fn student_case(
+    name: &str,
+    cols: usize,
+    config: TfKdConfig,
+    (student, labels): (Vec<f32>, Vec<u32>),
+) -> TfKdCase {
+    let teacher = vec![f32::NAN; student.len()];
+    TfKdCase::new(name, labels.len(), cols, config, (student, teacher, labels))
 }
 
 /// Student logits in [−6, 6) and random labels.
@@ -264,17 +175,17 @@ pub fn edge_cases(rng: &mut SplitMix64, rows: usize) -> Vec<TfKdCase> {
     for t in [0.5f32, 20.0, 100.0] {
         let c = config((t, 1.0, 0.99, 1.0));
         let at = virtual_teacher_rows(rng, rows, 10, c, 0.0);
-        cases.push(TfKdCase::new("student = virtual teacher", 10, c, at));
+        cases.push(student_case("student = virtual teacher", 10, c, at));
         let near = virtual_teacher_rows(rng, rows, 10, c, 1e-3);
-        cases.push(TfKdCase::new("student near virtual teacher", 10, c, near));
+        cases.push(student_case("student near virtual teacher", 10, c, near));
         let c = config((t, 0.5, 0.99, 10.0));
-        cases.push(TfKdCase::new(
+        cases.push(student_case(
             "mixed",
             1000,
             c,
             students(mixed_rows(rng, rows, 1000)),
         ));
-        cases.push(TfKdCase::new(
+        cases.push(student_case(
             "logits ±1e4",
             10,
             c,
@@ -282,7 +193,7 @@ pub fn edge_cases(rng: &mut SplitMix64, rows: usize) -> Vec<TfKdCase> {
         ));
         for gap in [40.0f32, -40.0, 1e4, -1e4] {
             let name = format!("label gap {gap}");
-            cases.push(TfKdCase::new(
+            cases.push(student_case(
                 &name,
                 10,
                 c,
@@ -291,14 +202,9 @@ pub fn edge_cases(rng: &mut SplitMix64, rows: usize) -> Vec<TfKdCase> {
         }
         for a in [0.3f32, 0.8] {
             let c = config((t, 0.5, a, 2.0));
-            cases.push(TfKdCase::new(
-                "two classes",
-                2,
-                c,
-                random_rows(rng, rows, 2),
-            ));
+            cases.push(student_case("two classes", 2, c, random_rows(rng, rows, 2)));
             let at = virtual_teacher_rows(rng, rows, 2, c, 0.0);
-            cases.push(TfKdCase::new(
+            cases.push(student_case(
                 "two classes, student = virtual teacher",
                 2,
                 c,
@@ -308,7 +214,7 @@ pub fn edge_cases(rng: &mut SplitMix64, rows: usize) -> Vec<TfKdCase> {
     }
     for (cols, a) in [(10, 0.1f32), (4, 0.25)] {
         let c = config((4.0, 0.5, a, 1.0));
-        cases.push(TfKdCase::new(
+        cases.push(student_case(
             "uniform teacher",
             cols,
             c,
@@ -320,13 +226,13 @@ pub fn edge_cases(rng: &mut SplitMix64, rows: usize) -> Vec<TfKdCase> {
         (1.0, 0.5, 0.999_999, 1.0),
     ] {
         let c = config(setting);
-        cases.push(TfKdCase::new(
+        cases.push(student_case(
             "sharp teacher",
             10,
             c,
             random_rows(rng, rows, 10),
         ));
-        cases.push(TfKdCase::new(
+        cases.push(student_case(
             "sharp teacher, logits ±1e4",
             10,
             c,
@@ -343,7 +249,7 @@ pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Compari
     let mut out = Vec::new();
     for &(rows, cols) in &[(1, 2), (1, 10), (9, 10), (70, 10), (4, 1000)] {
         for setting in SETTINGS {
-            let case = TfKdCase::new(
+            let case = student_case(
                 "random",
                 cols,
                 config(setting),
