@@ -83,7 +83,7 @@ fn bad_objective_settings_fail_before_any_training() {
     );
     with_gpu!(_ctx => {
         fails(&["distill", "--teacher", TEACHER, "--hint", "2:3"], "hint layer 3 does not exist");
-        fails(&["distill", "--teacher", TEACHER, "--ema-teacher", "0.9", "--loss", "dkd"], "DKD takes one teacher");
+        fails(&["distill", "--teacher", TEACHER, "--ema-teacher", "0.9", "--loss", "dkd"], "dkd takes one teacher");
     });
 }
 
