@@ -226,13 +226,20 @@ pub(crate) fn check_finite(what: &str, values: &[f32]) -> Result<()> {
 /// Checks T and α of a KD loss: T finite and > 0 with T² a finite, normal f32 (the loss scales
 /// by T², the kernels by 1/T), i.e. T in about [1.1e-19, 1.8e19].
 pub(crate) fn check_kd(temperature: f32, alpha: f32) -> Result<()> {
+    check_temperature(temperature)?;
+    if !(0.0..=1.0).contains(&alpha) {
+        return Err(Error::InvalidAlpha(alpha));
+    }
+    Ok(())
+}
+
+/// Checks a loss's temperature, the one check every softened loss shares: T finite and > 0
+/// with T² a finite, normal f32 (losses scale by T², kernels by 1/T).
+pub(crate) fn check_temperature(temperature: f32) -> Result<()> {
     let t = temperature;
     let t2 = t * t;
     if !(t.is_finite() && t > 0.0 && t2.is_finite() && t2 >= f32::MIN_POSITIVE) {
         return Err(Error::InvalidTemperature(temperature));
-    }
-    if !(0.0..=1.0).contains(&alpha) {
-        return Err(Error::InvalidAlpha(alpha));
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use maybe_async::maybe_async;
 pub mod check;
 pub mod reference;
 
-use crate::error::{Error, Result};
+use crate::error::{check_temperature, Error, Result};
 use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
 use crate::ops::kd_loss::{KdBatch, KdOutput};
 pub(crate) use crate::ops::logit_loss::run_prepared;
@@ -60,14 +60,7 @@ impl DkdConfig {
     /// Checks T finite and > 0 (with T² and 1/T finite, normal f32), A and B finite and ≥ 0,
     /// and w finite in [0, 1]; the error names the offending setting.
     pub fn validate(&self) -> Result<()> {
-        let t = self.temperature;
-        let t2 = t * t;
-        if !(t.is_finite() && t > 0.0 && t2.is_finite() && t2 >= f32::MIN_POSITIVE) {
-            return Err(Error::InvalidConfig(format!(
-                "DKD temperature must be finite and > 0, got {t} (T² and 1/T must be finite in \
-                 f32: about 1e-19 to 1e19)"
-            )));
-        }
+        check_temperature(self.temperature)?;
         for (name, value, what) in [
             ("alpha", self.target_weight, "target-class weight A"),
             ("beta", self.non_target_weight, "non-target-class weight B"),

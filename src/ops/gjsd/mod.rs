@@ -27,7 +27,7 @@ use maybe_async::maybe_async;
 pub mod check;
 pub mod reference;
 
-use crate::error::{Error, Result};
+use crate::error::{check_temperature, Error, Result};
 use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
 use crate::ops::kd_loss::{KdBatch, KdOutput};
 use crate::ops::logit_loss::{run_prepared, RowLoss, UploadedBatch};
@@ -86,14 +86,7 @@ impl GjsdConfig {
     /// Checks T finite and > 0 (with T² and 1/T finite, normal f32), α and β in [0, 1]; the
     /// error names the offending setting and value.
     pub fn validate(&self) -> Result<()> {
-        let t = self.temperature;
-        let t2 = t * t;
-        if !(t.is_finite() && t > 0.0 && t2.is_finite() && t2 >= f32::MIN_POSITIVE) {
-            return Err(Error::InvalidConfig(format!(
-                "GJSD temperature must be finite and > 0, got {t} (T² and 1/T must be finite in \
-                 f32: about 1e-19 to 1e19)"
-            )));
-        }
+        check_temperature(self.temperature)?;
         for (name, value, what) in [
             ("alpha", self.alpha, "weight of the JSD term"),
             ("beta", self.beta, "teacher's share of the mixture"),

@@ -38,7 +38,7 @@ use maybe_async::maybe_async;
 pub mod check;
 pub mod reference;
 
-use crate::error::{Error, Result};
+use crate::error::{check_temperature, Error, Result};
 use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
 use crate::ops::kd_loss::{KdBatch, KdOutput};
 use crate::ops::logit_loss::{run_prepared, RowLoss, UploadedBatch};
@@ -79,14 +79,7 @@ impl LogitStdConfig {
     /// and at least f32's smallest normal number (a GPU may flush a smaller one to 0); the
     /// error names the offending setting and value.
     pub fn validate(&self) -> Result<()> {
-        let t = self.temperature;
-        let t2 = t * t;
-        if !(t.is_finite() && t > 0.0 && t2.is_finite() && t2 >= f32::MIN_POSITIVE) {
-            return Err(Error::InvalidConfig(format!(
-                "logit standardization temperature must be finite and > 0, got {t} (T² and \
-                 1/T must be finite in f32: about 1e-19 to 1e19)"
-            )));
-        }
+        check_temperature(self.temperature)?;
         if !(0.0..=1.0).contains(&self.alpha) {
             return Err(Error::InvalidConfig(format!(
                 "logit standardization alpha must be in [0, 1], got {} (the KD term's weight)",

@@ -39,7 +39,7 @@ use maybe_async::maybe_async;
 pub mod check;
 pub mod reference;
 
-use crate::error::{Error, Result};
+use crate::error::{check_temperature, Error, Result};
 use crate::gpu::{GpuContext, PreparedKernel, ShaderSource};
 use crate::ops::kd_loss::{KdBatch, KdOutput};
 use crate::ops::logit_loss::{run_prepared, RowLoss, UploadedBatch};
@@ -83,13 +83,7 @@ impl TfKdConfig {
     /// Checks T finite and a normal f32 > 0 (so `(a − u)/T` stays finite), α in [0, 1], a in
     /// (0, 1) and m finite and ≥ 0 (with α·m finite); the error names the offending setting.
     pub fn validate(&self) -> Result<()> {
-        let t = self.temperature;
-        if !(t.is_finite() && t >= f32::MIN_POSITIVE) {
-            return Err(Error::InvalidConfig(format!(
-                "Tf-KD temperature must be finite and > 0, got {t} (at least 1.2e-38, a normal \
-                 f32)"
-            )));
-        }
+        check_temperature(self.temperature)?;
         if !(0.0..=1.0).contains(&self.alpha) {
             return Err(Error::InvalidConfig(format!(
                 "Tf-KD alpha must be in [0, 1], got {} (the weight of the KL term)",
