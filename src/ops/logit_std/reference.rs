@@ -1,6 +1,6 @@
 //! The logit-standardization KD reference in f64, written from the formula:
 //! `Z(x) = (x − mean(x)) / (σ(x) + ε)` with the sample standard deviation, the KD row terms of
-//! the standardized rows from the KD-loss reference's accurate [`soft_row`], and the gradient
+//! the standardized rows from the KD-loss reference's accurate `soft_row`, and the gradient
 //! through the standardization of the student's row (the module docs of
 //! [`crate::ops::logit_std`] derive it).
 

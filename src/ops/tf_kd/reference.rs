@@ -1,7 +1,7 @@
 //! The Tf-KD reference in f64, as the authors' `loss_kd_regularization` writes it: the virtual
 //! teacher's row `p_v`, softened as `softmax(p_v / T)`, against the unsoftened student. The
 //! KL and `s − π` are the KD-loss reference's accurate row terms
-//! ([`crate::ops::kd_loss::reference::soft_row`]) at T = 1 with teacher logits `p_v / T`, the
+//! (`kd_loss::reference::soft_row`) at T = 1 with teacher logits `p_v / T`, the
 //! cross-entropy its row softmax.
 
 use crate::ops::kd_loss::reference::{row_softmax, soft_row};
