@@ -448,7 +448,12 @@ fn configs_are_validated_with_the_setting_named() {
     let nan = f32::NAN;
     let cases = [
         (nan, 0.5, 0.5, "temperature must be > 0"),
-        (0.0, 0.5, 0.5, "temperature must be > 0 with T² and 1/T finite in f32 (about 1e-19 to 1e19), got 0"),
+        (
+            0.0,
+            0.5,
+            0.5,
+            "temperature must be > 0 with T² and 1/T finite in f32 (about 1e-19 to 1e19), got 0",
+        ),
         (-4.0, 0.5, 0.5, "got -4"),
         (f32::INFINITY, 0.5, 0.5, "got inf"),
         (1e-20, 0.5, 0.5, "got 0.00000000000000000001"),
