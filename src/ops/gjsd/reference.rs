@@ -19,25 +19,10 @@
 //! `q_c·(log(q_c/p_c) − KL(q ‖ p))`, at β = 0 `q_c − p_c`; where these differences cancel (a
 //! sure student) they are taken as noted in [`row_jsd`].
 
-use crate::ops::kd_loss::reference::{row_softmax, soft_row, RowSoftmax};
+use crate::ops::kd_loss::reference::{
+    exp_minus_1_minus_x, row_softmax, soft_row, softened_loss, RowSoftmax,
+};
 use crate::ops::kd_loss::KdOutput;
-use crate::ops::reduce::reference::reduce_loss;
-
-/// `e^u − 1 − u ≥ 0`: its series where it would cancel.
-fn exp_tail(u: f64) -> f64 {
-    if u.abs() > 0.5 {
-        return u.exp_m1() - u;
-    }
-    let (mut term, mut sum) = (u * u / 2.0, 0.0);
-    for n in 3..40 {
-        sum += term;
-        if term.abs() <= 1e-18 * sum.abs() {
-            break;
-        }
-        term *= u / n as f64;
-    }
-    sum
-}
 
 /// `log(w_one + w_x·e^x)` with `w_one + w_x = 1`, both > 0: `log1p(w_x·expm1(x))` near `x = 0`,
 /// else a log-sum-exp.
@@ -54,7 +39,7 @@ fn log_mix(x: f64, w_one: f64, w_x: f64) -> f64 {
 /// `g = 0`, else `(m − r) − r·g` (where `r·e^g = m` and nothing cancels).
 fn kl_term(r: f64, g: f64, m_minus_r: f64) -> f64 {
     if g.abs() <= 1.0 {
-        r * exp_tail(g)
+        r * exp_minus_1_minus_x(g)
     } else {
         m_minus_r - r * g
     }
@@ -194,30 +179,14 @@ pub fn gjsd_loss(
     alpha: f64,
     beta: f64,
 ) -> KdOutput<f64> {
-    let inv_b = 1.0 / rows as f64;
-    let mut row_ce = vec![0.0; rows];
-    let mut row_kl = vec![0.0; rows];
-    let mut grad = vec![0.0; rows * cols];
-    for r in 0..rows {
-        let span = r * cols..(r + 1) * cols;
-        let s = row_softmax(&student[span.clone()], 1.0);
-        let (jsd, soft) = row_jsd(&student[span.clone()], &teacher[span], temperature, beta);
-        let y = labels[r] as usize;
-        row_ce[r] = -s.log_prob[y];
-        row_kl[r] = jsd;
-        for c in 0..cols {
-            // s − onehot(y) at y is −(1 − s[y]).
-            let hard = if c == y { -s.complement[c] } else { s.prob[c] };
-            grad[r * cols + c] = inv_b * ((1.0 - alpha) * hard + alpha * temperature * soft[c]);
-        }
-    }
-    let [loss, ce, kl] = reduce_loss(&row_ce, &row_kl, temperature, alpha);
-    KdOutput {
-        loss,
-        ce,
-        kl,
-        row_ce,
-        row_kl,
-        grad,
-    }
+    debug_assert_eq!(labels.len(), rows);
+    softened_loss(
+        student,
+        teacher,
+        labels,
+        cols,
+        temperature,
+        alpha,
+        |z, t| row_jsd(z, t, temperature, beta),
+    )
 }

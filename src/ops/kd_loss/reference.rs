@@ -60,8 +60,8 @@ pub(crate) fn row_softmax(row: &[f64], temperature: f64) -> RowSoftmax {
     }
 }
 
-/// `e^x − 1 − x`: its series where it would cancel.
-fn exp_minus_1_minus_x(x: f64) -> f64 {
+/// `e^x − 1 − x ≥ 0`: its series where it would cancel.
+pub(crate) fn exp_minus_1_minus_x(x: f64) -> f64 {
     if x.abs() > 0.5 {
         return x.exp_m1() - x;
     }
@@ -147,6 +147,32 @@ pub fn kd_loss(
     temperature: f64,
     alpha: f64,
 ) -> KdOutput<f64> {
+    debug_assert_eq!(labels.len(), rows);
+    softened_loss(
+        student,
+        teacher,
+        labels,
+        cols,
+        temperature,
+        alpha,
+        |z, t| soft_row(z, t, temperature),
+    )
+}
+
+/// A loss that softens at T: `(1 − α)·CE(y, softmax(z)) + α·T²·soft`, batch-mean, with
+/// `dL/dz = (1/B)[(1 − α)(s − onehot(y)) + α·T·g]`, where `soft(z_row, t_row)` gives a row's
+/// soft term and `g = T·∂soft/∂z` (for KD `q − p`). Rows are `labels.len()`; the per-row terms
+/// are reduced by the reduce reference, as the kernels' are.
+pub(crate) fn softened_loss(
+    student: &[f64],
+    teacher: &[f64],
+    labels: &[u32],
+    cols: usize,
+    temperature: f64,
+    alpha: f64,
+    soft: impl Fn(&[f64], &[f64]) -> (f64, Vec<f64>),
+) -> KdOutput<f64> {
+    let rows = labels.len();
     let inv_b = 1.0 / rows as f64;
     let mut row_ce = vec![0.0; rows];
     let mut row_kl = vec![0.0; rows];
@@ -154,14 +180,14 @@ pub fn kd_loss(
     for r in 0..rows {
         let span = r * cols..(r + 1) * cols;
         let s = row_softmax(&student[span.clone()], 1.0);
-        let (kl, soft) = soft_row(&student[span.clone()], &teacher[span], temperature);
+        let (term, g) = soft(&student[span.clone()], &teacher[span]);
         let y = labels[r] as usize;
         row_ce[r] = -s.log_prob[y];
-        row_kl[r] = kl;
+        row_kl[r] = term;
         for c in 0..cols {
             // s − onehot(y) at y is −(1 − s[y]).
             let hard = if c == y { -s.complement[c] } else { s.prob[c] };
-            grad[r * cols + c] = inv_b * ((1.0 - alpha) * hard + alpha * temperature * soft[c]);
+            grad[r * cols + c] = inv_b * ((1.0 - alpha) * hard + alpha * temperature * g[c]);
         }
     }
     let [loss, ce, kl] = reduce_loss(&row_ce, &row_kl, temperature, alpha);

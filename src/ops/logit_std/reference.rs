@@ -4,9 +4,8 @@
 //! through the standardization of the student's row (the module docs of
 //! [`crate::ops::logit_std`] derive it).
 
-use crate::ops::kd_loss::reference::{row_softmax, soft_row};
+use crate::ops::kd_loss::reference::{soft_row, softened_loss};
 use crate::ops::kd_loss::KdOutput;
-use crate::ops::reduce::reference::reduce_loss;
 
 /// One row standardized: `z = c / (σ + ε)`, `c = x − mean(x)`.
 #[derive(Debug, Clone)]
@@ -98,32 +97,17 @@ pub fn logit_std_loss(
     alpha: f64,
     epsilon: f64,
 ) -> KdOutput<f64> {
-    let inv_b = 1.0 / rows as f64;
-    let mut row_ce = vec![0.0; rows];
-    let mut row_kl = vec![0.0; rows];
-    let mut grad = vec![0.0; rows * cols];
-    for r in 0..rows {
-        let span = r * cols..(r + 1) * cols;
-        let (z, t) = (&student[span.clone()], &teacher[span]);
-        let s = row_softmax(z, 1.0);
-        let soft = soft_row_std(z, t, temperature, epsilon);
-        let y = labels[r] as usize;
-        row_ce[r] = -s.log_prob[y];
-        row_kl[r] = soft.kl;
-        for c in 0..cols {
-            // s − onehot(y) at y is −(1 − s[y]).
-            let hard = if c == y { -s.complement[c] } else { s.prob[c] };
-            grad[r * cols + c] =
-                inv_b * ((1.0 - alpha) * hard + alpha * temperature * soft.grad[c]);
-        }
-    }
-    let [loss, ce, kl] = reduce_loss(&row_ce, &row_kl, temperature, alpha);
-    KdOutput {
-        loss,
-        ce,
-        kl,
-        row_ce,
-        row_kl,
-        grad,
-    }
+    debug_assert_eq!(labels.len(), rows);
+    softened_loss(
+        student,
+        teacher,
+        labels,
+        cols,
+        temperature,
+        alpha,
+        |z, t| {
+            let soft = soft_row_std(z, t, temperature, epsilon);
+            (soft.kl, soft.grad)
+        },
+    )
 }
