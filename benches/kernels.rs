@@ -32,19 +32,23 @@ fn benches(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(4));
     for (product, spec) in workloads::matmul_workloads(true) {
-        let (variant, kernel) = workloads::prepare_matmul_workload(&ctx, &mut rng, &spec).unwrap();
-        // Elements = multiply-adds, so elements/s ÷ 1e9 × 2 is GFLOP/s.
-        group.throughput(Throughput::Elements((spec.m * spec.n * spec.k) as u64));
-        group.bench_function(
-            format!(
-                "{product} {}x{}x{} {}",
-                spec.m,
-                spec.n,
-                spec.k,
-                variant.name()
-            ),
-            |bench| bench.iter_custom(|iters| time(&ctx, &kernel, iters)),
-        );
+        // The chosen variant and, where it differs, the fallback family's, side by side.
+        for (_, variant) in workloads::matmul_bench_variants(&ctx, &spec) {
+            let kernel =
+                workloads::prepare_matmul_workload(&ctx, &mut rng, &spec, variant).unwrap();
+            // Elements = multiply-adds, so elements/s ÷ 1e9 × 2 is GFLOP/s.
+            group.throughput(Throughput::Elements((spec.m * spec.n * spec.k) as u64));
+            group.bench_function(
+                format!(
+                    "{product} {}x{}x{} {}",
+                    spec.m,
+                    spec.n,
+                    spec.k,
+                    variant.name()
+                ),
+                |bench| bench.iter_custom(|iters| time(&ctx, &kernel, iters)),
+            );
+        }
     }
     group.finish();
 

@@ -16,7 +16,7 @@ use crate::ops::dkd::{prepare_dkd_loss, DkdConfig};
 use crate::ops::ema::prepare_ema_update;
 use crate::ops::hint::prepare_hint_loss;
 use crate::ops::kd_loss::{prepare_kd_loss, KdBatch};
-use crate::ops::matmul::{self, prepare_matmul, MatmulSpec, MatmulVariant};
+use crate::ops::matmul::{self, prepare_matmul, AdapterShape, MatmulSpec, MatmulVariant};
 use crate::ops::optim::Optimizer;
 use crate::ops::softmax::prepare_softmax;
 use crate::rng::SplitMix64;
@@ -24,6 +24,7 @@ use crate::train::{Trainer, TrainerConfig};
 
 pub mod compare;
 mod objectives;
+pub mod profile;
 pub mod scaling;
 use objectives::bench_objective_steps;
 
@@ -51,17 +52,37 @@ pub fn matmul_workloads(quick: bool) -> Vec<(&'static str, MatmulSpec)> {
     shapes
 }
 
-/// A matmul with random operands, ready to time, and the variant the context chose.
+/// The variants timed for `spec`: `("matmul", the one ctx uses)`, then, where it differs,
+/// `("matmul-fallback", the one an adapter without subgroups would use)`, so one run shows both
+/// CPU families side by side.
+pub fn matmul_bench_variants(
+    ctx: &GpuContext,
+    spec: &MatmulSpec,
+) -> Vec<(&'static str, MatmulVariant)> {
+    let chosen = matmul::choose(ctx, spec);
+    let fallback_shape = AdapterShape {
+        shuffle_lanes: None,
+        ..matmul::adapter_shape(ctx)
+    };
+    let fallback = matmul::choose_variant(&fallback_shape, spec);
+    let mut runs = vec![("matmul", chosen)];
+    if fallback != chosen {
+        runs.push(("matmul-fallback", fallback));
+    }
+    runs
+}
+
+/// `variant` computing `spec` over random operands, ready to time.
 pub fn prepare_matmul_workload(
     ctx: &GpuContext,
     rng: &mut SplitMix64,
     spec: &MatmulSpec,
-) -> Result<(MatmulVariant, PreparedKernel)> {
-    let variant = matmul::choose(ctx, spec);
+    variant: MatmulVariant,
+) -> Result<PreparedKernel> {
     let a = rng.uniform_vec(spec.a_len(), -1.0, 1.0);
     let b = rng.uniform_vec(spec.b_len(), -1.0, 1.0);
     let aux = rng.uniform_vec(spec.aux_len(), 0.0, 1.0);
-    Ok((variant, prepare_matmul(ctx, variant, spec, &a, &b, &aux)?))
+    prepare_matmul(ctx, variant, spec, &a, &b, &aux)
 }
 
 /// KD loss, DKD loss (T = 4, A = 1, B = 8, w = 1) and softmax over random logits at
@@ -247,7 +268,8 @@ pub fn time_kernel(ctx: &GpuContext, kernel: &PreparedKernel, repeats: usize) ->
 /// One timed kernel: a matmul (with `product` and `gflops`) or a row kernel (with `gbps`).
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelBench {
-    /// `matmul`, `kd_loss`, `dkd_loss`, `softmax`, `hint_loss`, `ema` or `accumulate`.
+    /// `matmul` (the variant the adapter uses), `matmul-fallback` (the variant an adapter
+    /// without subgroups would use, where it differs), `kd_loss`, `dkd_loss`, `softmax`, `hint_loss`, `ema` or `accumulate`.
     pub kernel: String,
     /// Which product a matmul computes, e.g. `X·Wᵀ`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -310,27 +332,29 @@ pub fn bench_kernels(
     let repeats = if quick { 2 } else { 5 };
     let mut rows_out = Vec::new();
     for (product, spec) in matmul_workloads(quick) {
-        let (variant, prepared) = prepare_matmul_workload(ctx, rng, &spec)?;
-        let secs = time_kernel(ctx, &prepared, repeats)?;
-        let gflops = spec.flops() / secs / 1e9;
-        say(format!(
-            "matmul {product:<6} {:>4}x{:<4}x{:<4} {:<16} {:>9.3} ms {:>8.2} GFLOP/s",
-            spec.m,
-            spec.n,
-            spec.k,
-            variant.name(),
-            secs * 1e3,
-            gflops
-        ));
-        rows_out.push(KernelBench {
-            kernel: "matmul".into(),
-            product: Some(product.into()),
-            shape: vec![spec.m, spec.n, spec.k],
-            variant: variant.name(),
-            seconds: secs,
-            gflops: Some(gflops),
-            gbps: None,
-        });
+        for (kernel, variant) in matmul_bench_variants(ctx, &spec) {
+            let prepared = prepare_matmul_workload(ctx, rng, &spec, variant)?;
+            let secs = time_kernel(ctx, &prepared, repeats)?;
+            let gflops = spec.flops() / secs / 1e9;
+            say(format!(
+                "{kernel:<15} {product:<6} {:>4}x{:<4}x{:<4} {:<22} {:>9.3} ms {:>8.2} GFLOP/s",
+                spec.m,
+                spec.n,
+                spec.k,
+                variant.name(),
+                secs * 1e3,
+                gflops
+            ));
+            rows_out.push(KernelBench {
+                kernel: kernel.into(),
+                product: Some(product.into()),
+                shape: vec![spec.m, spec.n, spec.k],
+                variant: variant.name(),
+                seconds: secs,
+                gflops: Some(gflops),
+                gbps: None,
+            });
+        }
     }
     for &(rows, cols) in ROW_SHAPES {
         for (name, prepared, bytes) in &prepare_row_workloads(ctx, rng, rows, cols)? {

@@ -7,6 +7,7 @@ use maybe_async::maybe_async;
 use crate::error::{Error, Result};
 use crate::gpu::pipelines::{PipelineCache, ShaderSource};
 use crate::gpu::scope::{resolve, scoped};
+use crate::gpu::tuning::{request_wide_cpu_vectors, MatmulTuning, TuneTable};
 
 /// Which kernel design an adapter gets for its matmuls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +29,7 @@ impl MatmulFamily {
 }
 
 /// How to pick the adapter.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ContextOptions {
     /// Case-insensitive substring of the adapter name. When `None`, `WGPU_ADAPTER_NAME` is used
     /// if set, else wgpu's default adapter (honouring `WGPU_POWER_PREF`). The backends
@@ -43,6 +44,32 @@ pub struct ContextOptions {
     /// The limits to ask the device for; when `None`, everything the adapter offers. (A demo
     /// or test asks for less to see how a smaller adapter is refused.)
     pub limits: Option<wgpu::Limits>,
+    /// Use subgroups where the adapter offers them with a fixed size (the CPU matmul family
+    /// needs them). `false` runs without, as an adapter without subgroups would.
+    pub subgroups: bool,
+    /// How each product's matmul variant is chosen: the cost model (the default: no files,
+    /// no timing) or by measurement, cached on disk ([`MatmulTuning::measured`]).
+    pub matmul_tuning: MatmulTuning,
+    /// On x86-64 hosts with AVX-512, ask llvmpipe for 512-bit vectors (16 SIMD lanes, which
+    /// the subgroup matmul family then uses) by setting `LP_NATIVE_VECTOR_WIDTH=512`, unless
+    /// the variable is set already. Llvmpipe reads it once, when it first starts in the
+    /// process, so this affects every later llvmpipe device of the process and nothing once
+    /// llvmpipe has started; set it from the main thread before other threads run.
+    pub wide_cpu_vectors: bool,
+}
+
+impl Default for ContextOptions {
+    fn default() -> Self {
+        Self {
+            adapter_name: None,
+            backends: None,
+            matmul_family: None,
+            limits: None,
+            subgroups: true,
+            matmul_tuning: MatmulTuning::CostModel,
+            wide_cpu_vectors: false,
+        }
+    }
 }
 
 /// A device limit the kernels rely on: its wgpu name, the least they need, and how to read it.
@@ -149,6 +176,9 @@ pub struct GpuContext {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     family: MatmulFamily,
+    subgroup_lanes: Option<u32>,
+    tuning: MatmulTuning,
+    pub(crate) tuned: TuneTable,
     pub(crate) pipelines: PipelineCache,
     lost: Arc<Mutex<Option<String>>>,
     uncaptured: Arc<Mutex<Option<String>>>,
@@ -187,6 +217,9 @@ impl GpuContext {
     /// (In a browser this is an `async fn`, like every call that reads from the GPU.)
     #[maybe_async]
     pub async fn new(options: &ContextOptions) -> Result<Self> {
+        if options.wide_cpu_vectors {
+            request_wide_cpu_vectors();
+        }
         let backends = options.backends.unwrap_or_else(backends_from_env);
         let instance = new_instance(backends);
         let requested = options
@@ -213,9 +246,20 @@ impl GpuContext {
         // conservative defaults quickly.
         let limits = options.limits.clone().unwrap_or_else(|| adapter.limits());
         check_kernel_limits(&info.name, &limits)?;
+        // Subgroups serve the CPU matmul family, which needs one fixed subgroup size.
+        let subgroups = adapter.features() & wgpu::Features::SUBGROUP;
+        let subgroup_lanes = (!subgroups.is_empty()
+            && options.subgroups
+            && info.subgroup_min_size == info.subgroup_max_size)
+            .then_some(info.subgroup_min_size);
+        let required_features = if subgroup_lanes.is_some() {
+            subgroups
+        } else {
+            wgpu::Features::empty()
+        };
         let (device, queue) = resolve(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("distill-wgpu device"),
-            required_features: wgpu::Features::empty(),
+            required_features,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -253,6 +297,9 @@ impl GpuContext {
             info,
             limits,
             family,
+            subgroup_lanes,
+            tuning: options.matmul_tuning.clone(),
+            tuned: TuneTable::default(),
             pipelines: PipelineCache::default(),
             lost,
             uncaptured,
@@ -274,6 +321,28 @@ impl GpuContext {
     /// The matmul family used for this adapter.
     pub fn matmul_family(&self) -> MatmulFamily {
         self.family
+    }
+
+    /// The adapter's subgroup size when the device runs with `Features::SUBGROUP` and the size
+    /// is fixed (llvmpipe: its SIMD lanes, 8, or 16 with 512-bit vectors); `None` otherwise.
+    pub fn subgroup_lanes(&self) -> Option<u32> {
+        self.subgroup_lanes
+    }
+
+    /// Seconds this context has spent compiling pipelines (the driver's compiler; zero in a
+    /// browser), and how many it compiled.
+    pub fn shader_compile_time(&self) -> (f64, usize) {
+        self.pipelines.compile_time()
+    }
+
+    /// How this context chooses matmul variants.
+    pub fn matmul_tuning(&self) -> &MatmulTuning {
+        &self.tuning
+    }
+
+    /// The matmul choices made so far on this context (product key → variant), sorted.
+    pub fn matmul_choices(&self) -> Vec<(String, crate::gpu::TunedChoice)> {
+        self.tuned.all()
     }
 
     /// Workgroups a matmul should at least have to keep the adapter busy.

@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod pipelines;
 pub mod prepared;
 pub mod scope;
+pub mod tuning;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use context::list_adapters;
@@ -18,3 +19,4 @@ pub use context::{
 pub use dispatch::ELEMENT_WORKGROUP;
 pub use pipelines::ShaderSource;
 pub use prepared::PreparedKernel;
+pub use tuning::{default_cache_dir, request_wide_cpu_vectors, MatmulTuning, TunedChoice};

@@ -56,6 +56,7 @@ use crate::gpu::ShaderSource;
 /// and whose `files` together must name every file under `shaders/`.
 pub const SHADERS: &[ShaderSource] = &[
     matmul::TILED,
+    matmul::layout::SHADER,
     softmax::SHADER,
     kd_loss::SHADER,
     multi_kd::SHADER,

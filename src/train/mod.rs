@@ -11,6 +11,8 @@ mod multi;
 pub mod mutual;
 pub mod objectives;
 mod plan;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod profile;
 mod record;
 mod schedule;
 mod state;
@@ -22,5 +24,7 @@ pub use config::{Objective, TrainerConfig};
 pub use fit::{fit, EpochLog, FitEnd, FitOptions, FitPosition};
 pub use mutual::{fit_mutual, MutualTrainer};
 pub use objectives::{DkdSchedule, EmaConfig, HintConfig};
+#[cfg(not(target_arch = "wasm32"))]
+pub use profile::DispatchTime;
 pub use state::{TrainerState, WindowLoss};
 pub use trainer::{StepBatch, Trainer};

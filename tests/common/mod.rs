@@ -14,7 +14,8 @@ use distill_wgpu::{ContextOptions, Error, GpuContext, MatmulFamily};
 /// Environment variable that skips GPU tests explicitly.
 pub const SKIP_ENV: &str = "DISTILL_WGPU_SKIP_GPU_TESTS";
 
-fn open(options: ContextOptions) -> Option<GpuContext> {
+/// Opens a context with `options`; `None` when the user opted out of GPU tests.
+pub fn open(options: ContextOptions) -> Option<GpuContext> {
     match GpuContext::new(&options) {
         Ok(ctx) => {
             eprintln!(

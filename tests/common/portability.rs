@@ -11,10 +11,13 @@ fn parse(name: &str, source: &str) -> Result<(naga::Module, naga::valid::ModuleI
     };
     let module = naga::front::wgsl::parse_str(source)
         .map_err(|e| fail("parse", e.emit_to_string(source)))?;
+    // Subgroup operations are validated as a device with `Features::SUBGROUP` would.
     let info = naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::default(),
+        naga::valid::Capabilities::default() | naga::valid::Capabilities::SUBGROUP,
     )
+    .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+    .subgroup_operations(naga::valid::SubgroupOperationSet::all())
     .validate(&module)
     .map_err(|e| fail("validate", e.emit_to_string(source)))?;
     Ok((module, info))

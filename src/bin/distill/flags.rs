@@ -21,6 +21,15 @@ pub struct GpuFlags {
     /// Backends to search, comma-separated; default: WGPU_BACKEND or all.
     #[arg(long, value_delimiter = ',', value_parser = ChoiceParser::<Backend>::new())]
     pub backend: Vec<Backend>,
+    /// Time the matmul candidates again instead of reusing the choices cached for this
+    /// adapter (in DISTILL_CACHE_DIR, else $XDG_CACHE_HOME/distill-wgpu or
+    /// ~/.cache/distill-wgpu).
+    #[arg(long)]
+    pub retune: bool,
+    /// Run without subgroups, as an adapter without them would (on a CPU adapter: the
+    /// unrolled matmul family instead of the subgroup one).
+    #[arg(long)]
+    pub no_subgroups: bool,
 }
 
 /// The data set a command reads.

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use distill_wgpu::{ContextOptions, Error, GpuContext, Result};
+use distill_wgpu::gpu::{default_cache_dir, MatmulTuning};
+use distill_wgpu::{ContextOptions, Error, GpuContext, MatmulFamily, Result};
 
 use cli::{Cli, Command};
 use flags::GpuFlags;
@@ -46,6 +47,8 @@ mod defaults {
 
 fn main() -> ExitCode {
     environment::ensure_runtime_dir();
+    // 16 SIMD lanes for llvmpipe on AVX-512 hosts, before any thread or driver starts.
+    distill_wgpu::gpu::request_wide_cpu_vectors();
     let cli = Cli::parse();
     let result = dispatch(cli);
     if let Err(e) = &result {
@@ -85,7 +88,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 return Err(Error::NoAdapter);
             }
             for info in adapters {
-                println!("{}", distill_wgpu::describe_adapter(&info));
+                println!(
+                    "{}; subgroup size {}",
+                    distill_wgpu::describe_adapter(&info),
+                    subgroup_size(&info)
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -124,10 +131,49 @@ fn open_context(gpu: &GpuFlags, json: bool) -> Result<GpuContext> {
     let ctx = GpuContext::new(&ContextOptions {
         adapter_name: gpu.adapter.clone(),
         backends: values::Backend::union(&gpu.backend),
+        matmul_tuning: MatmulTuning::Measure {
+            cache_dir: default_cache_dir(),
+            retune: gpu.retune,
+        },
+        subgroups: !gpu.no_subgroups,
         ..ContextOptions::default()
     })?;
     if !json {
         eprintln!("adapter: {}", ctx.describe());
+        eprintln!("matmul: {}", matmul_setup(&ctx));
     }
     Ok(ctx)
+}
+
+/// The subgroup size an adapter reports: one number, or a range.
+fn subgroup_size(info: &wgpu::AdapterInfo) -> String {
+    if info.subgroup_min_size == info.subgroup_max_size {
+        info.subgroup_min_size.to_string()
+    } else {
+        format!("{}..{}", info.subgroup_min_size, info.subgroup_max_size)
+    }
+}
+
+/// The matmul family, lanes and tuning a context runs with, in one line.
+pub fn matmul_setup(ctx: &GpuContext) -> String {
+    let family = match (ctx.matmul_family(), ctx.subgroup_lanes()) {
+        (MatmulFamily::Unrolled, Some(lanes)) => format!("subgroup family, {lanes} lanes"),
+        (MatmulFamily::Unrolled, None) => "unrolled family (no subgroups), 8 lanes".to_string(),
+        (MatmulFamily::Tiled, _) => "tiled family".to_string(),
+    };
+    let tuning = match ctx.matmul_tuning() {
+        MatmulTuning::CostModel => "chosen by the cost model".to_string(),
+        MatmulTuning::Measure {
+            cache_dir: Some(dir),
+            retune,
+        } => format!(
+            "blocks {} by measurement, cached in {}",
+            if *retune { "re-chosen" } else { "chosen" },
+            distill_wgpu::ops::matmul::tune::cache_path(dir).display()
+        ),
+        MatmulTuning::Measure {
+            cache_dir: None, ..
+        } => "blocks chosen by measurement (no cache folder)".to_string(),
+    };
+    format!("{family}; {tuning}")
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use distill_wgpu::bench::profile::StepShare;
 use distill_wgpu::bench::scaling::ScalingPoint;
 use distill_wgpu::bench::{KernelBench, StepBench};
 use distill_wgpu::files;
@@ -39,6 +40,10 @@ pub struct AdapterReport {
     driver: String,
     driver_info: String,
     matmul_family: String,
+    /// The subgroup size the subgroup matmul family runs at (null: that family is off).
+    subgroup_lanes: Option<u32>,
+    /// Family, lanes and how blocks are chosen, as `distill` prints it.
+    matmul_setup: String,
     limits: LimitsReport,
 }
 
@@ -55,6 +60,8 @@ impl AdapterReport {
             driver: info.driver.clone(),
             driver_info: info.driver_info.clone(),
             matmul_family: format!("{:?}", ctx.matmul_family()),
+            subgroup_lanes: ctx.subgroup_lanes(),
+            matmul_setup: crate::matmul_setup(ctx),
             limits: LimitsReport {
                 max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
                 max_buffer_size: limits.max_buffer_size,
@@ -88,6 +95,8 @@ pub struct BenchReport {
     pub adapter: AdapterReport,
     pub kernels: Vec<KernelBench>,
     pub kd_step: Vec<StepBench>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub step_profile: Vec<StepShare>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scaling: Vec<ScalingPoint>,
 }

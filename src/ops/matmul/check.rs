@@ -64,6 +64,36 @@ pub fn matmul_cases(rng: &mut SplitMix64, m: usize, n: usize, k: usize) -> Vec<M
         c_offset: 7,
         ..MatmulSpec::weight_grad(k, n, m, 7)
     };
+    // Vec4-aligned offsets with strides wider than the extent, so the layout tiles run their
+    // NT (any M, N) and TN (M and N multiples of 4) forms and a stride/extent mix-up shows.
+    let fwd_padded = MatmulSpec {
+        a: Strided {
+            offset: 4,
+            row_stride: k + 4,
+            col_stride: 1,
+        },
+        b: Strided {
+            offset: 8,
+            row_stride: 1,
+            col_stride: k + 8,
+        },
+        aux_offset: 4,
+        ..MatmulSpec::forward(m, k, n, 0, 0, true)
+    };
+    let dw_padded = MatmulSpec {
+        a: Strided {
+            offset: 4,
+            row_stride: 1,
+            col_stride: m + 4,
+        },
+        b: Strided {
+            offset: 8,
+            row_stride: n + 4,
+            col_stride: 1,
+        },
+        c_offset: 3,
+        ..MatmulSpec::weight_grad(k, n, m, 0)
+    };
     let plain = MatmulSpec {
         m,
         n,
@@ -82,6 +112,8 @@ pub fn matmul_cases(rng: &mut SplitMix64, m: usize, n: usize, k: usize) -> Vec<M
         ("dY·W aligned", dx_aligned),
         ("X·Wᵀ+b aligned", fwd_aligned),
         ("A·B+b", plain),
+        ("X·Wᵀ+b relu padded", fwd_padded),
+        ("dYᵀ·X padded", dw_padded),
     ]
     .into_iter()
     .map(|(name, spec)| {
@@ -136,6 +168,10 @@ pub const MATMUL_EDGE_SHAPES: &[(&str, usize, usize, usize)] = &[
     ("wide output", 9, 130, 13),
     ("N and K multiples of 4", 19, 36, 24),
     ("wide, multiple of 4", 5, 264, 40),
+    // Bigger than one 64×64 tile: several tiles with partial ones at the edges, K-slices of 8
+    // with a partial last one, and whole tiles over many slices.
+    ("several tiles, partial edges", 132, 136, 68),
+    ("whole 64x64 tiles", 128, 64, 96),
 ];
 
 /// Every variant on every edge shape (where it applies), then (unless `quick`) the variant
@@ -143,7 +179,7 @@ pub const MATMUL_EDGE_SHAPES: &[(&str, usize, usize, usize)] = &[
 #[maybe_async]
 pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64, quick: bool) -> Result<Vec<Comparison>> {
     let mut out = Vec::new();
-    for variant in MatmulVariant::all() {
+    for variant in MatmulVariant::runnable(ctx.subgroup_lanes()) {
         for &(name, m, n, k) in MATMUL_EDGE_SHAPES {
             for case in matmul_cases(rng, m, n, k) {
                 if variant.supports(&case.spec) {

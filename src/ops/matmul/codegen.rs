@@ -107,14 +107,20 @@ fn generate_unrolled(rows: usize, cols: usize, width: usize) -> String {
     s.push_str(
         "        a_step += params.a_col_stride;\n        b_step += b_group_stride;\n    }\n",
     );
-    write_unrolled_epilogue(&mut s, rows, groups, width, ty);
+    write_epilogue(&mut s, UNROLLED_LANES, rows, groups, width, ty);
     s
 }
 
-/// Writes the epilogue of a generated kernel: accumulators `acc{r}_{g}` (of type `ty`, `width`
-/// columns each) go through an array so the bounds-checked stores stay one small loop.
-fn write_unrolled_epilogue(s: &mut String, rows: usize, groups: usize, width: usize, ty: &str) {
-    let lanes = UNROLLED_LANES;
+/// Writes the epilogue of a generated kernel with `lanes` invocations along x: accumulators
+/// `acc{r}_{g}` (of type `ty`, `width` columns each) go through an array so the bounds-checked stores stay one small loop.
+pub(super) fn write_epilogue(
+    s: &mut String,
+    lanes: usize,
+    rows: usize,
+    groups: usize,
+    width: usize,
+    ty: &str,
+) {
     // Straight-line copies into an array keep the epilogue one small loop: unrolling the
     // bounds-checked stores as well multiplies LLVM compile time on llvmpipe.
     let _ = writeln!(s, "    var block: array<{ty}, {}>;", rows * groups);
@@ -215,6 +221,6 @@ pub fn generate_unrolled_dot4_matmul(rows: usize, cols: usize) -> String {
         }
     }
     s.push_str("    }\n");
-    write_unrolled_epilogue(&mut s, rows, cols, 1, "f32");
+    write_epilogue(&mut s, UNROLLED_LANES, rows, cols, 1, "f32");
     s
 }

@@ -6,18 +6,24 @@
 
 use maybe_async::maybe_async;
 pub mod check;
+pub mod choice;
 pub mod codegen;
+pub mod layout;
 pub mod reference;
+pub mod shuffle;
 pub mod spec;
+pub mod tune;
 pub mod variant;
 
+pub use choice::{candidates, choose_variant, AdapterShape};
 pub use codegen::{
     generate_unrolled_dot4_matmul, generate_unrolled_matmul, generate_unrolled_vec4_matmul,
 };
+pub use layout::{LayoutTile, ProductLayout};
+pub use shuffle::{generate_shuffle_matmul, ShuffleB, ShuffleBlock, SHUFFLE_LANES};
 pub use spec::{Epilogue, MatmulSpec, Strided};
 pub use variant::{
-    choose_variant, MatmulVariant, TILED_CONFIGS, UNROLLED_CONFIGS, UNROLLED_DOT4_CONFIGS,
-    UNROLLED_VEC4_CONFIGS,
+    MatmulVariant, TILED_CONFIGS, UNROLLED_CONFIGS, UNROLLED_DOT4_CONFIGS, UNROLLED_VEC4_CONFIGS,
 };
 
 use crate::error::{Error, Result};
@@ -43,9 +49,19 @@ pub const TILED: ShaderSource = shader_source! {
     uniform_size: UNIFORM_SIZE,
 };
 
-/// The variant `ctx` uses for `spec`.
+/// What the choice of a matmul variant depends on about `ctx`'s adapter.
+pub fn adapter_shape(ctx: &GpuContext) -> AdapterShape {
+    AdapterShape {
+        family: ctx.matmul_family(),
+        shuffle_lanes: ctx.subgroup_lanes(),
+        min_workgroups: ctx.min_matmul_workgroups(),
+    }
+}
+
+/// The variant `ctx` uses for `spec`: by the cost model, or measured and cached when the
+/// context was opened with [`MatmulTuning::Measure`](crate::gpu::MatmulTuning::Measure).
 pub fn choose(ctx: &GpuContext, spec: &MatmulSpec) -> MatmulVariant {
-    choose_variant(ctx.matmul_family(), spec, ctx.min_matmul_workgroups())
+    tune::choose_tuned(ctx, &adapter_shape(ctx), spec)
 }
 
 /// The pipeline of a matmul variant, compiled on first use and cached.
@@ -101,7 +117,9 @@ pub fn prepare_matmul(
     }
     if !variant.supports(spec) {
         return Err(Error::InvalidConfig(format!(
-            "matmul variant {} needs vec4-aligned contiguous B rows and N % 4 == 0",
+            "matmul variant {} does not apply to this product (its vec4 loads need the \
+             operand contiguous along them, aligned to 4 elements); choose one whose \
+             `supports` accepts it",
             variant.name()
         )));
     }

@@ -1,9 +1,10 @@
 //! The matmul designs and their tunables, and the choice of one per product.
 
-use crate::gpu::MatmulFamily;
 use crate::ops::matmul::codegen::{
     generate_unrolled_dot4_matmul, generate_unrolled_matmul, generate_unrolled_vec4_matmul,
 };
+use crate::ops::matmul::layout::LayoutTile;
+use crate::ops::matmul::shuffle::{ShuffleBlock, SHUFFLE_LANES};
 use crate::ops::matmul::spec::MatmulSpec;
 use crate::ops::matmul::{TILED_WGSL, UNROLLED_LANES};
 
@@ -45,6 +46,12 @@ pub enum MatmulVariant {
         /// Output columns per invocation.
         cols: u32,
     },
+    /// Generated subgroup kernel for CPU adapters that offer subgroups
+    /// ([`ShuffleBlock`](crate::ops::matmul::shuffle::ShuffleBlock)): A read lane-parallel and
+    /// broadcast with `subgroupShuffle`, K unrolled by the lane count.
+    Shuffle(ShuffleBlock),
+    /// Layout-specialised tiles for GPUs ([`LayoutTile`](crate::ops::matmul::layout::LayoutTile)).
+    Layout(LayoutTile),
 }
 
 /// Tiled configurations the crate builds.
@@ -61,8 +68,37 @@ pub const UNROLLED_VEC4_CONFIGS: &[(u32, u32)] = &[(16, 16), (32, 16)];
 pub const UNROLLED_DOT4_CONFIGS: &[(u32, u32)] = &[(16, 16), (32, 16)];
 
 impl MatmulVariant {
-    /// Every variant the crate builds: the set tests and `distill validate` check.
+    /// Every variant the crate builds, the subgroup family at every lane count: the set the
+    /// shader tests translate. [`MatmulVariant::runnable`] is the part an adapter can run.
     pub fn all() -> Vec<MatmulVariant> {
+        let mut all = Self::portable();
+        for &lanes in SHUFFLE_LANES {
+            all.extend(
+                ShuffleBlock::all(lanes)
+                    .into_iter()
+                    .map(MatmulVariant::Shuffle),
+            );
+        }
+        all
+    }
+
+    /// The variants an adapter whose subgroups have `shuffle_lanes` lanes (`None`: no
+    /// subgroups, or a size that varies) can run: every portable one, and the subgroup family
+    /// at that lane count. `distill validate` checks each of them.
+    pub fn runnable(shuffle_lanes: Option<u32>) -> Vec<MatmulVariant> {
+        let mut all = Self::portable();
+        if let Some(lanes) = shuffle_lanes.filter(|l| SHUFFLE_LANES.contains(l)) {
+            all.extend(
+                ShuffleBlock::all(lanes)
+                    .into_iter()
+                    .map(MatmulVariant::Shuffle),
+            );
+        }
+        all
+    }
+
+    /// The variants every adapter can run (no subgroups).
+    fn portable() -> Vec<MatmulVariant> {
         TILED_CONFIGS
             .iter()
             .map(|&(wg_x, wg_y)| MatmulVariant::Tiled { wg_x, wg_y })
@@ -81,7 +117,13 @@ impl MatmulVariant {
                     .iter()
                     .map(|&(rows, cols)| MatmulVariant::UnrolledDot4 { rows, cols }),
             )
+            .chain(LayoutTile::all().into_iter().map(MatmulVariant::Layout))
             .collect()
+    }
+
+    /// Whether the pipeline needs `Features::SUBGROUP` and a subgroup of exactly its lanes.
+    pub fn needs_subgroups(&self) -> bool {
+        matches!(self, MatmulVariant::Shuffle(_))
     }
 
     /// Output tile of one workgroup, `(rows, cols)`.
@@ -93,6 +135,8 @@ impl MatmulVariant {
             | MatmulVariant::UnrolledDot4 { rows, cols } => {
                 (rows as usize, UNROLLED_LANES * cols as usize)
             }
+            MatmulVariant::Shuffle(block) => block.workgroup_tile(),
+            MatmulVariant::Layout(tile) => tile.workgroup_tile(),
         }
     }
 
@@ -114,7 +158,9 @@ impl MatmulVariant {
                     && spec.b.offset.is_multiple_of(4)
                     && spec.b.col_stride.is_multiple_of(4)
             }
-            _ => true,
+            MatmulVariant::Shuffle(block) => block.supports(spec),
+            MatmulVariant::Layout(tile) => tile.supports(spec),
+            MatmulVariant::Tiled { .. } | MatmulVariant::Unrolled { .. } => true,
         }
     }
 
@@ -131,6 +177,8 @@ impl MatmulVariant {
             MatmulVariant::Unrolled { rows, cols } => format!("unrolled-{rows}x{cols}"),
             MatmulVariant::UnrolledVec4 { rows, cols } => format!("unrolled-vec4-{rows}x{cols}"),
             MatmulVariant::UnrolledDot4 { rows, cols } => format!("unrolled-dot4-{rows}x{cols}"),
+            MatmulVariant::Shuffle(block) => block.name(),
+            MatmulVariant::Layout(tile) => tile.name(),
         }
     }
 
@@ -140,6 +188,7 @@ impl MatmulVariant {
             MatmulVariant::Tiled { wg_x, wg_y } => {
                 vec![("WG_X", wg_x as f64), ("WG_Y", wg_y as f64)]
             }
+            MatmulVariant::Layout(tile) => tile.source().1,
             _ => Vec::new(),
         }
     }
@@ -160,68 +209,8 @@ impl MatmulVariant {
                 generate_unrolled_dot4_matmul(rows as usize, cols as usize),
                 Vec::new(),
             ),
-        }
-    }
-}
-
-/// Picks the variant for a product.
-///
-/// Unrolled: among the generated blocks (vec4 ones where [`MatmulVariant::supports`]
-/// allows), the one with the least cost = padded outputs / per-load efficiency, counting
-/// a vec4 load of B as 1.5 scalar loads and penalising grids with fewer than
-/// `min_workgroups` workgroups (idle cores). Tiled: 16×16 unless the output is so small
-/// that 8×8 fills more workgroups.
-pub fn choose_variant(
-    family: MatmulFamily,
-    spec: &MatmulSpec,
-    min_workgroups: usize,
-) -> MatmulVariant {
-    let (m, n) = (spec.m, spec.n);
-    match family {
-        MatmulFamily::Tiled => {
-            let big = MatmulVariant::Tiled { wg_x: 16, wg_y: 16 };
-            let (x, y) = big.workgroups(m, n);
-            if x * y >= min_workgroups {
-                big
-            } else {
-                MatmulVariant::Tiled { wg_x: 8, wg_y: 8 }
-            }
-        }
-        MatmulFamily::Unrolled => {
-            let scalar = UNROLLED_CONFIGS
-                .iter()
-                .map(|&(rows, cols)| MatmulVariant::Unrolled { rows, cols });
-            let vec4 = UNROLLED_VEC4_CONFIGS
-                .iter()
-                .map(|&(rows, cols)| MatmulVariant::UnrolledVec4 { rows, cols });
-            let dot4 = UNROLLED_DOT4_CONFIGS
-                .iter()
-                .map(|&(rows, cols)| MatmulVariant::UnrolledDot4 { rows, cols });
-            let mut best = MatmulVariant::Unrolled { rows: 4, cols: 4 };
-            let mut best_cost = f64::INFINITY;
-            for variant in scalar.chain(vec4).chain(dot4).filter(|v| v.supports(spec)) {
-                // Loads per k and lane; a vec4 load counts as 1.5 scalar ones.
-                let loads = match variant {
-                    MatmulVariant::Unrolled { rows, cols } => (rows + cols) as f64,
-                    MatmulVariant::UnrolledVec4 { rows, cols } => {
-                        rows as f64 + 1.5 * cols as f64 / 4.0
-                    }
-                    MatmulVariant::UnrolledDot4 { rows, cols } => 1.5 * (rows + cols) as f64 / 4.0,
-                    MatmulVariant::Tiled { .. } => continue,
-                };
-                let (x, y) = variant.workgroups(m, n);
-                let (tm, tn) = variant.workgroup_tile();
-                let padded = (x * tm * y * tn) as f64;
-                let fmas = (tm * tn / UNROLLED_LANES) as f64;
-                let efficiency = fmas / loads;
-                let occupancy = ((x * y) as f64 / min_workgroups as f64).min(1.0);
-                let cost = padded / (efficiency * occupancy);
-                if cost < best_cost {
-                    best_cost = cost;
-                    best = variant;
-                }
-            }
-            best
+            MatmulVariant::Shuffle(block) => (block.source(), Vec::new()),
+            MatmulVariant::Layout(tile) => tile.source(),
         }
     }
 }

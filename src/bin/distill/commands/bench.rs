@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use distill_wgpu::bench::compare::{Comparison, SavedBench};
+use distill_wgpu::bench::profile::profile_kd_step;
 use distill_wgpu::bench::scaling::{bench_scaling, scaling_points};
 use distill_wgpu::bench::{bench_kd_step, bench_kernels, KdStepWorkload};
 use distill_wgpu::files::write_atomic;
@@ -60,14 +61,26 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
             println!("{line}");
         }
     };
-    let (kernels, kd_step) = if args.scaling {
-        (Vec::new(), Vec::new())
+    let (kernels, kd_step, step_profile) = if args.scaling {
+        (Vec::new(), Vec::new(), Vec::new())
     } else {
-        (
-            bench_kernels(&ctx, &mut rng, quick, say)?,
-            bench_kd_step(&ctx, &mut rng, quick, say)?,
-        )
+        let kernels = bench_kernels(&ctx, &mut rng, quick, say)?;
+        let kd_step = bench_kd_step(&ctx, &mut rng, quick, say)?;
+        let workload = KdStepWorkload::new(&ctx, &mut rng, 1024)?;
+        let repeats = if quick { 4 } else { 10 };
+        let profile = profile_kd_step(&ctx, &workload, 128, repeats, say)?;
+        (kernels, kd_step, profile)
     };
+    if !args.json {
+        for (product, choice) in ctx.matmul_choices() {
+            let how = if choice.measured_here {
+                "measured now"
+            } else {
+                "cached"
+            };
+            println!("matmul choice {product:<32} {:<22} ({how})", choice.variant);
+        }
+    }
     let scaling = if quick {
         Vec::new()
     } else {
@@ -82,6 +95,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
             adapter: AdapterReport::new(&ctx),
             kernels,
             kd_step,
+            step_profile,
             scaling,
         };
         println!("{}", to_json(&report));
