@@ -36,6 +36,8 @@ def main(auto_log, small_log, plain_log):
     adapter = first(auto, 'adapter')
     if adapter:
         print(f"adapter: {adapter.get('browser_info')} (wgpu: {adapter['description']})")
+        print(f"subgroups: offered {adapter.get('subgroups_offered')}, sizes "
+              f"{adapter.get('subgroup_sizes')}, matmul lanes {adapter.get('subgroup_lanes')}")
         limits = dict(adapter['limits'])
         print('  ' + ', '.join(f'{k} {v}' for k, v in limits.items()))
     else:

@@ -176,6 +176,7 @@ pub struct GpuContext {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     family: MatmulFamily,
+    subgroups_offered: bool,
     subgroup_lanes: Option<u32>,
     tuning: MatmulTuning,
     pub(crate) tuned: TuneTable,
@@ -297,6 +298,7 @@ impl GpuContext {
             info,
             limits,
             family,
+            subgroups_offered: !subgroups.is_empty(),
             subgroup_lanes,
             tuning: options.matmul_tuning.clone(),
             tuned: TuneTable::default(),
@@ -321,6 +323,11 @@ impl GpuContext {
     /// The matmul family used for this adapter.
     pub fn matmul_family(&self) -> MatmulFamily {
         self.family
+    }
+
+    /// Whether the adapter offers `Features::SUBGROUP` (used or not).
+    pub fn subgroups_offered(&self) -> bool {
+        self.subgroups_offered
     }
 
     /// The adapter's subgroup size when the device runs with `Features::SUBGROUP` and the size

@@ -35,6 +35,12 @@ pub struct AdapterReport {
     pub name: String,
     /// wgpu backend (`BrowserWebGpu` in a browser).
     pub backend: String,
+    /// The subgroup sizes the adapter reports, `min..max` (equal when fixed).
+    pub subgroup_sizes: String,
+    /// Whether the adapter offers subgroups (`Features::SUBGROUP`, WebGPU's `subgroups`).
+    pub subgroups_offered: bool,
+    /// The subgroup size the subgroup matmul family runs at, if it runs.
+    pub subgroup_lanes: Option<u32>,
     /// The device limits the crate relies on or that bound data sizes.
     pub limits: Vec<(String, u64)>,
 }
@@ -82,6 +88,9 @@ impl Demo {
             description: self.ctx.describe(),
             name: info.name.clone(),
             backend: format!("{:?}", info.backend),
+            subgroup_sizes: format!("{}..{}", info.subgroup_min_size, info.subgroup_max_size),
+            subgroups_offered: self.ctx.subgroups_offered(),
+            subgroup_lanes: self.ctx.subgroup_lanes(),
             limits: [
                 ("max_buffer_size", l.max_buffer_size),
                 (

@@ -30,10 +30,11 @@ impl AdapterShape {
 
 /// The variants that may serve `spec` on `adapter`, the ones measurement chooses among.
 ///
-/// CPU adapters with subgroups get the subgroup family; without, the unrolled ones (the
-/// `dot` form only there, as it sums in another order). GPUs get the tiled kernel and the
-/// layout-specialised tiles. Within each set every variant accumulates k in the same order
-/// with the same `fma`, so on one adapter the choice changes speed, not results.
+/// CPU adapters with subgroups get the subgroup family, without them the unrolled ones; GPUs
+/// get the tiled kernel and the layout-specialised tiles. Every variant in the set accumulates
+/// k in ascending order with one `fma` per product, so on one adapter the choice changes speed,
+/// not results (`tests/matmul_tuning.rs`). The `dot` form sums in another order and is left to
+/// the cost model.
 pub fn candidates(adapter: &AdapterShape, spec: &MatmulSpec) -> Vec<MatmulVariant> {
     let all: Vec<MatmulVariant> = match (adapter.family, adapter.lanes()) {
         (MatmulFamily::Unrolled, Some(lanes)) => ShuffleBlock::all(lanes)
@@ -47,11 +48,6 @@ pub fn candidates(adapter: &AdapterShape, spec: &MatmulSpec) -> Vec<MatmulVarian
                 UNROLLED_VEC4_CONFIGS
                     .iter()
                     .map(|&(rows, cols)| MatmulVariant::UnrolledVec4 { rows, cols }),
-            )
-            .chain(
-                UNROLLED_DOT4_CONFIGS
-                    .iter()
-                    .map(|&(rows, cols)| MatmulVariant::UnrolledDot4 { rows, cols }),
             )
             .collect(),
         (MatmulFamily::Tiled, _) => [(16, 16), (8, 8)]
@@ -80,9 +76,18 @@ pub fn choose_variant(adapter: &AdapterShape, spec: &MatmulSpec) -> MatmulVarian
             MatmulVariant::Tiled { wg_x: 8, wg_y: 8 }
         };
     }
+    let mut options = candidates(adapter, spec);
+    if adapter.lanes().is_none() {
+        options.extend(
+            UNROLLED_DOT4_CONFIGS
+                .iter()
+                .map(|&(rows, cols)| MatmulVariant::UnrolledDot4 { rows, cols })
+                .filter(|v| v.supports(spec)),
+        );
+    }
     let mut best = MatmulVariant::Unrolled { rows: 4, cols: 4 };
     let mut best_cost = f64::INFINITY;
-    for variant in candidates(adapter, spec) {
+    for variant in options {
         let Some((loads, fmas)) = loads_and_fmas_per_k(variant) else {
             continue;
         };
