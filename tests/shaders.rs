@@ -211,3 +211,45 @@ fn a_broken_shader_is_reported_not_panicked() {
     let err = translate_all("broken", "fn main( {", "main", &[]).unwrap_err();
     assert!(err.to_string().contains("broken"), "{err}");
 }
+
+/// The identifiers of `source` outside `//` comments.
+fn identifiers(source: &str) -> BTreeSet<&str> {
+    source
+        .lines()
+        .map(|line| line.split("//").next().unwrap_or_default())
+        .flat_map(|code| code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        .filter(|word| word.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'))
+        .collect()
+}
+
+/// WGSL reserves words it may make keywords later (`active`, `filter`, `module`, …); naga
+/// accepts them as names but Tint (Chromium's WebGPU) refuses the shader, so no shader may
+/// use one.
+#[test]
+fn no_shader_uses_a_wgsl_reserved_word() {
+    let reserved = naga::keywords::wgsl::RESERVED;
+    // The list holds the keywords first, up to `while`, then the reserved words.
+    let keywords_end = reserved.iter().position(|w| *w == "while").unwrap() + 1;
+    let forbidden: BTreeSet<&str> = reserved[keywords_end..].iter().copied().collect();
+    let mut sources: Vec<(String, String)> = SHADERS
+        .iter()
+        .map(|s| (s.name.to_string(), s.source.to_string()))
+        .collect();
+    sources.extend(
+        MatmulVariant::all()
+            .into_iter()
+            .map(|v| (v.name(), v.source().0)),
+    );
+    let mut offences = Vec::new();
+    for (name, source) in &sources {
+        for word in identifiers(source) {
+            if forbidden.contains(word) {
+                offences.push(format!("{name}: `{word}`"));
+            }
+        }
+    }
+    assert!(offences.is_empty(), "reserved words used: {offences:?}");
+    // The check itself finds one.
+    assert!(identifiers("var active = 1.0; // filter").contains("active"));
+    assert!(!identifiers("let x = 1; // filter").contains("filter"));
+}

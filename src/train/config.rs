@@ -223,6 +223,7 @@ impl TrainerConfig {
 
     /// This configuration as `format!("{:?}")` printed it before the objective became one
     /// field: what checkpoints written then recorded, so they still resume.
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn legacy_debug_text(&self) -> String {
         let (kd, multi, dkd) = match self.objective {
             Objective::Kd(kd) => (kd, None, None),

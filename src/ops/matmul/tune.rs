@@ -4,13 +4,10 @@
 //! size and crate version. Every candidate sums k in the same order, so the choice changes
 //! speed, not results.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-use crate::gpu::{GpuContext, MatmulTuning, TunedChoice};
-use crate::ops::matmul::choice::{candidates, choose_variant, AdapterShape};
+use crate::gpu::{GpuContext, MatmulTuning};
+use crate::ops::matmul::choice::{choose_variant, AdapterShape};
 use crate::ops::matmul::spec::MatmulSpec;
 use crate::ops::matmul::variant::MatmulVariant;
 
@@ -18,13 +15,15 @@ use crate::ops::matmul::variant::MatmulVariant;
 pub const CACHE_FILE: &str = "matmul-tuning.json";
 
 /// The format tag of the cache file.
+#[cfg(not(target_arch = "wasm32"))]
 const FORMAT: &str = "distill-wgpu-matmul-tuning/1";
 
 /// The cache file: adapter key → product key → variant name.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct CacheFile {
     format: String,
-    adapters: BTreeMap<String, BTreeMap<String, String>>,
+    adapters: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
 }
 
 /// The product's key: its shape and the operands' strides and alignment (what decides which
@@ -91,6 +90,8 @@ fn measured(
     cache_dir: Option<&Path>,
     retune: bool,
 ) -> Option<MatmulVariant> {
+    use crate::gpu::TunedChoice;
+    use crate::ops::matmul::choice::candidates;
     let options = candidates(adapter, spec);
     let by_name = |name: &str| options.iter().copied().find(|v| v.name() == name);
     let key = product_key(spec);
@@ -189,6 +190,7 @@ pub fn cache_path(dir: &Path) -> PathBuf {
 }
 
 /// The cache file's contents, or `None` when it is missing or not ours (it is then rebuilt).
+#[cfg(not(target_arch = "wasm32"))]
 fn read_cache(path: &Path) -> Option<CacheFile> {
     let text = std::fs::read_to_string(path).ok()?;
     let file: CacheFile = serde_json::from_str(&text).ok()?;
