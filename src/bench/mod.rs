@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::data::{Dataset, DeviceDataset};
 use crate::distill::{KdConfig, TeacherLogits};
 use crate::error::Result;
-use crate::gpu::{GpuContext, PreparedKernel};
+use crate::gpu::{GpuContext, MatmulFamily, PreparedKernel};
 use crate::model::{Mlp, MlpSpec};
 use crate::ops::accumulate::prepare_accumulate;
 use crate::ops::dkd::{prepare_dkd_loss, DkdConfig};
@@ -54,7 +54,7 @@ pub fn matmul_workloads(quick: bool) -> Vec<(&'static str, MatmulSpec)> {
 
 /// The variants timed for `spec`: `("matmul", the one ctx uses)`, then, where it differs,
 /// `("matmul-fallback", the one an adapter without subgroups would use)`, so one run shows both
-/// CPU families side by side.
+/// CPU families side by side; on GPUs also every other candidate (`"matmul-candidate"`).
 pub fn matmul_bench_variants(
     ctx: &GpuContext,
     spec: &MatmulSpec,
@@ -68,6 +68,15 @@ pub fn matmul_bench_variants(
     let mut runs = vec![("matmul", chosen)];
     if fallback != chosen {
         runs.push(("matmul-fallback", fallback));
+    }
+    // On a GPU every candidate (the tiled kernel and the layout tiles) is cheap to time: all of
+    // them, so a report shows both GPU families.
+    if ctx.matmul_family() == MatmulFamily::Tiled {
+        for variant in matmul::candidates(&matmul::adapter_shape(ctx), spec) {
+            if runs.iter().all(|&(_, v)| v != variant) {
+                runs.push(("matmul-candidate", variant));
+            }
+        }
     }
     runs
 }
@@ -287,6 +296,9 @@ pub struct KernelBench {
     /// Bytes read plus bytes written, per second, of a row or element-wise kernel.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gbps: Option<f64>,
+    /// A matmul's throughput as a share of the adapter's FP32 peak, when the peak was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_share: Option<f64>,
 }
 
 /// Where a timed step's teacher logits came from: `"cached"` or the teacher's sizes.
@@ -353,6 +365,7 @@ pub fn bench_kernels(
                 seconds: secs,
                 gflops: Some(gflops),
                 gbps: None,
+                peak_share: None,
             });
         }
     }
@@ -373,6 +386,7 @@ pub fn bench_kernels(
                 seconds: secs,
                 gflops: None,
                 gbps: Some(gbps),
+                peak_share: None,
             });
         }
     }
@@ -396,6 +410,7 @@ pub fn bench_kernels(
             seconds: secs,
             gflops: None,
             gbps: Some(gbps),
+            peak_share: None,
         });
     }
     Ok(rows_out)

@@ -14,6 +14,7 @@ use distill_wgpu::files::write_atomic;
 use distill_wgpu::{Error, Result, SplitMix64};
 
 use crate::flags::GpuFlags;
+use crate::values;
 use crate::open_context;
 use crate::report::{to_json, today, AdapterReport, BenchReport};
 
@@ -38,6 +39,10 @@ pub struct BenchArgs {
     /// Overwrite an existing --markdown file.
     #[arg(long, requires = "markdown")]
     force: bool,
+    /// The adapter's FP32 peak in GFLOP/s (from its data sheet): each matmul is also reported
+    /// as a share of it.
+    #[arg(long, value_name = "GFLOPS", allow_hyphen_values = true, value_parser = values::positive)]
+    peak_gflops: Option<f32>,
     /// Seed of the benchmarks' random inputs.
     #[arg(long, allow_hyphen_values = true)]
     seed: Option<u64>,
@@ -64,7 +69,21 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let (kernels, kd_step, step_profile) = if args.scaling {
         (Vec::new(), Vec::new(), Vec::new())
     } else {
-        let kernels = bench_kernels(&ctx, &mut rng, quick, say)?;
+        let mut kernels = bench_kernels(&ctx, &mut rng, quick, say)?;
+        if let Some(peak) = args.peak_gflops {
+            for row in &mut kernels {
+                if let Some(gflops) = row.gflops {
+                    row.peak_share = Some(gflops / f64::from(peak));
+                    say(format!(
+                        "{:<16} {:<6} {:<22} {:>6.1} % of {peak} GFLOP/s",
+                        row.kernel,
+                        row.product.as_deref().unwrap_or(""),
+                        row.variant,
+                        100.0 * gflops / f64::from(peak)
+                    ));
+                }
+            }
+        }
         let kd_step = bench_kd_step(&ctx, &mut rng, quick, say)?;
         let workload = KdStepWorkload::new(&ctx, &mut rng, 1024)?;
         let repeats = if quick { 4 } else { 10 };
