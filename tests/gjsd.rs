@@ -7,7 +7,6 @@
 mod common;
 
 use common::numeric_grad;
-use common::portability::{translate_all, uniform_block_size};
 use distill_wgpu::cpu::to_f32;
 use distill_wgpu::ops::check::{compare, Comparison, Tolerance};
 use distill_wgpu::ops::gjsd::check::{self as gcheck, GJSD_RTOL};
@@ -492,17 +491,4 @@ fn bad_settings_and_inputs_are_rejected_on_the_gpu_path() {
         let short = KdBatch { student: &z, teacher: &z[..1], labels: &[0], rows: 1, cols: 2 };
         assert!(matches!(gjsd::gjsd(ctx, &short, GjsdConfig::default()), Err(Error::ShapeMismatch { .. })));
     });
-}
-
-#[test]
-fn shader_translates_to_every_backend_and_its_uniform_matches_the_struct() {
-    let shader = &gjsd::SHADER;
-    for overrides in [&[][..], &[("WG", 32.0)], &[("WG", 128.0)], &[("WG", 256.0)]] {
-        let sizes = translate_all(shader.name, shader.source, shader.entry_point, overrides)
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(sizes.iter().all(|&s| s > 0), "{overrides:?}: {sizes:?}");
-    }
-    let size = uniform_block_size(shader.name, shader.source).unwrap();
-    assert_eq!(size, Some(shader.uniform_size as u32));
-    assert_eq!(shader.uniform_size, 48);
 }

@@ -9,7 +9,6 @@
 mod common;
 
 use common::numeric_grad;
-use common::portability::{translate_all, uniform_block_size};
 use distill_wgpu::ops::check::Comparison;
 use distill_wgpu::ops::kd_loss::check::mixed_rows;
 use distill_wgpu::ops::kd_loss::KdBatch;
@@ -483,18 +482,4 @@ fn one_class_and_bad_settings_are_rejected_on_the_gpu_path() {
         let err = logit_std::logit_std(ctx, &batch(&z, &z, &[2], 2), LogitStdConfig::paper()).unwrap_err();
         assert!(matches!(err, Error::LabelOutOfRange { row: 0, label: 2, classes: 2 }), "{err}");
     });
-}
-
-#[test]
-fn shader_translates_to_every_backend_and_its_uniform_matches_the_struct() {
-    let shader = &logit_std::SHADER;
-    for overrides in [&[][..], &[("WG", 32.0)], &[("WG", 128.0)], &[("WG", 256.0)]] {
-        let sizes = translate_all(shader.name, shader.source, shader.entry_point, overrides)
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(sizes.iter().all(|&s| s > 0), "{overrides:?}: {sizes:?}");
-    }
-    let size = uniform_block_size(shader.name, shader.source).unwrap();
-    assert_eq!(size, Some(32));
-    assert_eq!(shader.uniform_size, 32);
-    assert_eq!(shader.files.last(), Some(&"shaders/logit_std.wgsl"));
 }

@@ -6,7 +6,6 @@
 mod common;
 
 use common::numeric_grad;
-use common::portability::{translate_all, uniform_block_size};
 use distill_wgpu::cpu;
 use distill_wgpu::ops::check::random_vec;
 use distill_wgpu::ops::kd_loss::{self, KdBatch};
@@ -14,7 +13,6 @@ use distill_wgpu::ops::multi_kd::check::{self as mcheck, random_masks, Masks, WE
 use distill_wgpu::ops::multi_kd::{
     self, Combine, MultiKdBatch, MultiKdConfig, MultiKdOutput, WeightMode, MAX_TEACHERS,
 };
-use distill_wgpu::ops::SHADERS;
 use distill_wgpu::validate::summarize;
 use distill_wgpu::{Error, GpuContext, KdConfig, SplitMix64};
 
@@ -712,21 +710,4 @@ fn bad_inputs_return_typed_errors() {
             Err(Error::InvalidAlpha(_))
         ));
     }
-}
-
-#[test]
-fn shader_translates_to_every_backend_and_its_uniform_matches_the_struct() {
-    let shader = &multi_kd::SHADER;
-    assert!(
-        SHADERS.iter().any(|s| s.name == shader.name),
-        "multi_kd missing from ops::SHADERS"
-    );
-    for overrides in [&[][..], &[("WG", 32.0)], &[("WG", 128.0)], &[("WG", 256.0)]] {
-        let sizes = translate_all(shader.name, shader.source, shader.entry_point, overrides)
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(sizes.iter().all(|&s| s > 0), "{overrides:?}: {sizes:?}");
-    }
-    let size = uniform_block_size(shader.name, shader.source).unwrap();
-    assert_eq!(size, Some(48));
-    assert_eq!(shader.uniform_size, 48);
 }

@@ -9,13 +9,12 @@
 mod common;
 
 use common::numeric_grad;
-use common::portability::{translate_all, uniform_block_size};
 use distill_wgpu::ops::check::{compare, Comparison, Tolerance};
 use distill_wgpu::ops::kd_loss::KdBatch;
 use distill_wgpu::ops::tf_kd::check::{
     self as tcheck, config, random_rows, virtual_teacher_rows, SETTINGS, TF_KD_RTOL,
 };
-use distill_wgpu::ops::tf_kd::{self, reference, TfKdConfig, VirtualTeacher, SHADER};
+use distill_wgpu::ops::tf_kd::{self, reference, TfKdConfig, VirtualTeacher};
 use distill_wgpu::validate::summarize;
 use distill_wgpu::{cpu, Error, GpuContext, SplitMix64};
 
@@ -407,23 +406,6 @@ fn runs_are_deterministic() {
         assert!(one.grad.iter().zip(&two.grad).all(|(a, b)| a.to_bits() == b.to_bits()));
         assert!(one.row_kl.iter().zip(&two.row_kl).all(|(a, b)| a.to_bits() == b.to_bits()));
     });
-}
-
-#[test]
-fn the_shader_translates_and_its_uniform_matches() {
-    for wg in [32.0, 64.0, 128.0, 256.0] {
-        let sizes = translate_all(
-            SHADER.name,
-            SHADER.source,
-            SHADER.entry_point,
-            &[("WG", wg)],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert!(sizes.iter().all(|&s| s > 0), "WG={wg}: {sizes:?}");
-    }
-    let size = uniform_block_size(SHADER.name, SHADER.source).unwrap();
-    assert_eq!(size, Some(64));
-    assert_eq!(SHADER.uniform_size, 64);
 }
 
 #[test]

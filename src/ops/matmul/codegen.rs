@@ -27,24 +27,8 @@ pub fn generate_unrolled_vec4_matmul(rows: usize, cols: usize) -> String {
 
 /// The unrolled kernel with B read `width` (1 or 4) columns at a time.
 fn generate_unrolled(rows: usize, cols: usize, width: usize) -> String {
-    let interface = TILED_WGSL
-        .split("// ---- end of the matmul interface")
-        .next()
-        .unwrap_or_default();
-    let (interface, ty) = if width == 4 {
-        let vec4_b = interface
-            .replace(
-                "var<storage, read> b: array<f32>;",
-                "var<storage, read> b: array<vec4<f32>>;",
-            )
-            .replace(
-                "return b[params.b_offset + kk * params.b_row_stride + col * params.b_col_stride];",
-                "let i = params.b_offset + kk * params.b_row_stride + col * params.b_col_stride;\n    return b[i / 4u][i % 4u];",
-            );
-        (vec4_b, "vec4<f32>")
-    } else {
-        (interface.to_string(), "f32")
-    };
+    let interface = matmul_interface(false, width == 4);
+    let ty = if width == 4 { "vec4<f32>" } else { "f32" };
     let groups = cols / width;
     let lanes = UNROLLED_LANES;
     let mut s = String::with_capacity(64 * rows * cols + 4096);
@@ -111,6 +95,40 @@ fn generate_unrolled(rows: usize, cols: usize, width: usize) -> String {
     s
 }
 
+/// The matmul interface (bindings, uniform, loaders, epilogue) cut from
+/// `shaders/matmul/tiled.wgsl`, with A and/or B bound as `array<vec4<f32>>` (their scalar
+/// loaders then index into the vec4s).
+pub(super) fn matmul_interface(vec4_a: bool, vec4_b: bool) -> String {
+    let mut interface = TILED_WGSL
+        .split("// ---- end of the matmul interface")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if vec4_a {
+        interface = interface
+            .replace(
+                "var<storage, read> a: array<f32>;",
+                "var<storage, read> a: array<vec4<f32>>;",
+            )
+            .replace(
+                "return a[params.a_offset + row * params.a_row_stride + kk * params.a_col_stride];",
+                "let i = params.a_offset + row * params.a_row_stride + kk * params.a_col_stride;\n    return a[i / 4u][i % 4u];",
+            );
+    }
+    if vec4_b {
+        interface = interface
+            .replace(
+                "var<storage, read> b: array<f32>;",
+                "var<storage, read> b: array<vec4<f32>>;",
+            )
+            .replace(
+                "return b[params.b_offset + kk * params.b_row_stride + col * params.b_col_stride];",
+                "let i = params.b_offset + kk * params.b_row_stride + col * params.b_col_stride;\n    return b[i / 4u][i % 4u];",
+            );
+    }
+    interface
+}
+
 /// Writes the epilogue of a generated kernel with `lanes` invocations along x: accumulators
 /// `acc{r}_{g}` (of type `ty`, `width` columns each) go through an array so the bounds-checked stores stay one small loop.
 pub(super) fn write_epilogue(
@@ -155,26 +173,7 @@ pub(super) fn write_epilogue(
 /// `rows + cols` vec4 loads per four k. Needs the conditions of
 /// [`MatmulVariant::supports`](crate::ops::matmul::MatmulVariant::supports).
 pub fn generate_unrolled_dot4_matmul(rows: usize, cols: usize) -> String {
-    let interface = TILED_WGSL
-        .split("// ---- end of the matmul interface")
-        .next()
-        .unwrap_or_default()
-        .replace(
-            "var<storage, read> a: array<f32>;",
-            "var<storage, read> a: array<vec4<f32>>;",
-        )
-        .replace(
-            "var<storage, read> b: array<f32>;",
-            "var<storage, read> b: array<vec4<f32>>;",
-        )
-        .replace(
-            "return a[params.a_offset + row * params.a_row_stride + kk * params.a_col_stride];",
-            "let i = params.a_offset + row * params.a_row_stride + kk * params.a_col_stride;\n    return a[i / 4u][i % 4u];",
-        )
-        .replace(
-            "return b[params.b_offset + kk * params.b_row_stride + col * params.b_col_stride];",
-            "let i = params.b_offset + kk * params.b_row_stride + col * params.b_col_stride;\n    return b[i / 4u][i % 4u];",
-        );
+    let interface = matmul_interface(true, true);
     let lanes = UNROLLED_LANES;
     let mut s = String::with_capacity(64 * rows * cols + 4096);
     let _ = writeln!(

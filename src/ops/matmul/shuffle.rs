@@ -17,7 +17,6 @@
 use std::fmt::Write as _;
 
 use crate::ops::matmul::spec::MatmulSpec;
-use crate::ops::matmul::TILED_WGSL;
 
 /// How the lane-owned operand B is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -153,22 +152,7 @@ pub fn generate_shuffle_matmul(block: &ShuffleBlock) -> String {
     let groups = block.groups as usize;
     let width = block.b.width();
     let vec_b = block.b != ShuffleB::Scalar;
-    let mut interface = TILED_WGSL
-        .split("// ---- end of the matmul interface")
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    if vec_b {
-        interface = interface
-            .replace(
-                "var<storage, read> b: array<f32>;",
-                "var<storage, read> b: array<vec4<f32>>;",
-            )
-            .replace(
-                "return b[params.b_offset + kk * params.b_row_stride + col * params.b_col_stride];",
-                "let i = params.b_offset + kk * params.b_row_stride + col * params.b_col_stride;\n    return b[i / 4u][i % 4u];",
-            );
-    }
+    let interface = super::codegen::matmul_interface(false, vec_b);
     let acc_ty = if width == 4 { "vec4<f32>" } else { "f32" };
     let mut s = String::with_capacity(96 * rows * groups * lanes + 4096);
     // `write!` into a String cannot fail.
