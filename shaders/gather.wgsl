@@ -1,6 +1,7 @@
 // Mini-batch gather from a device-resident data set, so no batch data crosses the bus per step:
 //   inputs[r, f]  = feature(order[start + r], f), optionally shifted by a per-sample jitter
-//   labels[r]     = all_labels[order[start + r]]
+//   labels[r, k]  = all_labels[order[start + r], k]     (k below label_width: 1 for a class
+//                   index, the outputs for f32 regression targets read as their bits)
 //   teacher[r, c] = all_teacher[order[start + r], c]     (when gather_teacher != 0; c below
 //                   teacher_width, the classes times the teachers stacked per sample)
 // Features are u8 packed four per u32 (little-endian) and scaled by 1/255 (encoding 0), or f32
@@ -20,7 +21,7 @@ struct GatherParams {
     step: u32,
     gather_teacher: u32,
     encoding: u32,
-    _pad: u32,
+    label_width: u32,
 }
 
 override WG: u32 = 64u;
@@ -68,8 +69,9 @@ fn gather_batch(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
         inputs[row * params.features + f] = value;
     }
-    if f == 0u {
-        labels[row] = all_labels[sample];
+    if f < params.label_width {
+        let w = params.label_width;
+        labels[row * w + f] = all_labels[sample * w + f];
     }
     if params.gather_teacher != 0u && f < params.teacher_width {
         let w = params.teacher_width;

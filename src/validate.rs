@@ -8,8 +8,9 @@ use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::ops::check::Comparison;
 use crate::ops::{
-    accumulate, bias_grad, calibration, dkd, dropout, ema, gather, gjsd, hint, kd_loss, logit_mse,
-    logit_std, matmul, metrics, multi_kd, optim, reduce, softmax, tf_kd,
+    accumulate, bias_grad, calibration, dkd, dropout, ema, fake_quant, gather, gjsd, hint, kd_loss,
+    logit_mse, logit_std, matmul, metrics, multi_kd, optim, prune_mask, reduce, regression_loss,
+    softmax, tf_kd,
 };
 use crate::rng::SplitMix64;
 
@@ -38,6 +39,9 @@ pub async fn run_suite(ctx: &GpuContext, quick: bool) -> Result<Vec<Comparison>>
     out.extend(logit_mse::check::suite(ctx, &mut rng).await?);
     out.extend(logit_std::check::suite(ctx, &mut rng).await?);
     out.extend(tf_kd::check::suite(ctx, &mut rng).await?);
+    out.extend(fake_quant::check::suite(ctx, &mut rng).await?);
+    out.extend(prune_mask::check::suite(ctx, &mut rng).await?);
+    out.extend(regression_loss::check::suite(ctx, &mut rng).await?);
     Ok(out)
 }
 

@@ -189,3 +189,105 @@ fn beyond_the_logits_share_their_baselines_and_report_each_method() {
         }
     });
 }
+
+#[test]
+fn self_distillation_reports_generations_ensembles_and_the_assistant_chain() {
+    use distill_wgpu::experiment::self_distill::*;
+    with_gpu!(ctx => {
+        let data = bundled();
+        let t = run(ctx, Experiment::SelfDistill, &data);
+        let generations = Scale::quick().born_again_generations;
+        let tests = Scale::quick().test_samples.unwrap() as f64;
+        let mut rows: Vec<String> = ["teacher", "student: scratch", "student: KD"].map(String::from).to_vec();
+        rows.extend((1..=generations).map(generation_row));
+        rows.push(ensemble_row(0, generations));
+        rows.push(ensemble_row(1, generations));
+        rows.extend([ASSISTANT_SCRATCH, ASSISTANT_KD, SMALL_SCRATCH, SMALL_KD, SMALL_VIA_ASSISTANT].map(String::from));
+        let names: Vec<&str> = t.rows.iter().map(|r| r.method.as_str()).collect();
+        assert_eq!(names, rows, "{}", t.markdown());
+        for row in &rows {
+            // Every model learns (far better than guessing) and has a finite, positive NLL.
+            let (errors, nll) = (value(&t, row, 0), value(&t, row, 1));
+            assert!(errors < 0.5 * tests && errors.fract() == 0.0, "{row}: {errors}");
+            assert!(nll.is_finite() && nll > 0.0, "{row}: {nll}");
+        }
+        // An ensemble's NLL is at most its members' mean (the log is concave).
+        let members: Vec<f64> = std::iter::once(value(&t, "student: scratch", 1))
+            .chain((1..=generations).map(|g| value(&t, &generation_row(g), 1)))
+            .collect();
+        let mean = members.iter().sum::<f64>() / members.len() as f64;
+        assert!(value(&t, &ensemble_row(0, generations), 1) <= mean + 1e-12, "{}", t.markdown());
+    });
+}
+
+#[test]
+fn compression_reports_int8_and_pruned_students_with_their_sizes() {
+    use distill_wgpu::experiment::compression::*;
+    with_gpu!(ctx => {
+        let data = bundled();
+        let t = run(ctx, Experiment::Compression, &data);
+        let mut rows: Vec<String> = ["teacher", "student: scratch", "student: KD", INT8_SCRATCH, INT8_KD]
+            .map(String::from)
+            .to_vec();
+        for s in SPARSITIES {
+            rows.extend(pruned_rows(s));
+        }
+        let names: Vec<&str> = t.rows.iter().map(|r| r.method.as_str()).collect();
+        assert_eq!(names, rows, "{}", t.markdown());
+        let tests = Scale::quick().test_samples.unwrap() as f64;
+        for row in &rows[..5] {
+            assert!(value(&t, row, 0) < 0.5 * tests, "{row}: {}", t.markdown());
+        }
+        // int8: a byte per weight and 8 bytes per row, against 4 bytes per parameter.
+        let float = value(&t, "student: scratch", 1);
+        assert!(value(&t, INT8_KD, 1) < 0.3 * float);
+        let mut last_bytes = f64::INFINITY;
+        for s in SPARSITIES {
+            let [none, labels, kd] = pruned_rows(s);
+            // The target sparsity is reached and fine-tuning keeps it (the mask holds).
+            for row in [&none, &labels, &kd] {
+                assert!((value(&t, row, 2) - 100.0 * s).abs() < 0.1, "{row}: {}", t.markdown());
+            }
+            let bytes = value(&t, &none, 1);
+            assert!(bytes < last_bytes);
+            last_bytes = bytes;
+        }
+        // 95 % pruned without repair is badly damaged; fine-tuning recovers much of it.
+        let [none, labels, _] = pruned_rows(0.95);
+        assert!(value(&t, &labels, 0) < value(&t, &none, 0), "{}", t.markdown());
+    });
+}
+
+#[test]
+fn regression_brings_its_own_data_and_reports_rmse_and_mae() {
+    with_gpu!(ctx => {
+        let e = Experiment::Regression;
+        assert!(e.brings_own_data());
+        // It draws Friedman #1 itself: the classification entry point refuses it, and the
+        // own-data one refuses the others.
+        let err = e.run(ctx, &bundled(), &Scale::quick(), &mut |_: &str| {}).unwrap_err();
+        assert!(matches!(&err, Error::InvalidConfig(m) if m.contains("own data")), "{err}");
+        let err = Experiment::Losses.run_on_own_data(ctx, &Scale::quick(), &mut |_: &str| {}).unwrap_err();
+        assert!(matches!(&err, Error::InvalidConfig(_)), "{err}");
+        let mut lines = Vec::new();
+        let t = e.run_on_own_data(ctx, &Scale::quick(), &mut |l: &str| lines.push(l.to_string())).unwrap();
+        eprintln!("{}", t.markdown());
+        assert!(!lines.is_empty());
+        let names: Vec<&str> = t.rows.iter().map(|r| r.method.as_str()).collect();
+        assert_eq!(names, [
+            "teacher",
+            "student: scratch",
+            "student: scratch, Huber (δ = 1)",
+            "student: MSE to teacher",
+            "student: Huber (δ = 1)",
+            "student: teacher-bounded (m = 0)",
+        ]);
+        // Friedman #1's targets have a standard deviation near 5: every model learns, the wide
+        // teacher best, and MAE never exceeds RMSE.
+        for name in &names {
+            let (rmse, mae) = (value(&t, name, 0), value(&t, name, 1));
+            assert!(rmse < 3.5 && mae <= rmse, "{name}: {}", t.markdown());
+        }
+        assert!(value(&t, "teacher", 0) < value(&t, "student: scratch", 0), "{}", t.markdown());
+    });
+}

@@ -63,6 +63,15 @@ pub fn read_npz(path: &Path) -> Result<TrainTest> {
 
 /// Reads the four arrays from the `.npz` archive at `path`, within `limits`.
 pub fn read_npz_within(path: &Path, limits: &ArchiveLimits) -> Result<TrainTest> {
+    build(read_npz_members(path, limits)?)
+}
+
+/// The four arrays' bytes from the `.npz` archive at `path`, within `limits`, each named by
+/// `path` joined with its member's name, in [`ARRAY_NAMES`] order.
+pub(crate) fn read_npz_members(
+    path: &Path,
+    limits: &ArchiveLimits,
+) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     // Stored members are no larger than their contents, deflated ones hardly larger.
     let archive_bytes_max = limits.total_bytes.saturating_add(1 << 20);
     let bytes = read_regular(path, archive_bytes_max, "an .npz archive")?;
@@ -145,7 +154,7 @@ pub fn read_npz_within(path: &Path, limits: &ArchiveLimits) -> Result<TrainTest>
         drop(member);
         members.push((member_path, data));
     }
-    build(members)
+    Ok(members)
 }
 
 /// Up to `shown` names, quoted, and how many more there are: an error names what it found
@@ -165,15 +174,19 @@ fn excerpt_list<'a>(names: impl Iterator<Item = &'a str>, shown: usize) -> Strin
 
 /// Reads `x_train.npy`, `y_train.npy`, `x_test.npy` and `y_test.npy` from `dir`.
 pub fn read_npy_dir(dir: &Path) -> Result<TrainTest> {
-    let members = ARRAY_NAMES
+    build(read_npy_members(dir)?)
+}
+
+/// The four arrays' bytes from the `.npy` files in `dir`, in [`ARRAY_NAMES`] order.
+pub(crate) fn read_npy_members(dir: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+    ARRAY_NAMES
         .iter()
         .map(|name| {
             let path = dir.join(format!("{name}.npy"));
             let bytes = read_regular(&path, MAX_ARRAY_BYTES, "an .npy file")?;
             Ok((path, bytes))
         })
-        .collect::<Result<Vec<_>>>()?;
-    build(members)
+        .collect()
 }
 
 /// The train/test pair from the four arrays' bytes, each named by its path.
@@ -215,7 +228,7 @@ fn pair(features: &(PathBuf, Vec<u8>), labels: &(PathBuf, Vec<u8>)) -> Result<Da
 }
 
 /// Features: float32/float64 as they are (finite), uint8 as bytes; shape `[N, …]`.
-fn parse_features(path: &Path, bytes: &[u8]) -> Result<(Inputs, Vec<u64>)> {
+pub(crate) fn parse_features(path: &Path, bytes: &[u8]) -> Result<(Inputs, Vec<u64>)> {
     let npy = Npy::parse(path, bytes)?;
     let (shape, type_str) = (npy.shape(), npy.type_str.clone());
     if shape.len() < 2 {

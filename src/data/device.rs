@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::data::dataset::Dataset;
+use crate::data::regression::RegressionDataset;
 use crate::error::{Error, Result};
 use crate::gpu::dispatch::Dispatch;
 use crate::gpu::GpuContext;
@@ -31,6 +32,10 @@ pub struct DeviceDataset {
     /// Bound where a gather takes no teacher logits (a binding cannot be absent).
     no_teacher: wgpu::Buffer,
     host_labels: Vec<u8>,
+    /// Regression targets `[count, outputs]` as uploaded (empty for a classification set).
+    host_targets: Vec<f32>,
+    /// Words of truth per sample: 1 (a class index) or the outputs (f32 targets).
+    label_width: usize,
     count: usize,
     shape: ImageShape,
     id: u64,
@@ -62,6 +67,8 @@ impl DeviceDataset {
             identity_order: ctx.upload("dataset identity order", &identity)?,
             no_teacher: ctx.storage_buffer("no teacher logits", 1, None)?,
             host_labels: data.labels.clone(),
+            host_targets: Vec::new(),
+            label_width: 1,
             count: data.len(),
             shape: ImageShape {
                 width: data.width,
@@ -70,6 +77,50 @@ impl DeviceDataset {
             },
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         })
+    }
+
+    /// Uploads a regression data set once: its targets `[len, outputs]` take the labels' place
+    /// (as f32 bits, `outputs` words per sample), and [`DeviceDataset::classes`] is the number
+    /// of outputs (the width of a model's last layer and of teacher outputs).
+    pub fn regression(ctx: &GpuContext, data: &RegressionDataset) -> Result<Self> {
+        data.validate()?;
+        let features = upload_f32_features(ctx, data)?;
+        let count = data.len();
+        let identity: Vec<u32> = (0..count as u32).collect();
+        let bits: Vec<u32> = data.targets.iter().map(|v| v.to_bits()).collect();
+        Ok(Self {
+            features,
+            encoding: data.inputs.encoding(),
+            labels: ctx.upload("dataset targets", &bits)?,
+            order: ctx.upload("dataset order", &identity)?,
+            identity_order: ctx.upload("dataset identity order", &identity)?,
+            no_teacher: ctx.storage_buffer("no teacher logits", 1, None)?,
+            host_labels: Vec::new(),
+            host_targets: data.targets.clone(),
+            label_width: data.outputs,
+            count,
+            shape: ImageShape {
+                width: data.features,
+                height: 1,
+                classes: data.outputs,
+            },
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    /// True for a regression data set ([`DeviceDataset::regression`]).
+    pub fn is_regression(&self) -> bool {
+        !self.host_targets.is_empty()
+    }
+
+    /// Regression targets `[len, outputs]` as uploaded (host copy; empty for classification).
+    pub fn targets(&self) -> &[f32] {
+        &self.host_targets
+    }
+
+    /// Words of truth each sample's gather copies: 1, or the outputs of a regression set.
+    pub(crate) fn label_width(&self) -> usize {
+        self.label_width
     }
 
     /// A number unique to this upload in the process, so per-sample data computed for it
@@ -117,7 +168,9 @@ impl DeviceDataset {
 
     /// The uniform of a gather of `batch` from this data set.
     pub(crate) fn gather_params(&self, batch: GatherBatch) -> crate::ops::gather::GatherParams {
-        batch.params(self.shape, self.encoding)
+        batch
+            .params(self.shape, self.encoding)
+            .with_label_width(self.label_width)
     }
 
     /// A gather dispatch of up to `rows` rows into `out`, driven by `uniform`; `identity`
@@ -149,8 +202,36 @@ impl DeviceDataset {
             batch_teacher: out.teacher,
         };
         let width = teacher.map_or(self.shape.classes, |(_, w)| w);
-        gather_dispatch(ctx, self.shape, width, rows, uniform, buffers)
+        gather_dispatch(
+            ctx,
+            self.shape,
+            (width, self.label_width),
+            rows,
+            uniform,
+            buffers,
+        )
     }
+}
+
+/// Uploads a regression set's features, or names the adapter limit it passes.
+fn upload_f32_features(ctx: &GpuContext, data: &RegressionDataset) -> Result<wgpu::Buffer> {
+    let limit = ctx.limits().max_storage_buffer_binding_size;
+    let bytes = (data.inputs.len() as u64)
+        .saturating_mul(data.inputs.bytes_per_value() as u64)
+        .next_multiple_of(4);
+    if bytes > limit {
+        return Err(Error::ExceedsLimit {
+            what: format!(
+                "a regression data set of {} samples × {} features ({bytes} bytes)",
+                data.len(),
+                data.features
+            ),
+            needed: bytes,
+            limit_name: "max_storage_buffer_binding_size",
+            limit,
+        });
+    }
+    ctx.upload("dataset features", &data.inputs.to_words())
 }
 
 /// Uploads the features, or names the adapter limit a data set this size passes.

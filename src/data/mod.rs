@@ -9,6 +9,9 @@ pub mod device;
 pub mod idx;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod npy;
+pub mod regression;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod regression_files;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod source;
 #[cfg(not(target_arch = "wasm32"))]
@@ -23,5 +26,8 @@ pub use device::DeviceDataset;
 #[cfg(not(target_arch = "wasm32"))]
 pub use idx::{bundled_dir, read_dir, read_idx, read_pair};
 pub use idx::{pair_dataset, parse_idx, IdxArray, TrainTest};
+pub use regression::{friedman1, friedman1_splits, RegressionDataset, RegressionSplits};
+#[cfg(not(target_arch = "wasm32"))]
+pub use regression_files::{read_regression, write_regression_csv_dir, RegressionOptions};
 #[cfg(not(target_arch = "wasm32"))]
 pub use source::{read_data, standardize, DataFormat, DataOptions, Standardization};

@@ -5,8 +5,10 @@
 //! mean KL, Stanton et al. 2021), and plain-language warnings with the numbers behind them.
 
 mod rules;
+pub mod saliency;
 
 pub use rules::{Thresholds, Warning, WarningKind};
+pub use saliency::{saliency_agreement, telling_samples, SaliencyAgreement};
 
 use serde::Serialize;
 
@@ -115,6 +117,9 @@ pub struct Diagnosis {
     pub fidelity: Option<Fidelity>,
     /// What looks wrong, in words, with its numbers.
     pub warnings: Vec<Warning>,
+    /// How the student's (and baseline's) saliency maps rank-correlate with the teacher's on
+    /// the test set; empty until [`saliency_agreement`]'s results are added.
+    pub saliency: Vec<SaliencyAgreement>,
 }
 
 /// How many of the most confident disagreements a diagnosis lists.
@@ -177,6 +182,7 @@ pub fn diagnose(input: &DiagnoseInput<'_>, thresholds: &Thresholds) -> Result<Di
         disagreements,
         fidelity,
         warnings: Vec::new(),
+        saliency: Vec::new(),
     };
     diagnosis.warnings = rules::warnings(&diagnosis, thresholds);
     Ok(diagnosis)

@@ -4,8 +4,11 @@
 use maybe_async::maybe_async;
 pub mod calibrate;
 mod per_class;
+mod regression;
+pub mod saliency;
 
 pub use per_class::{confusion_matrix, ClassErrors};
+pub use regression::{evaluate_regression, regression_metrics, RegressionMetrics};
 
 use crate::data::{BatchBuffers, DeviceDataset};
 use crate::error::{Error, Result};
@@ -58,7 +61,7 @@ pub fn logits_buffer(
     let (count, classes) = (data.len(), data.classes());
     let batch = batch.clamp(1, count);
     let inputs = ctx.storage_buffer("eval inputs", batch * data.features(), None)?;
-    let labels = ctx.storage_buffer("eval labels", batch, None)?;
+    let labels = ctx.storage_buffer("eval labels", batch * data.label_width(), None)?;
     let unused_teacher = ctx.storage_buffer("eval teacher", 1, None)?;
     let chunk = |rows: usize, start: usize| {
         data.gather_params(GatherBatch {
@@ -134,6 +137,13 @@ pub async fn evaluate(
     data: &DeviceDataset,
     batch: usize,
 ) -> Result<Evaluation> {
+    if data.is_regression() {
+        return Err(Error::InvalidConfig(
+            "errors are counted on classification data; a regression model is scored by RMSE \
+             and MAE (eval::evaluate_regression)"
+                .into(),
+        ));
+    }
     let logits = logits_buffer(ctx, model, data, batch)?;
     let counts =
         count_errors_on_device(ctx, data.len(), data.classes(), &logits, &data.labels).await?;

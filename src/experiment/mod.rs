@@ -12,8 +12,15 @@
 //! - [`Experiment::Hints`], [`Experiment::Dkd`], [`Experiment::Mutual`], [`Experiment::Ema`]:
 //!   beyond the logits' KL — FitNets hints, decoupled KD, mutual learning, an EMA teacher —
 //!   each against the same scratch and plain-KD students.
+//! - [`Experiment::SelfDistill`]: born-again generations of the student and their ensemble, and
+//!   a teacher assistant between the teacher and a 30-unit student.
+//! - [`Experiment::Regression`]: regression distillation on Friedman #1 (MSE, Huber and
+//!   teacher-bounded), on data it draws itself ([`Experiment::run_on_own_data`]).
+//! - [`Experiment::Compression`]: int8 quantization-aware training and magnitude pruning (50,
+//!   80, 95 %), each with and without KD, with model bytes.
 
 mod beyond;
+pub mod compression;
 mod dkd;
 mod ema;
 mod ensemble;
@@ -24,6 +31,8 @@ mod losses;
 mod mutual;
 mod novel_class;
 mod omitted_class;
+pub mod regression;
+pub mod self_distill;
 mod specialists;
 pub mod sweep;
 pub mod table;
@@ -75,6 +84,8 @@ pub struct Scale {
     /// Share of the training set held out for choices made after training (teacher accuracy
     /// weights, the best single teacher, a bias shift); never the test set.
     pub validation_fraction: f64,
+    /// Born-again generations distilled after generation 0 (`self-distill`).
+    pub born_again_generations: usize,
 }
 
 impl Scale {
@@ -105,6 +116,7 @@ impl Scale {
                 alpha: 0.9,
             },
             validation_fraction: 0.1,
+            born_again_generations: self_distill::FULL_GENERATIONS,
         }
     }
 
@@ -129,6 +141,7 @@ impl Scale {
             },
             batch_size: 64,
             lr: 2e-3,
+            born_again_generations: self_distill::QUICK_GENERATIONS,
             ..Self::full()
         }
     }
@@ -145,6 +158,9 @@ impl Scale {
                     "{role} recipe needs epochs ≥ 1 and non-zero widths, got {r:?}"
                 ));
             }
+        }
+        if self.born_again_generations == 0 {
+            return bad("born-again training needs at least one generation after the first".into());
         }
         if self.batch_size == 0 || !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!(
@@ -211,11 +227,17 @@ pub enum Experiment {
     Ema,
     /// Every logit loss from the same teacher.
     Losses,
+    /// Int8 quantization-aware training and magnitude pruning, with and without KD.
+    Compression,
+    /// Born-again generations and their ensemble; a teacher assistant for a small student.
+    SelfDistill,
+    /// Regression distillation on Friedman #1, which it draws itself.
+    Regression,
 }
 
 impl Experiment {
     /// Every experiment, in the order `--list` shows them.
-    pub const ALL: [Experiment; 10] = [
+    pub const ALL: [Experiment; 13] = [
         Experiment::Specialists,
         Experiment::NovelClass,
         Experiment::OmittedClass,
@@ -226,6 +248,9 @@ impl Experiment {
         Experiment::Mutual,
         Experiment::Ema,
         Experiment::Losses,
+        Experiment::SelfDistill,
+        Experiment::Compression,
+        Experiment::Regression,
     ];
 
     /// The command-line name.
@@ -241,6 +266,9 @@ impl Experiment {
             Experiment::Mutual => "mutual",
             Experiment::Ema => "ema",
             Experiment::Losses => "losses",
+            Experiment::Compression => "compression",
+            Experiment::SelfDistill => "self-distill",
+            Experiment::Regression => "regression",
         }
     }
 
@@ -271,6 +299,15 @@ impl Experiment {
             Experiment::Losses => {
                 "KD, DKD, JSD, reverse KL, logit MSE, logit standardization, teacher-free"
             }
+            Experiment::Compression => {
+                "int8 quantization-aware training and pruning to 50/80/95 %, with and without KD"
+            }
+            Experiment::SelfDistill => {
+                "born-again generations and their ensemble; teacher → assistant → 30-unit student"
+            }
+            Experiment::Regression => {
+                "Friedman #1 regression: scratch vs distilled with MSE, Huber and teacher-bounded"
+            }
         }
     }
 
@@ -288,8 +325,38 @@ impl Experiment {
             })
     }
 
+    /// Whether the experiment draws its own data ([`Experiment::run_on_own_data`]) instead of
+    /// running on a classification data set ([`Experiment::run`]).
+    pub fn brings_own_data(self) -> bool {
+        matches!(self, Experiment::Regression)
+    }
+
+    /// Runs an experiment that draws its own data at `scale` (its seeds, batch size, learning
+    /// rate, sample counts and epochs), sending progress lines to `progress`; an experiment
+    /// that needs a data set is refused (it runs with [`Experiment::run`]).
+    pub fn run_on_own_data(
+        self,
+        ctx: &GpuContext,
+        scale: &Scale,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Table> {
+        scale.validate()?;
+        let mut table = match self {
+            Experiment::Regression => regression::run(ctx, scale, progress)?,
+            other => {
+                return Err(Error::InvalidConfig(format!(
+                    "{} runs on a classification data set (Experiment::run)",
+                    other.name()
+                )))
+            }
+        };
+        table.seeds = scale.seeds.clone();
+        Ok(table)
+    }
+
     /// Runs the experiment on `data` at `scale`, sending progress lines to `progress`, and
-    /// returns its table.
+    /// returns its table. An experiment that draws its own data is refused (it runs with
+    /// [`Experiment::run_on_own_data`]).
     pub fn run(
         self,
         ctx: &GpuContext,
@@ -298,6 +365,12 @@ impl Experiment {
         progress: &mut dyn FnMut(&str),
     ) -> Result<Table> {
         scale.validate()?;
+        if self.brings_own_data() {
+            return Err(Error::InvalidConfig(format!(
+                "{} draws its own data (Experiment::run_on_own_data)",
+                self.name()
+            )));
+        }
         let data = Data::new(data, scale)?;
         if matches!(self, Experiment::NovelClass | Experiment::OmittedClass)
             && data.classes <= HELD_OUT_CLASS
@@ -324,6 +397,11 @@ impl Experiment {
             Experiment::Mutual => mutual::run(&mut lab, &data),
             Experiment::Ema => ema::run(&mut lab, &data),
             Experiment::Losses => losses::run(&mut lab, &data),
+            Experiment::Compression => compression::run(&mut lab, &data),
+            Experiment::SelfDistill => {
+                self_distill::run(&mut lab, &data, scale.born_again_generations)
+            }
+            Experiment::Regression => unreachable!("refused above: it brings its own data"),
         }?;
         table.seeds = scale.seeds.clone();
         let mut notes = scale.notes(&data);

@@ -1,6 +1,7 @@
 //! Saving and loading MLPs as safetensors, in the layout PyTorch writes for
 //! `nn.Sequential(nn.Linear, nn.ReLU, nn.Linear, …)`: layer `l` is `{2l}.weight` `[out, in]` and
-//! `{2l}.bias` `[out]`, f32 (or f16, [`WeightPrecision`]; bf16 files are read too). The architecture goes in the metadata (`distill_wgpu.sizes`,
+//! `{2l}.bias` `[out]`, f32 (or f16, [`WeightPrecision`]; bf16 files are read too; int8 files of
+//! [`crate::model::int8`] are dequantized on load). The architecture goes in the metadata (`distill_wgpu.sizes`,
 //! `distill_wgpu.activation`); files without it (e.g. from PyTorch) are read from the shapes.
 
 use std::collections::HashMap;
@@ -14,9 +15,6 @@ use crate::error::{Error, Result};
 use crate::files::read_regular;
 use crate::model::spec::{Activation, MlpSpec};
 
-const SIZES_KEY: &str = "distill_wgpu.sizes";
-const ACTIVATION_KEY: &str = "distill_wgpu.activation";
-
 fn format_error(path: &Path, message: impl Into<String>) -> Error {
     Error::Format {
         path: path.to_path_buf(),
@@ -24,15 +22,8 @@ fn format_error(path: &Path, message: impl Into<String>) -> Error {
     }
 }
 
-/// Tensor name of layer `l`'s weight in `nn.Sequential` numbering (Linear, activation, …).
-pub fn weight_name(layer: usize) -> String {
-    format!("{}.weight", 2 * layer)
-}
-
-/// Tensor name of layer `l`'s bias.
-pub fn bias_name(layer: usize) -> String {
-    format!("{}.bias", 2 * layer)
-}
+pub use crate::model::names::{bias_name, weight_name};
+use crate::model::names::{ACTIVATION_KEY, SIZES_KEY};
 
 /// The precision a model file stores its weights in. Training always runs in f32; f16 halves
 /// a file (the bundled teacher ships so), each weight rounded to the nearest f16.
@@ -205,6 +196,10 @@ pub fn from_safetensors(path: &Path, bytes: &[u8]) -> Result<(MlpSpec, Vec<f32>)
         metadata: &metadata,
         data,
     };
+    if crate::model::int8::is_int8(&metadata) {
+        let model = crate::model::int8::Int8Model::from_safetensors(path, bytes)?;
+        return Ok((model.spec.clone(), model.dequantized()));
+    }
     let meta = metadata.metadata().clone().unwrap_or_default();
     let activation = match meta.get(ACTIVATION_KEY).map(String::as_str) {
         None | Some("relu") => Activation::Relu,

@@ -80,6 +80,11 @@ pub(crate) trait RowLoss {
     fn uniform(&self, rows: usize, cols: usize) -> Vec<u8>;
     /// How the reduction weighs the two per-row terms over `rows` rows.
     fn reduce(&self, rows: usize) -> ReduceParams;
+    /// Words of per-sample truth its kernel binds per row of `cols` outputs: one class index
+    /// (the default), or a regression loss's `cols` f32 targets.
+    fn truth_width(&self, _cols: usize) -> usize {
+        1
+    }
 }
 
 /// A logit loss's rows dispatch and the reduction after it, with both uniforms, so a trainer

@@ -33,6 +33,7 @@ pub mod check;
 pub mod dkd;
 pub mod dropout;
 pub mod ema;
+pub mod fake_quant;
 pub mod gather;
 pub mod gjsd;
 pub mod hint;
@@ -44,7 +45,9 @@ pub mod matmul;
 pub mod metrics;
 pub mod multi_kd;
 pub mod optim;
+pub mod prune_mask;
 pub mod reduce;
+pub mod regression_loss;
 pub mod shared;
 pub mod softmax;
 pub mod tf_kd;
@@ -77,4 +80,7 @@ pub const SHADERS: &[ShaderSource] = &[
     logit_mse::SHADER,
     logit_std::SHADER,
     tf_kd::SHADER,
+    fake_quant::SHADER,
+    prune_mask::SHADER,
+    regression_loss::SHADER,
 ];

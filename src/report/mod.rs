@@ -1,7 +1,7 @@
 //! Reports of runs and experiments: SVG plots, a self-contained HTML page that holds them, and
 //! the per-epoch metrics as CSV.
 //!
-//! - [`line_chart`], [`bar_chart`], [`heat_map`], [`reliability_diagram`] (and
+//! - [`line_chart`], [`bar_chart`], [`heat_map`], [`pixel_maps`], [`reliability_diagram`] (and
 //!   [`reliability_diagrams`] side by side) return SVG documents. NaN and infinite values are
 //!   left out of a plot; a plot with nothing left to show is an [`Error::Report`], never a
 //!   blank image.
@@ -26,7 +26,7 @@ pub use self::csv::{
 };
 pub use charts::{bar_chart, line_chart, Series};
 pub use diagnostics::{class_accuracy_chart, class_names, TestDiagnostics, DEFAULT_BINS};
-pub use heat::heat_map;
+pub use heat::{heat_map, pixel_maps};
 pub use html::{escape_html, HtmlReport};
 pub use reliability::{
     expected_calibration_error, reliability_bins, reliability_diagram, reliability_diagrams,

@@ -47,6 +47,7 @@ use crate::error::{Error, Result};
 use crate::eval::evaluate;
 use crate::files::write_atomic;
 use crate::gpu::GpuContext;
+use crate::model::prune::prune_magnitude;
 use crate::model::{Mlp, MlpSpec};
 use crate::train::{fit, Checkpoint, EpochLog, FitEnd, FitOptions, FitPosition, Trainer};
 use crate::TrainerConfig;
@@ -236,10 +237,21 @@ impl<'a> TrainingRun<'a> {
             Some(spec) => spec.clone(),
             None => MlpSpec::relu(&self.sizes(train))?,
         };
-        let model = match self.init {
-            Some(params) => Mlp::from_parameters(ctx, &spec, params)?,
-            None => Mlp::new(ctx, &spec, self.init_seed.unwrap_or(self.seed))?,
-        };
+        let model =
+            match (self.init, self.config.compression.prune) {
+                // Pruned fine-tuning starts from the given model pruned to the target; the trainer
+                // keeps its zeros.
+                (Some(params), Some(sparsity)) => {
+                    let pruned = prune_magnitude(&spec, params, sparsity)?;
+                    Mlp::from_parameters(ctx, &spec, &pruned.params)?
+                }
+                (None, Some(_)) => return Err(Error::InvalidConfig(
+                    "pruning fine-tunes a trained model: give its parameters (TrainingRun::init)"
+                        .into(),
+                )),
+                (Some(params), None) => Mlp::from_parameters(ctx, &spec, params)?,
+                (None, None) => Mlp::new(ctx, &spec, self.init_seed.unwrap_or(self.seed))?,
+            };
         let gather_seed = self.seed as u32;
         let cached;
         let mut trainer = match self.teacher {
@@ -442,8 +454,13 @@ impl Record<'_, '_> {
 }
 
 /// Errors of `model` on `test`; `None` when its logits are not finite there (the loss was,
-/// so training goes on and a final evaluation reports it).
+/// so training goes on and a final evaluation reports it), and for a regression test set,
+/// which has no errors to count (it is scored by RMSE and MAE once trained,
+/// [`crate::eval::evaluate_regression`]).
 fn count_test_errors(ctx: &GpuContext, model: &Mlp, test: &DeviceDataset) -> Result<Option<usize>> {
+    if test.is_regression() {
+        return Ok(None);
+    }
     match evaluate(ctx, model, test, 512) {
         Ok(eval) => Ok(Some(eval.errors)),
         Err(Error::NonFiniteOutput { .. }) => Ok(None),

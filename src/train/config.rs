@@ -11,7 +11,9 @@ use crate::ops::logit_mse::LogitMseConfig;
 use crate::ops::logit_std::LogitStdConfig;
 use crate::ops::multi_kd::MultiKdConfig;
 use crate::ops::optim::Optimizer;
+use crate::ops::regression_loss::RegressionConfig;
 use crate::ops::tf_kd::TfKdConfig;
+use crate::train::compression::Compression;
 use crate::train::objectives::{DkdSchedule, EmaConfig, HintConfig};
 
 /// Batch size, optimizer, objective and regularisation of a [`crate::train::Trainer`].
@@ -40,6 +42,10 @@ pub struct TrainerConfig {
     /// An EMA teacher of the student's own weights, when set: it teaches through the KD or
     /// DKD objective (beside a fixed teacher, KD only).
     pub ema: Option<EmaConfig>,
+    /// Int8 quantization-aware training and pruned fine-tuning (none by default; absent from
+    /// the JSON of a configuration without them, so earlier checkpoints' settings still match).
+    #[serde(default, skip_serializing_if = "Compression::is_none")]
+    pub compression: Compression,
 }
 
 /// The loss on the student's logits: each kind is one variant, with its own settings.
@@ -66,6 +72,11 @@ pub enum Objective {
     /// The teacher-free baseline (Yuan et al. 2020): KD from a label-smoothing virtual teacher,
     /// no teacher model, as the authors' code computes it.
     TfKd(TfKdConfig),
+    /// A regression model's outputs against real-valued targets and a teacher's outputs:
+    /// `(1 − α)·loss(s, y) + α·loss(s, t)` in the MSE or Huber form, or the teacher-bounded
+    /// loss of Chen et al. 2017. Needs a regression data set
+    /// ([`crate::data::DeviceDataset::regression`]), whose targets take the labels' place.
+    Regression(RegressionConfig),
 }
 
 impl Objective {
@@ -74,6 +85,7 @@ impl Objective {
     pub fn needs_teacher(&self) -> bool {
         match self {
             Objective::Kd(kd) => kd.alpha != 0.0,
+            Objective::Regression(regression) => regression.alpha != 0.0,
             Objective::Dkd(_)
             | Objective::MultiKd(_)
             | Objective::Gjsd(_)
@@ -93,6 +105,7 @@ impl Objective {
             Objective::LogitMse(mse) => mse.validate(),
             Objective::LogitStd(std) => std.validate(),
             Objective::TfKd(tf) => tf.validate(),
+            Objective::Regression(regression) => regression.validate(),
         }
     }
 
@@ -106,6 +119,7 @@ impl Objective {
             Objective::LogitMse(_) => "logit_mse",
             Objective::LogitStd(_) => "logit_std",
             Objective::TfKd(_) => "tf_kd",
+            Objective::Regression(_) => "regression",
         }
     }
 
@@ -121,7 +135,13 @@ impl Objective {
             Objective::LogitMse(mse) => Box::new(mse),
             Objective::LogitStd(std) => Box::new(std),
             Objective::TfKd(tf) => Box::new(tf),
+            Objective::Regression(regression) => Box::new(regression),
         })
+    }
+
+    /// Whether the objective trains a regression model (real-valued targets, not labels).
+    pub fn is_regression(&self) -> bool {
+        matches!(self, Objective::Regression(_))
     }
 
     /// Checks that the objective can run over `classes` classes.
@@ -145,6 +165,15 @@ impl TrainerConfig {
             dropout: Dropout::none(),
             hint: None,
             ema: None,
+            compression: Compression::none(),
+        }
+    }
+
+    /// The same with `compression` (int8 quantization-aware training, pruned fine-tuning).
+    pub fn compression(self, compression: Compression) -> Self {
+        Self {
+            compression,
+            ..self
         }
     }
 

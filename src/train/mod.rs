@@ -3,6 +3,7 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod checkpoint;
+pub mod compression;
 pub mod config;
 mod ema;
 pub mod fit;
@@ -20,6 +21,7 @@ pub mod trainer;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use checkpoint::Checkpoint;
+pub use compression::{Compression, Quantization};
 pub use config::{Objective, TrainerConfig};
 pub use fit::{fit, EpochLog, FitEnd, FitOptions, FitPosition};
 pub use mutual::{fit_mutual, MutualTrainer};

@@ -95,7 +95,11 @@ impl StepPlan {
     ) -> Result<Self> {
         let classes = spec.classes();
         let inputs = ctx.storage_buffer("batch inputs", rows * spec.inputs(), None)?;
-        let labels = ctx.storage_buffer("batch labels", rows, None)?;
+        let truth_width = match &objective {
+            PlanObjective::Logit(row_loss) => row_loss.truth_width(classes),
+            PlanObjective::Multi(_) => 1,
+        };
+        let labels = ctx.storage_buffer("batch labels", rows * truth_width, None)?;
         // Multi: up to MAX_TEACHERS rows of logits per sample, and as many gates; otherwise
         // `teacher_slots` batches of logits (a fixed teacher, an EMA teacher, peers).
         let per_row = match objective {

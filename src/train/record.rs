@@ -50,6 +50,9 @@ impl Trainer {
         if let Some(gather) = gather {
             record(encoder, "batch gather", std::iter::once(gather));
         }
+        if let Some(compression) = &self.compression {
+            compression.record_quantize(encoder);
+        }
         if let (true, Some((_, teacher))) = (teacher_forward, &self.teacher_plan) {
             let bytes = (self.config.batch_size * self.student.spec().classes() * 4) as u64;
             record(encoder, "teacher forward", &teacher.dispatches);
@@ -98,6 +101,10 @@ impl Trainer {
                 record(encoder, "backward", lower.iter().chain(optimizer));
                 hint.record_update(encoder);
             }
+        }
+        // Pruned weights back to zero before anything (the EMA teacher) reads the update.
+        if let Some(compression) = &self.compression {
+            compression.record_mask(encoder);
         }
         if let (true, Some(ema)) = (updates_ema, &self.ema) {
             ema.record_update(encoder);

@@ -12,6 +12,7 @@ use crate::ops::dropout::Dropout;
 use crate::ops::gather::{GatherBatch, GatherParams};
 use crate::ops::multi_kd::WeightMode;
 use crate::ops::optim::OptimizerState;
+use crate::train::compression::CompressionPlan;
 use crate::train::config::{Objective, TrainerConfig};
 use crate::train::ema::EmaTeacher;
 use crate::train::hint::HintPlan;
@@ -51,6 +52,8 @@ pub struct Trainer {
     pub(super) teacher_plan: Option<(wgpu::Buffer, ForwardPlan)>,
     pub(super) ema: Option<EmaTeacher>,
     pub(super) hint: Option<HintPlan>,
+    /// Quantization and pruning, when the config asks for them.
+    pub(super) compression: Option<CompressionPlan>,
     /// The epoch (from 1) whose schedule is in force ([`Trainer::begin_epoch`]).
     pub(super) epoch: usize,
 }
@@ -94,10 +97,13 @@ impl Trainer {
                 )))
             }
         };
+        let compression = CompressionPlan::new(ctx, config.compression, student.spec(), params)?;
+        // Quantization-aware training: forward and backward read the fake-quantized weights.
+        let forward_params = CompressionPlan::forward_params(compression.as_ref(), params);
         let plan = StepPlan::new(
             ctx,
             student.spec(),
-            params,
+            forward_params,
             rows,
             (objective, teacher_slots),
             config.dropout,
@@ -117,6 +123,7 @@ impl Trainer {
             teacher_plan: None,
             ema,
             hint: None,
+            compression,
             epoch: 1,
         };
         trainer.begin_epoch(ctx, 1);
@@ -174,7 +181,8 @@ impl Trainer {
     /// Number of kernel launches in one step (without a gather or teacher forward).
     pub fn dispatches_per_step(&self) -> usize {
         let loss = self.plan.loss_step.dispatches().len();
-        self.plan.forward_steps.len() + loss + self.plan.backward.len() + 1
+        let compression = self.compression.as_ref().map_or(0, |c| c.dispatch_count());
+        self.plan.forward_steps.len() + loss + self.plan.backward.len() + 1 + compression
     }
 
     /// The dropout in force.
@@ -246,6 +254,19 @@ impl Trainer {
     ) -> Result<()> {
         let rows = self.config.batch_size;
         check_fits("student", &self.student, data)?;
+        let regression = self.config.objective.is_regression();
+        if data.is_regression() != regression {
+            return Err(Error::InvalidConfig(if regression {
+                "the regression objective trains on a regression data set (targets, not class \
+                 labels): DeviceDataset::regression"
+                    .into()
+            } else {
+                format!(
+                    "a regression data set needs the regression objective; this trainer's is {}",
+                    self.config.objective.name()
+                )
+            }));
+        }
         if data.len() < rows {
             return Err(Error::InvalidConfig(format!(
                 "batch size {rows} is larger than the data set ({} samples)",
@@ -379,6 +400,13 @@ impl Trainer {
     pub fn step(&mut self, ctx: &GpuContext, batch: &StepBatch<'_>) -> Result<()> {
         if let Objective::MultiKd(_) = self.config.objective {
             return Err(multi_only("host batches"));
+        }
+        if self.config.objective.is_regression() {
+            return Err(Error::InvalidConfig(
+                "a regression trainer takes its batches from a device data set \
+                 (attach_dataset), not host batches of labels"
+                    .into(),
+            ));
         }
         let spec = self.student.spec();
         let (rows, classes) = (self.config.batch_size, spec.classes());

@@ -1,14 +1,17 @@
 //! report.html of `calibrate` (reliability before and after), `diagnose` (warnings, per-class
-//! accuracy, confusion matrices, contradicted labels) and `sweep` (a T × α heat map of mean
+//! accuracy, confusion matrices, contradicted labels, saliency agreement and maps) and `sweep` (a T × α heat map of mean
 //! test errors per student size and training share).
 
 use std::path::{Path, PathBuf};
 
+use distill_wgpu::diagnose::saliency::HISTOGRAM_BINS;
 use distill_wgpu::diagnose::{Diagnosis, ModelSummary};
 use distill_wgpu::experiment::sweep::SweepResult;
 use distill_wgpu::experiment::table::mean_std;
 use distill_wgpu::ops::calibration::Calibration;
-use distill_wgpu::report::{bar_chart, class_names, heat_map, reliability_diagrams, HtmlReport};
+use distill_wgpu::report::{
+    bar_chart, class_names, heat_map, pixel_maps, reliability_diagrams, HtmlReport,
+};
 use distill_wgpu::{GpuContext, Result};
 
 use crate::pages::{figure, provenance};
@@ -54,8 +57,27 @@ pub fn write_calibration_page(
     write(&page, out)
 }
 
+/// A few test samples' saliency maps for the diagnosis page: per row a name, the student's
+/// Spearman ρ with the teacher, and one `height × width` panel per column (the input, then
+/// each model's map).
+pub struct SaliencyExamples {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// `(name, ρ, panels)` per sample.
+    pub rows: Vec<(String, f64, Vec<Vec<f32>>)>,
+    /// Image height.
+    pub height: usize,
+    /// Image width.
+    pub width: usize,
+}
+
 /// The diagnosis page.
-pub fn write_diagnosis_page(out: &Path, ctx: &GpuContext, d: &Diagnosis) -> Result<PathBuf> {
+pub fn write_diagnosis_page(
+    out: &Path,
+    ctx: &GpuContext,
+    d: &Diagnosis,
+    saliency: Option<&SaliencyExamples>,
+) -> Result<PathBuf> {
     let mut page = HtmlReport::new("distill diagnose");
     page.paragraph(&provenance(ctx));
     page.heading("Warnings");
@@ -134,7 +156,86 @@ pub fn write_diagnosis_page(out: &Path, ctx: &GpuContext, d: &Diagnosis) -> Resu
         "The teacher's reliability on the test set.",
         reliability_diagrams(&[("teacher", &d.teacher_calibration.bins)]),
     );
+    saliency_section(&mut page, d, saliency);
     write(&page, out)
+}
+
+/// Does the student look where the teacher looks: the rank agreement of the saliency maps
+/// and, for images, the maps of a few samples.
+fn saliency_section(page: &mut HtmlReport, d: &Diagnosis, examples: Option<&SaliencyExamples>) {
+    if d.saliency.is_empty() {
+        return;
+    }
+    page.heading("Saliency: does the student look where the teacher looks?");
+    page.paragraph(
+        "Per test sample, Spearman's rank correlation ρ between the teacher's map |∂ z_label / ∂ x| \
+         and the other model's (1: the same pixels matter in the same order).",
+    );
+    let rows: Vec<Vec<String>> = d
+        .saliency
+        .iter()
+        .map(|a| {
+            let mut row = vec![
+                a.name.clone(),
+                a.samples.to_string(),
+                format!("{:.3} ± {:.3}", a.mean, a.std),
+            ];
+            row.extend(a.quantiles.iter().map(|q| format!("{q:.3}")));
+            row
+        })
+        .collect();
+    page.table(
+        &[
+            "vs teacher",
+            "samples",
+            "mean ρ ± std",
+            "min",
+            "q1",
+            "median",
+            "q3",
+            "max",
+        ],
+        &rows,
+    );
+    let bins: Vec<String> = (0..HISTOGRAM_BINS)
+        .map(|b| format!("{:.1}", -1.0 + 2.0 * b as f64 / HISTOGRAM_BINS as f64))
+        .collect();
+    let series: Vec<(String, Vec<f64>)> = d
+        .saliency
+        .iter()
+        .map(|a| {
+            (
+                a.name.clone(),
+                a.histogram.iter().map(|&n| n as f64).collect(),
+            )
+        })
+        .collect();
+    figure(
+        page,
+        "Test samples per bin of ρ (each bin from the value shown, 0.2 wide).",
+        bar_chart(
+            "saliency agreement with the teacher",
+            "test samples",
+            &bins,
+            &series,
+        ),
+    );
+    if let Some(e) = examples {
+        let rows: Vec<(String, Vec<&[f32]>)> = e
+            .rows
+            .iter()
+            .map(|(name, rho, panels)| {
+                let name = format!("{name}, ρ {rho:.2}");
+                (name, panels.iter().map(Vec::as_slice).collect())
+            })
+            .collect();
+        figure(
+            page,
+            "The student's lowest, median and highest ρ: the input and each model's saliency \
+             map, each shaded to its own largest value.",
+            pixel_maps("saliency maps", &e.columns, &rows, e.height, e.width),
+        );
+    }
 }
 
 /// The sweep page: per (size, share), the mean test errors over T × α (scratch noted).

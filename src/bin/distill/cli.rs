@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
-use crate::flags::{DataFlags, GpuFlags, JobFlags, KdFlags, OutputFlags, TrainingFlags};
+use crate::flags::{
+    CompressionFlags, DataFlags, GpuFlags, JobFlags, KdFlags, OutputFlags, TaskFlags, TrainingFlags,
+};
 use crate::objective_flags::ObjectiveFlags;
 use crate::values::{
     self, ChoiceParser, Choices, CombineChoice, Experiments, Hidden, HiddenList, PrecisionChoice,
@@ -66,6 +68,9 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Benchmark kernels and the KD training step on this adapter.
     Bench(commands::bench::BenchArgs),
+    /// Write a seeded synthetic data set: friedman1 (Friedman #1 regression, train.csv and
+    /// test.csv with a "target" column).
+    MakeData(commands::regression::MakeDataArgs),
 }
 
 /// `distill run` (and `distill` alone).
@@ -168,9 +173,13 @@ pub struct DistillArgs {
     pub teachers: TeacherFlags,
     #[command(flatten)]
     pub objectives: ObjectiveFlags,
+    #[command(flatten)]
+    pub task: TaskFlags,
     /// Start the student from these weights (fine-tuning) instead of a fresh initialisation.
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, visible_alias = "from", help_heading = "Training")]
     pub init: Option<PathBuf>,
+    #[command(flatten)]
+    pub compression: CompressionFlags,
 }
 
 /// `distill train`.
@@ -194,6 +203,8 @@ pub struct TrainArgs {
     pub weights_precision: PrecisionChoice,
     #[command(flatten)]
     pub job: JobFlags,
+    #[command(flatten)]
+    pub task: TaskFlags,
 }
 
 /// `distill eval`.

@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use clap::Args;
 
 use distill_wgpu::data::{self, DataOptions};
-use distill_wgpu::{KdConfig, Result};
+use distill_wgpu::{Error, KdConfig, Result};
 
 use crate::defaults;
-use crate::values::{self, Backend, ChoiceParser, Hidden};
+use distill_wgpu::ops::regression_loss::{RegressionConfig, RegressionForm};
+
+use crate::values::{self, Backend, ChoiceParser, Hidden, RegressionLossChoice, Task};
 
 /// Which adapter a command opens.
 #[derive(Args, Clone, Debug, Default)]
@@ -194,5 +196,112 @@ impl JobFlags {
     /// The --val-fraction share, or the default 0.1.
     pub fn val_fraction(&self) -> f64 {
         self.val_fraction.unwrap_or(defaults::VAL_FRACTION)
+    }
+}
+
+/// The task of `train` and `distill`, and the regression loss's settings.
+#[derive(Args, Clone, Debug, Default)]
+#[command(next_help_heading = "Task")]
+pub struct TaskFlags {
+    /// What the model predicts: classification (integer labels; the default) or regression
+    /// (real-valued targets from CSV --target-column columns or NumPy y_train/y_test; scored by
+    /// RMSE and MAE).
+    #[arg(long, default_value = "classification", value_parser = ChoiceParser::<Task>::new())]
+    pub task: Task,
+    /// Regression CSV data: a target column's name; repeat for several targets, in output
+    /// order (default: one column, "target"). Every other column is a feature.
+    #[arg(long, value_name = "NAME")]
+    pub target_column: Vec<String>,
+    /// Regression: the loss form, mse (default), huber or bounded (Chen et al. 2017).
+    #[arg(long, value_parser = ChoiceParser::<RegressionLossChoice>::new())]
+    pub regression_loss: Option<RegressionLossChoice>,
+    /// Regression, --regression-loss huber: where the loss turns linear (default 1, > 0).
+    #[arg(long, value_name = "DELTA", allow_hyphen_values = true, value_parser = values::positive)]
+    pub huber_delta: Option<f32>,
+    /// Regression, --regression-loss bounded: the margin m; the teacher term applies while the
+    /// student's mean squared error + m exceeds the teacher's (default 0, finite).
+    #[arg(long, value_name = "M", allow_hyphen_values = true, value_parser = values::finite)]
+    pub bound_margin: Option<f32>,
+}
+
+impl TaskFlags {
+    /// Whether --task regression was given.
+    pub fn is_regression(&self) -> bool {
+        self.task == Task::Regression
+    }
+
+    /// The regression loss at teacher weight `alpha`; refuses --huber-delta or --bound-margin
+    /// without the form that takes it.
+    pub fn regression_config(&self, alpha: f32) -> Result<RegressionConfig> {
+        let choice = self.regression_loss.unwrap_or_default();
+        if self.huber_delta.is_some() && choice != RegressionLossChoice::Huber {
+            return Err(Error::InvalidConfig(
+                "--huber-delta sets the Huber loss; add --regression-loss huber".into(),
+            ));
+        }
+        if self.bound_margin.is_some() && choice != RegressionLossChoice::Bounded {
+            return Err(Error::InvalidConfig(
+                "--bound-margin sets the bounded loss; add --regression-loss bounded".into(),
+            ));
+        }
+        let form = match choice {
+            RegressionLossChoice::Mse => RegressionForm::Mse,
+            RegressionLossChoice::Huber => RegressionForm::Huber {
+                delta: self.huber_delta.unwrap_or(1.0),
+            },
+            RegressionLossChoice::Bounded => RegressionForm::Bounded {
+                margin: self.bound_margin.unwrap_or(0.0),
+            },
+        };
+        let config = RegressionConfig { alpha, form };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Refuses the regression flags on a classification run, naming the first one given.
+    pub fn check_classification(&self) -> Result<()> {
+        let given = [
+            ("--target-column", !self.target_column.is_empty()),
+            ("--regression-loss", self.regression_loss.is_some()),
+            ("--huber-delta", self.huber_delta.is_some()),
+            ("--bound-margin", self.bound_margin.is_some()),
+        ];
+        match given.iter().find(|(_, set)| *set) {
+            Some((flag, _)) => Err(Error::InvalidConfig(format!(
+                "{flag} applies to --task regression"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Compression of a distilled student: int8 quantization-aware training, or pruning a trained
+/// student and fine-tuning it with the pruned weights held at zero.
+#[derive(Args, Clone, Debug, Default)]
+#[command(next_help_heading = "Compression")]
+pub struct CompressionFlags {
+    /// Train with int8 fake-quantized weights (straight-through) and also save
+    /// student-distilled-int8.safetensors (I8 weights, F32 row scales and biases); the float
+    /// student-distilled.safetensors holds the same weights dequantized.
+    #[arg(long, value_parser = values::ChoiceParser::<values::QuantizeChoice>::new())]
+    pub quantize: Option<values::QuantizeChoice>,
+    /// Prune the --from student to this sparsity (one global magnitude threshold over the
+    /// weights, biases kept) and fine-tune it with the pruned weights held at zero.
+    #[arg(long, value_name = "FRACTION", allow_hyphen_values = true, value_parser = values::sparsity, requires = "init")]
+    pub prune: Option<distill_wgpu::model::prune::Sparsity>,
+    /// Epochs of fine-tuning after --prune (instead of --epochs).
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = values::at_least_one, requires = "prune", conflicts_with = "epochs")]
+    pub finetune_epochs: Option<usize>,
+}
+
+impl CompressionFlags {
+    /// The library's setting.
+    pub fn compression(&self) -> distill_wgpu::train::Compression {
+        distill_wgpu::train::Compression {
+            quantize: self
+                .quantize
+                .map(|_| distill_wgpu::train::Quantization::Int8PerChannel),
+            prune: self.prune,
+        }
     }
 }

@@ -122,6 +122,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Experiment(args) => commands::experiment::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
+        Command::MakeData(args) => commands::regression::make_data(&args),
     }
 }
 

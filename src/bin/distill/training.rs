@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
 use distill_wgpu::session::{CancelToken, Progress, RunOutcome, RunTeacher, TrainingRun};
-use distill_wgpu::train::EpochLog;
+use distill_wgpu::train::{Compression, EpochLog};
 use distill_wgpu::{
     ClassSet, DeviceDataset, Dropout, Error, GpuContext, KdConfig, Mlp, MlpSpec, MultiKdConfig,
     Optimizer, Result, TeacherLogits, Teachers, TrainerConfig,
@@ -116,11 +116,25 @@ pub fn train_model(
     job: &TrainJob<'_>,
     out: &Path,
 ) -> Result<Trained> {
+    train_model_with(ctx, flags, train, job, out, Compression::none())
+}
+
+/// [`train_model`] with int8 quantization-aware training or pruned fine-tuning
+/// (`distill distill --quantize`, `--prune`); the checkpoint records the compression.
+pub fn train_model_with(
+    ctx: &GpuContext,
+    flags: &JobFlags,
+    train: &DeviceDataset,
+    job: &TrainJob<'_>,
+    out: &Path,
+    compression: Compression,
+) -> Result<Trained> {
     let batch = flags.training.batch_size();
     let lr = flags.training.lr();
     let mut config = TrainerConfig::new(batch, Optimizer::adam(lr))
         .kd(job.kd)
-        .dropout(job.dropout);
+        .dropout(job.dropout)
+        .compression(compression);
     let Objectives { hint, ema, .. } = job.objectives;
     let logits = job.objectives.logits();
     if let Some(objective) = logits {
@@ -147,6 +161,10 @@ pub fn train_model(
         ));
     }
     let checkpoint_file = checkpoint_path(out, job.name);
+    let mut settings = job_settings(flags, job);
+    if !compression.is_none() {
+        settings["compression"] = json!(compression);
+    }
     // The output folder's own check (--force, --resume) guards the files in it.
     let mut run = TrainingRun::new(&[], config)
         .spec(job.spec.clone())
@@ -156,7 +174,7 @@ pub fn train_model(
         .jitter(job.jitter)
         .teacher(teacher)
         .checkpoint(&checkpoint_file, flags.resume, true)
-        .settings(job_settings(flags, job))
+        .settings(settings)
         .cancel_token(INTERRUPT.clone());
     if let Some((params, _)) = job.init {
         run = run.init(params);

@@ -137,6 +137,47 @@ impl CombineChoice {
     }
 }
 
+/// `--task`: what the model predicts.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Task {
+    /// A class per sample: integer labels, cross-entropy, errors counted (the default).
+    #[default]
+    Classification,
+    /// Real-valued targets (one or more): squared-error family losses, RMSE and MAE.
+    Regression,
+}
+
+impl Choices for Task {
+    const WHAT: &'static str = "task";
+}
+
+/// `--regression-loss`: the form of the regression distillation loss.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RegressionLossChoice {
+    /// Squared error against targets and teacher (the default).
+    #[default]
+    Mse,
+    /// Huber loss at --huber-delta against targets and teacher.
+    Huber,
+    /// Squared error against the targets plus the teacher-bounded term (Chen et al. 2017) at
+    /// --bound-margin.
+    Bounded,
+}
+
+impl Choices for RegressionLossChoice {
+    const WHAT: &'static str = "regression loss";
+}
+
+/// A finite number (`--bound-margin`).
+pub fn finite(text: &str) -> Result<f32, String> {
+    let x = number(text)?;
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err("must be finite".into())
+    }
+}
+
 /// `--weights-precision`: how a trained model's weights are stored.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum PrecisionChoice {
@@ -394,4 +435,26 @@ mod tests {
         );
         assert!(hidden_list("8;x").unwrap_err().contains("not a width"));
     }
+}
+
+/// `--prune`: a sparsity, a fraction in [0, 1) of the weights set to zero.
+pub fn sparsity(text: &str) -> Result<distill_wgpu::model::prune::Sparsity, String> {
+    let x: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    distill_wgpu::model::prune::Sparsity::new(x).map_err(|_| {
+        format!("sparsity {x} must lie in [0, 1): the fraction of weights pruned, e.g. 0.8")
+    })
+}
+
+/// `--quantize`: how the student's weights are quantized while it trains.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuantizeChoice {
+    /// Symmetric int8 per output row (one f32 scale per row), quantization-aware training.
+    Int8,
+}
+
+impl Choices for QuantizeChoice {
+    const WHAT: &'static str = "quantization";
 }

@@ -32,7 +32,8 @@ pub(crate) struct GatherParams {
     pub gather_teacher: u32,
     /// How the feature words are read: 0 packed bytes scaled by 1/255, 1 f32 bits.
     pub encoding: u32,
-    pub pad: u32,
+    /// Words of truth per sample: 1 (a class index) or the outputs (f32 regression targets).
+    pub label_width: u32,
 }
 
 /// The shader: the shared hash, then the kernel.
@@ -94,7 +95,7 @@ impl GatherBatch {
             step: self.step,
             gather_teacher: self.teacher as u32,
             encoding,
-            pad: 0,
+            label_width: 1,
         }
     }
 }
@@ -120,14 +121,23 @@ impl GatherParams {
             ..self
         }
     }
+
+    /// The same gather copying `width` words of truth per sample (regression targets).
+    pub(crate) fn with_label_width(self, width: usize) -> Self {
+        Self {
+            label_width: width as u32,
+            ..self
+        }
+    }
 }
 
 /// A gather dispatch of up to `rows` rows driven by `uniform` (a [`GatherParams`] the caller
-/// rewrites per batch) copying up to `teacher_width` teacher floats per row.
+/// rewrites per batch) copying up to `teacher_width` teacher floats and `label_width` words of
+/// truth per row.
 pub(crate) fn gather_dispatch(
     ctx: &GpuContext,
     shape: ImageShape,
-    teacher_width: usize,
+    (teacher_width, label_width): (usize, usize),
     rows: usize,
     uniform: &wgpu::Buffer,
     b: GatherBuffers<'_>,
@@ -135,6 +145,7 @@ pub(crate) fn gather_dispatch(
     let x = shape
         .features()
         .max(teacher_width)
+        .max(label_width)
         .div_ceil(ELEMENT_WORKGROUP);
     Dispatch::new(
         ctx,
@@ -244,7 +255,14 @@ pub async fn gather(
         batch_labels: &batch_labels,
         batch_teacher: &batch_teacher,
     };
-    let dispatch = gather_dispatch(ctx, shape, shape.classes, batch.rows, &uniform, buffers)?;
+    let dispatch = gather_dispatch(
+        ctx,
+        shape,
+        (shape.classes, 1),
+        batch.rows,
+        &uniform,
+        buffers,
+    )?;
     let teacher_len = if batch.teacher {
         batch.rows * shape.classes
     } else {

@@ -14,9 +14,9 @@ use distill_wgpu::files::write_atomic;
 use distill_wgpu::{Error, Result, SplitMix64};
 
 use crate::flags::GpuFlags;
-use crate::values;
 use crate::open_context;
 use crate::report::{to_json, today, AdapterReport, BenchReport};
+use crate::values;
 
 /// `distill bench` flags.
 #[derive(Args, Debug)]

@@ -1,19 +1,24 @@
 //! `distill diagnose --teacher T [--student S] [--baseline B]`: why distillation helped or
-//! hurt, from the models' logits on the data (see `distill_wgpu::diagnose`).
+//! hurt, from the models' logits on the data (see `distill_wgpu::diagnose`), and whether the
+//! student looks where the teacher looks (input-gradient saliency maps on the test set).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use serde::Serialize;
 
-use distill_wgpu::diagnose::{diagnose, DiagnoseInput, Diagnosis, ModelLogits, Thresholds};
+use distill_wgpu::diagnose::{
+    diagnose, saliency_agreement, telling_samples, DiagnoseInput, Diagnosis, ModelLogits,
+    Thresholds,
+};
 use distill_wgpu::eval::calibrate::calibrator;
+use distill_wgpu::eval::saliency::{dataset_saliency, SaliencyTarget};
 use distill_wgpu::eval::{check_fits, logits};
 use distill_wgpu::model::io;
 use distill_wgpu::ops::calibration::ECE_BINS;
-use distill_wgpu::{files, DeviceDataset, GpuContext, Mlp, Result};
+use distill_wgpu::{files, Dataset, DeviceDataset, GpuContext, Mlp, Result};
 
-use crate::analysis_pages::write_diagnosis_page;
+use crate::analysis_pages::{write_diagnosis_page, SaliencyExamples};
 use crate::cli::DiagnoseArgs;
 use crate::jobs::load_data;
 use crate::open_context;
@@ -35,6 +40,11 @@ struct DiagnosisReport<'a> {
 }
 
 type Logits = (Vec<f32>, Option<Vec<f32>>);
+
+/// Rows per saliency pass.
+const SALIENCY_CHUNK: usize = 256;
+/// Each map is taken at the sample's label, so every model answers the same question.
+const SALIENCY_TARGET: SaliencyTarget = SaliencyTarget::Label;
 
 /// The borrowed view of a model's logits.
 fn view<'a>(name: &'a str, l: &'a Logits) -> ModelLogits<'a> {
@@ -95,7 +105,8 @@ pub fn run(args: &DiagnoseArgs) -> Result<ExitCode> {
         baseline: baseline.as_ref().map(|l| view("baseline", l)),
     };
     let thresholds = Thresholds::default();
-    let diagnosis = diagnose(&input, &thresholds)?;
+    let mut diagnosis = diagnose(&input, &thresholds)?;
+    let examples = add_saliency(&ctx, args, &data.test, &mut diagnosis)?;
     let report = DiagnosisReport {
         schema: "distill-wgpu-diagnosis/1",
         date: today(),
@@ -109,7 +120,7 @@ pub fn run(args: &DiagnoseArgs) -> Result<ExitCode> {
     };
     let json = to_json(&report);
     files::write_atomic(&report_path, json.as_bytes())?;
-    let page = write_diagnosis_page(&out, &ctx, &diagnosis)?;
+    let page = write_diagnosis_page(&out, &ctx, &diagnosis, examples.as_ref())?;
     if args.json {
         println!("{json}");
     } else {
@@ -121,6 +132,65 @@ pub fn run(args: &DiagnoseArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A model's saliency maps on the test set.
+fn model_saliency(ctx: &GpuContext, path: &Path, test: &Dataset) -> Result<Vec<f32>> {
+    let (spec, params) = io::load(path)?;
+    let model = Mlp::from_parameters(ctx, &spec, &params)?;
+    dataset_saliency(ctx, &model, test, SALIENCY_TARGET, SALIENCY_CHUNK)
+}
+
+/// Adds the student's and baseline's saliency agreement with the teacher to `diagnosis`, and
+/// returns the telling samples' maps for the page (image data with a student only).
+fn add_saliency(
+    ctx: &GpuContext,
+    args: &DiagnoseArgs,
+    test: &Dataset,
+    diagnosis: &mut Diagnosis,
+) -> Result<Option<SaliencyExamples>> {
+    let others: Vec<(&str, &Path)> = [("student", &args.student), ("baseline", &args.baseline)]
+        .into_iter()
+        .filter_map(|(name, path)| path.as_deref().map(|p| (name, p)))
+        .collect();
+    if others.is_empty() {
+        return Ok(None);
+    }
+    let features = test.features();
+    let teacher = model_saliency(ctx, &args.teacher, test)?;
+    let mut maps = vec![("teacher".to_string(), teacher)];
+    let mut student_rho = None;
+    for (name, path) in others {
+        let other = model_saliency(ctx, path, test)?;
+        let (agreement, per_sample) =
+            saliency_agreement(name, SALIENCY_TARGET, &maps[0].1, &other, features)?;
+        diagnosis.saliency.push(agreement);
+        if name == "student" {
+            student_rho = Some(per_sample);
+        }
+        maps.push((name.to_string(), other));
+    }
+    let (Some(rho), false) = (student_rho, test.is_tabular()) else {
+        return Ok(None);
+    };
+    let mut columns = vec!["input".to_string()];
+    columns.extend(maps.iter().map(|(name, _)| format!("{name} saliency")));
+    let rows = telling_samples(&rho)
+        .into_iter()
+        .map(|(what, i)| {
+            let title = format!("#{i} ({}), {what}", test.labels[i]);
+            let span = i * features..(i + 1) * features;
+            let mut panels = vec![test.inputs_f32(i..i + 1)];
+            panels.extend(maps.iter().map(|(_, m)| m[span.clone()].to_vec()));
+            (title, rho[i].unwrap_or(f64::NAN), panels)
+        })
+        .collect();
+    Ok(Some(SaliencyExamples {
+        columns,
+        rows,
+        height: test.height,
+        width: test.width,
+    }))
 }
 
 fn print_diagnosis(d: &Diagnosis, classes: usize) {
@@ -180,6 +250,23 @@ fn print_diagnosis(d: &Diagnosis, classes: usize) {
             print!(", {:.2} % on training (mean KL {kl:.4})", 100.0 * a);
         }
         println!();
+    }
+    for a in &d.saliency {
+        let [min, q1, median, q3, max] = a.quantiles;
+        println!(
+            "\nsaliency: {} vs teacher, Spearman ρ of |∂ z_label / ∂ x| over {} test samples: \
+             mean {:.3} ± {:.3}; min {min:.3}, quartiles {q1:.3} / {median:.3} / {q3:.3}, max \
+             {max:.3}{}",
+            a.name,
+            a.samples,
+            a.mean,
+            a.std,
+            if a.undefined > 0 {
+                format!(" ({} with a constant map left out)", a.undefined)
+            } else {
+                String::new()
+            }
+        );
     }
     if d.warnings.is_empty() {
         println!("\nno warnings");

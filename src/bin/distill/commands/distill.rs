@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
+use distill_wgpu::model::int8::Int8Model;
+use distill_wgpu::model::prune::{dense_bytes, sparse_bytes, weight_sparsity};
+use distill_wgpu::train::Compression;
 use distill_wgpu::{DeviceDataset, Dropout, Error, GpuContext, KdConfig, Mlp, Result};
 
 use crate::cli::DistillArgs;
@@ -13,7 +16,7 @@ use crate::objective_flags::{LossKind, Objectives};
 use crate::output::{check_inputs_not_outputs, job_outputs, prepare, Resume};
 use crate::report::Settings;
 use crate::teachers::{Ready, TeacherFiles};
-use crate::training::{train_model, TrainJob};
+use crate::training::{train_model, train_model_with, TrainJob, Trained};
 use crate::{defaults, open_context};
 
 /// DKD's temperature unless --temperature says otherwise (the paper's T = 4).
@@ -21,6 +24,10 @@ const DKD_TEMPERATURE: f32 = 4.0;
 
 /// Distills the student and writes its weights and reports.
 pub fn run(args: &DistillArgs) -> Result<ExitCode> {
+    if args.task.is_regression() {
+        return super::regression::distill(args);
+    }
+    args.task.check_classification()?;
     let job = &args.job;
     let mut kd = args.kd.config()?;
     if args.objectives.loss == LossKind::Dkd && args.kd.temperature.is_none() {
@@ -63,10 +70,13 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
         Some(_) => Some(hint_teacher(&ctx, &teachers)?),
         None => None,
     };
+    let compression = args.compression.compression();
     let student = TrainJob {
         name: "student",
         spec: &spec,
-        epochs: job.training.epochs.unwrap_or(defaults::EPOCHS),
+        epochs: (args.compression.finetune_epochs)
+            .or(job.training.epochs)
+            .unwrap_or(defaults::EPOCHS),
         kd,
         teacher: ready.plain(),
         dropout: Dropout::none(),
@@ -79,11 +89,13 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
         objectives,
         hint_teacher: hint_teacher.as_ref(),
     };
-    let trained = train_model(&ctx, job, &train, &student, &out)?;
+    let trained = train_model_with(&ctx, job, &train, &student, &out, compression)?;
     let meta = [
         ("distill_wgpu.temperature", kd.temperature.to_string()),
         ("distill_wgpu.alpha", kd.alpha.to_string()),
     ];
+    let int8_path = out.join("student-distilled-int8.safetensors");
+    let trained = compressed(&ctx, &trained, compression, &int8_path, &meta)?;
     let results = vec![finish_model(
         &ctx,
         &test,
@@ -112,6 +124,51 @@ pub fn run(args: &DistillArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The model to evaluate and save as `student-distilled.safetensors`: with int8, the weights
+/// the int8 file (written here to `int8_path`) holds, dequantized, so the float file and the
+/// reported errors are the int8 model's; with pruning, the trained model. Prints the sizes.
+fn compressed(
+    ctx: &GpuContext,
+    trained: &Trained,
+    compression: Compression,
+    int8_path: &std::path::Path,
+    meta: &[(&str, String)],
+) -> Result<Trained> {
+    let params = trained.model.parameters(ctx)?;
+    let spec = trained.model.spec();
+    let mut model = None;
+    if compression.quantize.is_some() {
+        let int8 = Int8Model::quantize(spec, &params)?;
+        distill_wgpu::files::write_atomic(int8_path, &int8.to_safetensors(meta)?)?;
+        println!(
+            "int8 model: {} ({} bytes of tensors, against {} as f32)",
+            int8_path.display(),
+            int8.tensor_bytes(),
+            dense_bytes(spec)
+        );
+        model = Some(Mlp::from_parameters(ctx, spec, &int8.dequantized())?);
+    }
+    if let Some(target) = compression.prune {
+        println!(
+            "pruned model: {:.1} % of the weights zero (target {:.1} %); {} bytes as compressed \
+             sparse rows (f32 value and u16 column a nonzero weight), {} dense f32",
+            100.0 * weight_sparsity(spec, &params),
+            100.0 * target.fraction(),
+            sparse_bytes(spec, &params),
+            dense_bytes(spec)
+        );
+    }
+    Ok(Trained {
+        model: match model {
+            Some(m) => m,
+            None => trained.model.duplicate(ctx)?,
+        },
+        logs: trained.logs.clone(),
+        test_errors: trained.test_errors.clone(),
+        seconds: trained.seconds,
+    })
+}
+
 /// The one teacher model a hint reads hidden activations from.
 fn hint_teacher(ctx: &GpuContext, teachers: &TeacherFiles) -> Result<Mlp> {
     let mut models = teachers.models(ctx)?;
@@ -130,6 +187,11 @@ fn ema_only(args: &DistillArgs, kd: KdConfig, objectives: Objectives) -> Result<
     if objectives.hint.is_some() {
         return Err(Error::InvalidConfig(
             "--hint needs a --teacher model to read hidden layers from".into(),
+        ));
+    }
+    if !args.compression.compression().is_none() {
+        return Err(Error::InvalidConfig(
+            "--quantize and --prune distill from a --teacher (or --teacher-logits)".into(),
         ));
     }
     let data = load_data(&job.data)?;

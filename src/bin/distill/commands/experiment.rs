@@ -46,7 +46,12 @@ pub fn run(args: &ExperimentArgs) -> Result<ExitCode> {
     // then share their teachers and baselines.
     let quiet = args.training.quiet;
     let scale = scale_from(args)?;
-    let data = load_data(&args.data)?;
+    // Loaded once, and only when an experiment runs on it (some draw their own data).
+    let data = if chosen.0.iter().all(|e| e.brings_own_data()) {
+        None
+    } else {
+        Some(load_data(&args.data)?)
+    };
     let out = prepare(&args.output, Resume::Unsupported)?;
     let ctx = open_context(&args.gpu, false)?;
     let mut finished = Vec::new();
@@ -60,7 +65,12 @@ pub fn run(args: &ExperimentArgs) -> Result<ExitCode> {
                 eprintln!("{line}");
             }
         };
-        let table = experiment.run(&ctx, &data, &scale, &mut progress)?;
+        let table = match &data {
+            Some(data) if !experiment.brings_own_data() => {
+                experiment.run(&ctx, data, &scale, &mut progress)?
+            }
+            _ => experiment.run_on_own_data(&ctx, &scale, &mut progress)?,
+        };
         let seconds = start.elapsed().as_secs_f64();
         let markdown = table.markdown();
         println!("\n{markdown}");

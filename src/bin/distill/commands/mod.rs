@@ -7,6 +7,7 @@ pub mod distill;
 pub mod eval;
 pub mod experiment;
 pub mod mutual;
+pub mod regression;
 pub mod run;
 pub mod sweep;
 pub mod train;

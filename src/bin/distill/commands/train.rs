@@ -17,6 +17,10 @@ use crate::{defaults, open_context};
 
 /// Trains the model and writes its weights and reports.
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
+    if args.task.is_regression() {
+        return super::regression::train(args);
+    }
+    args.task.check_classification()?;
     let flags = &args.job;
     let mut data = load_data(&flags.data)?;
     let seed = flags.training.seed();
