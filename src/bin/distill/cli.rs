@@ -69,7 +69,7 @@ pub enum Command {
     /// Benchmark kernels and the KD training step on this adapter.
     Bench(commands::bench::BenchArgs),
     /// Write a seeded synthetic data set: friedman1 (Friedman #1 regression, train.csv and
-    /// test.csv with a "target" column).
+    /// test.csv with the target in column "y").
     MakeData(commands::regression::MakeDataArgs),
 }
 

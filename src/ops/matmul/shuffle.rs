@@ -64,11 +64,30 @@ pub struct ShuffleBlock {
 }
 
 /// `(rows, groups)` blocks generated for each B form: the spike's fastest per product on
-/// lavapipe at 8 and 16 lanes, and their neighbours, so measurement has a choice.
+/// lavapipe at 8 and 16 lanes and their neighbours, up to 64 accumulators a lane (larger
+/// blocks spill), so measurement has a choice.
 const BLOCKS: &[(ShuffleB, &[(u32, u32)])] = &[
-    (ShuffleB::AlongN, &[(8, 1), (12, 1), (16, 1), (8, 2)]),
-    (ShuffleB::AlongK, &[(8, 2), (12, 2), (16, 2), (16, 1)]),
-    (ShuffleB::Scalar, &[(8, 2), (12, 2), (16, 2)]),
+    (
+        ShuffleB::AlongN,
+        &[
+            (8, 1),
+            (12, 1),
+            (16, 1),
+            (24, 1),
+            (32, 1),
+            (8, 2),
+            (12, 2),
+            (16, 2),
+        ],
+    ),
+    (
+        ShuffleB::AlongK,
+        &[(8, 2), (12, 2), (16, 2), (32, 2), (16, 1)],
+    ),
+    (
+        ShuffleB::Scalar,
+        &[(8, 2), (12, 2), (16, 2), (16, 4), (32, 2)],
+    ),
 ];
 
 /// Subgroup sizes the family is generated for: llvmpipe's 128-, 256- and 512-bit vectors.

@@ -141,8 +141,9 @@ fn measured(
 }
 
 /// The candidate with the least time per run over constant operands (their values do not
-/// change the speed): each compiled and run once, then the median of three rounds of enough
-/// runs to last about 20 ms.
+/// change the speed): each compiled and run once, then three rounds that time every candidate
+/// in turn (so a machine that changes speed mid-way slows all of them alike), each over enough
+/// runs to last about 20 ms; the median of a candidate's three rounds counts.
 #[cfg(not(target_arch = "wasm32"))]
 fn fastest(
     ctx: &GpuContext,
@@ -153,7 +154,7 @@ fn fastest(
     let a = vec![0.5f32; spec.a_len()];
     let b = vec![0.25f32; spec.b_len()];
     let aux = vec![1.0f32; spec.aux_len()];
-    let mut best: Option<(f64, MatmulVariant)> = None;
+    let mut timed = Vec::with_capacity(options.len());
     for &variant in options {
         let Ok(kernel) = super::prepare_matmul(ctx, variant, spec, &a, &b, &aux) else {
             continue;
@@ -164,24 +165,25 @@ fn fastest(
         }
         let once = start.elapsed().as_secs_f64();
         let repeats = ((0.02 / once.max(1e-6)).ceil() as usize).clamp(1, 16);
-        let mut rounds = Vec::with_capacity(3);
-        for _ in 0..3 {
+        timed.push((variant, kernel, repeats, Vec::with_capacity(3)));
+    }
+    for _ in 0..3 {
+        for (_, kernel, repeats, rounds) in &mut timed {
             let start = Instant::now();
-            if kernel.run(ctx, repeats).is_err() {
-                break;
+            if kernel.run(ctx, *repeats).is_ok() {
+                rounds.push(start.elapsed().as_secs_f64() / *repeats as f64);
             }
-            rounds.push(start.elapsed().as_secs_f64() / repeats as f64);
-        }
-        if rounds.len() < 3 {
-            continue;
-        }
-        rounds.sort_by(f64::total_cmp);
-        let secs = rounds[1];
-        if best.is_none_or(|(t, _)| secs < t) {
-            best = Some((secs, variant));
         }
     }
-    best.map(|(_, v)| v)
+    timed
+        .into_iter()
+        .filter(|(_, _, _, rounds)| rounds.len() == 3)
+        .map(|(variant, _, _, mut rounds)| {
+            rounds.sort_by(f64::total_cmp);
+            (rounds[1], variant)
+        })
+        .min_by(|x, y| x.0.total_cmp(&y.0))
+        .map(|(_, variant)| variant)
 }
 
 /// The cache file in `dir`.
