@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 
 use distill_wgpu::gpu::MatmulTuning;
-use distill_wgpu::ops::matmul::tune::{adapter_key, cache_path, product_key};
+use distill_wgpu::ops::matmul::tune::{adapter_key, cache_path, product_key, MIN_MEASURED_FLOPS};
 use distill_wgpu::ops::matmul::{self, candidates, MatmulSpec};
 use distill_wgpu::{ContextOptions, GpuContext, SplitMix64};
 
@@ -51,6 +51,16 @@ fn every_candidate_of_a_product_gives_the_same_bits() {
     });
 }
 
+/// Products big enough to be measured (at least `MIN_MEASURED_FLOPS`).
+fn measured_products() -> Vec<MatmulSpec> {
+    let specs = vec![
+        MatmulSpec::forward(64, 128, 256, 4, 4 + 256 * 128, true),
+        MatmulSpec::input_grad(64, 128, 256, 8, false),
+    ];
+    assert!(specs.iter().all(|s| s.flops() >= MIN_MEASURED_FLOPS));
+    specs
+}
+
 fn measuring(dir: &std::path::Path, retune: bool) -> Option<GpuContext> {
     common::open(ContextOptions {
         matmul_tuning: MatmulTuning::Measure {
@@ -73,7 +83,7 @@ fn a_measured_choice_is_cached_reused_and_retuned() {
     let Some(first) = measuring(&dir, false) else {
         return;
     };
-    let spec = products()[0];
+    let spec = measured_products()[0];
     let chosen = matmul::choose(&first, &spec);
     let options = candidates(&matmul::adapter_shape(&first), &spec);
     assert!(
@@ -120,7 +130,7 @@ fn a_measured_choice_is_cached_reused_and_retuned() {
 fn a_damaged_or_foreign_cache_file_is_measured_over() {
     let dir = fresh_dir("damaged");
     std::fs::create_dir_all(&dir).unwrap();
-    let spec = products()[1];
+    let spec = measured_products()[1];
     for text in [
         "{ not json".to_string(),
         r#"{"format":"someone-else/1","adapters":{}}"#.to_string(),
@@ -154,4 +164,20 @@ fn a_damaged_or_foreign_cache_file_is_measured_over() {
         .iter()
         .any(|(k, c)| k == &key && c.measured_here));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_small_product_takes_the_cost_model_without_measuring() {
+    let dir = fresh_dir("small");
+    let Some(ctx) = measuring(&dir, false) else {
+        return;
+    };
+    let spec = products()[0];
+    assert!(spec.flops() < MIN_MEASURED_FLOPS);
+    assert_eq!(
+        matmul::choose(&ctx, &spec),
+        matmul::choose_variant(&matmul::adapter_shape(&ctx), &spec)
+    );
+    assert!(ctx.matmul_choices().is_empty());
+    assert!(!cache_path(&dir).exists());
 }

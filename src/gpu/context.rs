@@ -336,12 +336,6 @@ impl GpuContext {
         self.subgroup_lanes
     }
 
-    /// Seconds this context has spent compiling pipelines (the driver's compiler; zero in a
-    /// browser), and how many it compiled.
-    pub fn shader_compile_time(&self) -> (f64, usize) {
-        self.pipelines.compile_time()
-    }
-
     /// How this context chooses matmul variants.
     pub fn matmul_tuning(&self) -> &MatmulTuning {
         &self.tuning

@@ -30,9 +30,6 @@ pub struct ShaderSource {
 #[derive(Debug, Default)]
 pub(crate) struct PipelineCache {
     pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
-    /// Seconds spent compiling, and pipelines compiled (native only: a browser has no clock
-    /// here).
-    compiling: Mutex<(f64, usize)>,
 }
 
 impl PipelineCache {
@@ -53,8 +50,6 @@ impl PipelineCache {
             return Ok(p.clone());
         }
         let source = source();
-        #[cfg(not(target_arch = "wasm32"))]
-        let start = std::time::Instant::now();
         let pipeline = scoped(device, &format!("compiling shader {name}"), || {
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(name),
@@ -72,17 +67,7 @@ impl PipelineCache {
                 cache: None,
             })
         })?;
-        #[cfg(not(target_arch = "wasm32"))]
-        if let Ok(mut total) = self.compiling.lock() {
-            total.0 += start.elapsed().as_secs_f64();
-            total.1 += 1;
-        }
         cache.insert(name.to_string(), pipeline.clone());
         Ok(pipeline)
-    }
-
-    /// Seconds spent compiling pipelines so far, and how many were compiled.
-    pub fn compile_time(&self) -> (f64, usize) {
-        self.compiling.lock().map_or((0.0, 0), |t| *t)
     }
 }

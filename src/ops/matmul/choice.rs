@@ -3,7 +3,7 @@
 
 use crate::gpu::MatmulFamily;
 use crate::ops::matmul::layout::LayoutTile;
-use crate::ops::matmul::shuffle::{ShuffleBlock, SHUFFLE_LANES};
+use crate::ops::matmul::shuffle::{ShuffleB, ShuffleBlock, SHUFFLE_LANES};
 use crate::ops::matmul::spec::MatmulSpec;
 use crate::ops::matmul::variant::{
     MatmulVariant, UNROLLED_CONFIGS, UNROLLED_DOT4_CONFIGS, UNROLLED_VEC4_CONFIGS,
@@ -37,10 +37,18 @@ impl AdapterShape {
 /// the cost model.
 pub fn candidates(adapter: &AdapterShape, spec: &MatmulSpec) -> Vec<MatmulVariant> {
     let all: Vec<MatmulVariant> = match (adapter.family, adapter.lanes()) {
-        (MatmulFamily::Unrolled, Some(lanes)) => ShuffleBlock::all(lanes)
-            .into_iter()
-            .map(MatmulVariant::Shuffle)
-            .collect(),
+        (MatmulFamily::Unrolled, Some(lanes)) => {
+            let blocks = ShuffleBlock::all(lanes);
+            // Scalar loads of B only where no vec4 form applies: they never won where one did.
+            let vec4 = blocks
+                .iter()
+                .any(|b| b.b != ShuffleB::Scalar && b.supports(spec));
+            blocks
+                .into_iter()
+                .filter(|b| !vec4 || b.b != ShuffleB::Scalar)
+                .map(MatmulVariant::Shuffle)
+                .collect()
+        }
         (MatmulFamily::Unrolled, None) => UNROLLED_CONFIGS
             .iter()
             .map(|&(rows, cols)| MatmulVariant::Unrolled { rows, cols })

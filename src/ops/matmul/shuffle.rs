@@ -69,25 +69,13 @@ pub struct ShuffleBlock {
 const BLOCKS: &[(ShuffleB, &[(u32, u32)])] = &[
     (
         ShuffleB::AlongN,
-        &[
-            (8, 1),
-            (12, 1),
-            (16, 1),
-            (24, 1),
-            (32, 1),
-            (8, 2),
-            (12, 2),
-            (16, 2),
-        ],
+        &[(12, 1), (16, 1), (24, 1), (32, 1), (16, 2)],
     ),
     (
         ShuffleB::AlongK,
         &[(8, 2), (12, 2), (16, 2), (32, 2), (16, 1)],
     ),
-    (
-        ShuffleB::Scalar,
-        &[(8, 2), (12, 2), (16, 2), (16, 4), (32, 2)],
-    ),
+    (ShuffleB::Scalar, &[(8, 2), (16, 2), (32, 2)]),
 ];
 
 /// Subgroup sizes the family is generated for: llvmpipe's 128-, 256- and 512-bit vectors.

@@ -58,11 +58,19 @@ pub fn adapter_key(ctx: &GpuContext) -> String {
     )
 }
 
+/// Products smaller than this many floating-point operations take the cost model's choice even
+/// when measuring: their time is a small share of any step, and timing them would cost a first
+/// run more compiling than it could save.
+pub const MIN_MEASURED_FLOPS: f64 = 4e6;
+
 /// The variant `ctx` uses for `spec`: by the cost model, or measured (see the module).
 /// Measuring that fails (it should not) falls back to the cost model, which is always valid.
 pub fn choose_tuned(ctx: &GpuContext, adapter: &AdapterShape, spec: &MatmulSpec) -> MatmulVariant {
     match ctx.matmul_tuning() {
         MatmulTuning::CostModel => choose_variant(adapter, spec),
+        MatmulTuning::Measure { .. } if spec.flops() < MIN_MEASURED_FLOPS => {
+            choose_variant(adapter, spec)
+        }
         MatmulTuning::Measure { cache_dir, retune } => {
             measured(ctx, adapter, spec, cache_dir.as_deref(), *retune)
                 .unwrap_or_else(|| choose_variant(adapter, spec))
@@ -143,7 +151,7 @@ fn measured(
 /// The candidate with the least time per run over constant operands (their values do not
 /// change the speed): each compiled and run once, then three rounds that time every candidate
 /// in turn (so a machine that changes speed mid-way slows all of them alike), each over enough
-/// runs to last about 20 ms; the median of a candidate's three rounds counts.
+/// runs to last about 6 ms; the median of a candidate's three rounds counts.
 #[cfg(not(target_arch = "wasm32"))]
 fn fastest(
     ctx: &GpuContext,
@@ -164,7 +172,7 @@ fn fastest(
             continue;
         }
         let once = start.elapsed().as_secs_f64();
-        let repeats = ((0.02 / once.max(1e-6)).ceil() as usize).clamp(1, 16);
+        let repeats = ((0.006 / once.max(1e-6)).ceil() as usize).clamp(1, 16);
         timed.push((variant, kernel, repeats, Vec::with_capacity(3)));
     }
     for _ in 0..3 {

@@ -203,7 +203,5 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         file_name(&csv),
         out.display()
     );
-    let (seconds, pipelines) = ctx.shader_compile_time();
-    println!("shaders: {pipelines} pipelines compiled in {seconds:.1} s");
     Ok(ExitCode::SUCCESS)
 }
