@@ -28,7 +28,7 @@ fn gather_matches_reference_with_jitter_and_teacher_logits() {
             for jitter in [0, 1, 3] {
                 let rows = 1 + rng.below(count);
                 let start = rng.below(count - rows + 1);
-                let source = GatherSource { inputs: &inputs, labels: &labels, teacher: Some(&teacher), order: &order, shape };
+                let source = GatherSource { inputs: &inputs, labels: &labels, label_width: 1, teacher: Some(&teacher), order: &order, shape };
                 let batch = GatherBatch { rows, start, jitter, seed: 5, step: 1 + rng.below(100) as u32, teacher: true };
                 for c in gather::check::check_gather(ctx, &source, batch).unwrap() {
                     c.assert_ok();
@@ -59,6 +59,7 @@ fn gather_jitter_shifts_within_bounds_and_blanks_uncovered_pixels() {
     let source = GatherSource {
         inputs: &inputs,
         labels: &[1],
+        label_width: 1,
         teacher: None,
         order: &[0],
         shape,
@@ -89,7 +90,7 @@ fn gather_rejects_batches_past_the_data() {
     with_gpu!(ctx => {
         let shape = ImageShape { width: 2, height: 2, classes: 2 };
         let inputs = Inputs::U8(vec![0; 8]);
-        let source = GatherSource { inputs: &inputs, labels: &[0, 1], teacher: None, order: &[0, 1], shape };
+        let source = GatherSource { inputs: &inputs, labels: &[0, 1], label_width: 1, teacher: None, order: &[0, 1], shape };
         let past = GatherBatch { rows: 2, start: 1, jitter: 0, seed: 0, step: 0, teacher: false };
         assert!(matches!(gather::gather(ctx, &source, past), Err(Error::InvalidConfig(_))));
         let bad_order = GatherSource { order: &[0, 2], ..source };

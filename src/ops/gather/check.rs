@@ -19,17 +19,21 @@ pub async fn check_gather(
     let got = gather(ctx, source, batch).await?;
     let expected = reference::gather(source, &batch);
     let label = format!(
-        "{}x{} {} features, rows {}..{}, jitter {}, step {}",
+        "{}x{} {} features, {} label words, rows {}..{}, jitter {}, step {}",
         source.shape.width,
         source.shape.height,
         source.inputs.element_name(),
+        source.label_width,
         batch.start,
         batch.start + batch.rows,
         batch.jitter,
         batch.step
     );
-    let as_f32 = |v: &[u32]| v.iter().map(|&l| l as f32).collect::<Vec<_>>();
-    let as_f64 = |v: &[u32]| v.iter().map(|&l| l as f64).collect::<Vec<_>>();
+    // Each label word as its two 16-bit halves, exact in f32 (a target's bits span all 32).
+    let halves =
+        |v: &[u32]| -> Vec<u32> { v.iter().flat_map(|&w| [w >> 16, w & 0xffff]).collect() };
+    let as_f32 = |v: &[u32]| halves(v).iter().map(|&h| h as f32).collect::<Vec<_>>();
+    let as_f64 = |v: &[u32]| halves(v).iter().map(|&h| h as f64).collect::<Vec<_>>();
     let mut out = vec![
         compare(
             &format!("gather inputs {label}"),
@@ -60,7 +64,8 @@ pub async fn check_gather(
 }
 
 /// Random 7×5 images in 3 classes (bytes, then floats of every magnitude), and one-row
-/// tabular samples of 13 floats, gathered in a shuffled order.
+/// tabular samples of 13 floats, gathered in a shuffled order; then tabular samples with 3
+/// words of truth each (regression targets' bits).
 #[maybe_async]
 pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Comparison>> {
     let image = ImageShape {
@@ -118,6 +123,7 @@ pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Compari
             let source = GatherSource {
                 inputs,
                 labels: &labels,
+                label_width: 1,
                 teacher: with_teacher.then_some(teacher.as_slice()),
                 order: &order,
                 shape,
@@ -132,6 +138,30 @@ pub async fn suite(ctx: &GpuContext, rng: &mut SplitMix64) -> Result<Vec<Compari
             };
             out.extend(check_gather(ctx, &source, batch).await?);
         }
+    }
+    // Regression targets: K = 3 f32 words a sample, passed through bit for bit.
+    let targets: Vec<u32> = random_vec(rng, count * 3, -1e3, 1e3)
+        .iter()
+        .map(|v| v.to_bits())
+        .collect();
+    for &(rows, start) in &[(1, 39), (16, 8), (40, 0)] {
+        let source = GatherSource {
+            inputs: &tabular_floats,
+            labels: &targets,
+            label_width: 3,
+            teacher: None,
+            order: &order,
+            shape: tabular,
+        };
+        let batch = GatherBatch {
+            rows,
+            start,
+            jitter: 0,
+            seed: 11,
+            step: 1,
+            teacher: false,
+        };
+        out.extend(check_gather(ctx, &source, batch).await?);
     }
     Ok(out)
 }

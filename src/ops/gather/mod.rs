@@ -171,8 +171,11 @@ pub(crate) fn gather_dispatch(
 pub struct GatherSource<'a> {
     /// Feature values.
     pub inputs: &'a Inputs,
-    /// Labels.
+    /// Labels: `label_width` words per sample.
     pub labels: &'a [u32],
+    /// Words of truth per sample: 1 (a class index), or K (the bits of K f32 regression
+    /// targets).
+    pub label_width: usize,
     /// Teacher logits, when gathered.
     pub teacher: Option<&'a [f32]>,
     /// Sample order.
@@ -195,7 +198,14 @@ pub struct Gathered<F> {
 impl GatherSource<'_> {
     /// Checks lengths and that the batch stays inside the order.
     pub fn validate(&self, batch: &GatherBatch) -> Result<usize> {
-        let count = self.labels.len();
+        if self.label_width == 0 || !self.labels.len().is_multiple_of(self.label_width) {
+            return Err(Error::InvalidConfig(format!(
+                "gather labels: {} words are not whole samples of {} words",
+                self.labels.len(),
+                self.label_width
+            )));
+        }
+        let count = self.labels.len() / self.label_width;
         if count == 0 || batch.rows == 0 {
             return Err(Error::EmptyBatch);
         }
@@ -242,9 +252,12 @@ pub async fn gather(
     let teacher = ctx.upload("gather teacher", source.teacher.unwrap_or(&[0.0]))?;
     let order = ctx.upload("gather order", source.order)?;
     let inputs = ctx.nan_buffer("batch inputs", batch.rows * shape.features())?;
-    let batch_labels = ctx.upload("batch labels", &vec![u32::MAX; batch.rows])?;
+    let label_words = batch.rows * source.label_width;
+    let batch_labels = ctx.upload("batch labels", &vec![u32::MAX; label_words])?;
     let batch_teacher = ctx.nan_buffer("batch teacher", batch.rows * shape.classes)?;
-    let params = batch.params(shape, source.inputs.encoding());
+    let params = batch
+        .params(shape, source.inputs.encoding())
+        .with_label_width(source.label_width);
     let uniform = ctx.uniform_buffer("gather params", &params)?;
     let buffers = GatherBuffers {
         features: &features,
@@ -258,7 +271,7 @@ pub async fn gather(
     let dispatch = gather_dispatch(
         ctx,
         shape,
-        (shape.classes, 1),
+        (shape.classes, source.label_width),
         batch.rows,
         &uniform,
         buffers,
@@ -272,7 +285,7 @@ pub async fn gather(
         vec![dispatch],
         vec![
             Output::new("batch inputs", inputs, batch.rows * shape.features()),
-            Output::new("batch labels", batch_labels, batch.rows),
+            Output::new("batch labels", batch_labels, label_words),
             Output::new("batch teacher", batch_teacher, teacher_len),
         ],
         vec![features, labels, teacher, order, uniform],

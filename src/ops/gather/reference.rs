@@ -19,7 +19,7 @@ pub fn gather(source: &GatherSource<'_>, batch: &GatherBatch) -> Gathered<f64> {
     let (width, height, features) = (shape.width, shape.height, shape.features());
     let mut out = Gathered {
         inputs: Vec::with_capacity(batch.rows * features),
-        labels: Vec::with_capacity(batch.rows),
+        labels: Vec::with_capacity(batch.rows * source.label_width),
         teacher: Vec::new(),
     };
     for row in 0..batch.rows {
@@ -45,7 +45,9 @@ pub fn gather(source: &GatherSource<'_>, batch: &GatherBatch) -> Gathered<f64> {
             };
             out.inputs.push(value);
         }
-        out.labels.push(source.labels[sample]);
+        let w = source.label_width;
+        out.labels
+            .extend_from_slice(&source.labels[sample * w..(sample + 1) * w]);
         if let Some(teacher) = source.teacher {
             let logits = &teacher[sample * shape.classes..(sample + 1) * shape.classes];
             out.teacher.extend(logits.iter().map(|&v| v as f64));
