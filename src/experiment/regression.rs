@@ -5,7 +5,7 @@
 //! RMSE and MAE.
 
 use crate::data::{friedman1_splits, DeviceDataset};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::eval::{evaluate_regression, RegressionMetrics};
 use crate::experiment::{model_seed, Scale, Table};
 use crate::gpu::GpuContext;
@@ -52,33 +52,64 @@ fn students() -> [(&'static str, RegressionForm); 3] {
     ]
 }
 
-/// Trains one model and scores it on `test`.
-#[allow(clippy::too_many_arguments)]
-fn train_and_score(
-    ctx: &GpuContext,
-    scale: &Scale,
-    (train, test): (&DeviceDataset, &DeviceDataset),
-    hidden: &[usize],
+/// Where one seed's models train and are scored.
+struct Bench<'a> {
+    ctx: &'a GpuContext,
+    scale: &'a Scale,
+    train: &'a DeviceDataset,
+    test: &'a DeviceDataset,
+}
+
+/// One model of the experiment: its widths, epochs, seeds, loss and teacher.
+struct ModelRecipe<'a> {
+    hidden: &'a [usize],
     epochs: usize,
-    (seed, init_seed): (u64, u64),
+    seed: u64,
+    init_seed: u64,
+    loss: RegressionConfig,
+    teacher: Option<&'a Mlp>,
+}
+
+/// The small student of `seed`: every one starts from the same weights.
+fn student_recipe(
+    seed: u64,
+    epochs: usize,
     loss: RegressionConfig,
     teacher: Option<&Mlp>,
-) -> Result<(Mlp, RegressionMetrics)> {
-    let config = TrainerConfig::new(scale.batch_size, Optimizer::adam(scale.lr))
-        .objective(Objective::Regression(loss));
-    let mut run = TrainingRun::new(hidden, config)
-        .epochs(epochs)
-        .seed(seed)
-        .init_seed(init_seed);
-    if let Some(t) = teacher {
-        run = run.teacher(RunTeacher::Model(t));
+) -> ModelRecipe<'_> {
+    ModelRecipe {
+        hidden: STUDENT_HIDDEN,
+        epochs,
+        seed,
+        init_seed: model_seed(seed, 1),
+        loss,
+        teacher,
     }
-    let model = match run.run(ctx, train, |_| {})? {
-        RunOutcome::Finished(done) => done.model,
-        RunOutcome::Cancelled { .. } => unreachable!("no cancel token is given"),
-    };
-    let metrics = evaluate_regression(ctx, &model, test, EVAL_BATCH)?;
-    Ok((model, metrics))
+}
+
+impl Bench<'_> {
+    /// Trains `recipe` and scores it on the test set.
+    fn train_and_score(&self, recipe: &ModelRecipe<'_>) -> Result<(Mlp, RegressionMetrics)> {
+        let config = TrainerConfig::new(self.scale.batch_size, Optimizer::adam(self.scale.lr))
+            .objective(Objective::Regression(recipe.loss));
+        let mut run = TrainingRun::new(recipe.hidden, config)
+            .epochs(recipe.epochs)
+            .seed(recipe.seed)
+            .init_seed(recipe.init_seed);
+        if let Some(t) = recipe.teacher {
+            run = run.teacher(RunTeacher::Model(t));
+        }
+        let model = match run.run(self.ctx, self.train, |_| {})? {
+            RunOutcome::Finished(done) => done.model,
+            RunOutcome::Cancelled { .. } => {
+                return Err(Error::InvalidConfig(
+                    "the regression experiment's run was cancelled".into(),
+                ))
+            }
+        };
+        let metrics = evaluate_regression(self.ctx, &model, self.test, EVAL_BATCH)?;
+        Ok((model, metrics))
+    }
 }
 
 /// Runs the experiment at `scale`: its seeds, batch size, learning rate and sample counts;
@@ -101,7 +132,12 @@ pub(crate) fn run(
         let splits = friedman1_splits(train_n, test_n, seed)?;
         let train = DeviceDataset::regression(ctx, &splits.train)?;
         let test = DeviceDataset::regression(ctx, &splits.test)?;
-        let sets = (&train, &test);
+        let bench = Bench {
+            ctx,
+            scale,
+            train: &train,
+            test: &test,
+        };
         let mut record = |table: &mut Table, method: &str, m: RegressionMetrics| {
             progress(&format!(
                 "seed {seed}: {method}: RMSE {:.3}, MAE {:.3}",
@@ -111,59 +147,29 @@ pub(crate) fn run(
             table.record(method, 1, m.mae);
         };
         let scratch = RegressionConfig::scratch();
-        let seeds = (seed, model_seed(seed, 0));
-        let (teacher, m) = train_and_score(
-            ctx,
-            scale,
-            sets,
-            TEACHER_HIDDEN,
-            teacher_epochs,
-            seeds,
-            scratch,
-            None,
-        )?;
+        let (teacher, m) = bench.train_and_score(&ModelRecipe {
+            hidden: TEACHER_HIDDEN,
+            epochs: teacher_epochs,
+            seed,
+            init_seed: model_seed(seed, 0),
+            loss: scratch,
+            teacher: None,
+        })?;
         record(&mut table, "teacher", m);
         // Every student starts from the same weights.
-        let student_seeds = (seed, model_seed(seed, 1));
-        let (_, m) = train_and_score(
-            ctx,
-            scale,
-            sets,
-            STUDENT_HIDDEN,
-            student_epochs,
-            student_seeds,
-            scratch,
-            None,
-        )?;
+        let student = |loss, teacher| student_recipe(seed, student_epochs, loss, teacher);
+        let (_, m) = bench.train_and_score(&student(scratch, None))?;
         record(&mut table, "student: scratch", m);
         // The Huber loss on the targets alone: what the Huber form gains without a teacher.
         let huber = RegressionConfig {
             alpha: 0.0,
             form: RegressionForm::Huber { delta: HUBER_DELTA },
         };
-        let (_, m) = train_and_score(
-            ctx,
-            scale,
-            sets,
-            STUDENT_HIDDEN,
-            student_epochs,
-            student_seeds,
-            huber,
-            None,
-        )?;
+        let (_, m) = bench.train_and_score(&student(huber, None))?;
         record(&mut table, "student: scratch, Huber (δ = 1)", m);
         for (method, form) in students() {
             let loss = RegressionConfig { alpha: ALPHA, form };
-            let (_, m) = train_and_score(
-                ctx,
-                scale,
-                sets,
-                STUDENT_HIDDEN,
-                student_epochs,
-                student_seeds,
-                loss,
-                Some(&teacher),
-            )?;
+            let (_, m) = bench.train_and_score(&student(loss, Some(&teacher)))?;
             record(&mut table, method, m);
         }
     }
