@@ -205,7 +205,8 @@ impl DeviceDataset {
         gather_dispatch(
             ctx,
             self.shape,
-            (width, self.label_width),
+            width,
+            self.label_width,
             rows,
             uniform,
             buffers,

@@ -86,7 +86,15 @@ pub(crate) fn run(lab: &mut Lab<'_>, data: &Data) -> Result<Table> {
         for (row, teacher) in [(INT8_SCRATCH, None), (INT8_KD, Some(&base.logits))] {
             let start = Start::Init(base.init);
             let epochs = lab.scale.student.epochs;
-            let trained = train(lab, row, &base, (start, teacher), int8, (epochs, seed))?;
+            let run = StudentRun {
+                what: row,
+                start,
+                teacher,
+                compression: int8,
+                epochs,
+                seed,
+            };
+            let trained = train(lab, &base, run)?;
             let params = trained.parameters(lab.ctx)?;
             let quantized = Int8Model::quantize(trained.spec(), &params)?;
             let model = Mlp::from_parameters(lab.ctx, trained.spec(), &quantized.dequantized())?;
@@ -112,7 +120,15 @@ pub(crate) fn run(lab: &mut Lab<'_>, data: &Data) -> Result<Table> {
             };
             for (row, teacher) in [(labels, None), (kd, Some(&base.logits))] {
                 let start = Start::From(&spec, &pruned.params);
-                let tuned = train(lab, &row, &base, (start, teacher), prune, (epochs, seed))?;
+                let run = StudentRun {
+                    what: &row,
+                    start,
+                    teacher,
+                    compression: prune,
+                    epochs,
+                    seed,
+                };
+                let tuned = train(lab, &base, run)?;
                 record_pruned(lab, &mut table, &base, &row, &tuned)?;
             }
         }
@@ -158,16 +174,28 @@ enum Start<'a> {
     From(&'a MlpSpec, &'a [f32]),
 }
 
-/// Trains a student of the scale's recipe with `compression` (from `teacher`'s logits when
-/// given, else the labels) for `epochs`, shuffled by `seed` as the lab shuffles.
-fn train(
-    lab: &mut Lab<'_>,
-    what: &str,
-    base: &Baseline,
-    (start, teacher): (Start<'_>, Option<&TeacherLogits>),
+/// One compressed student to train: its row name, where it starts, its teacher's logits
+/// (`None`: the labels only), its compression, epochs and seed.
+struct StudentRun<'a> {
+    what: &'a str,
+    start: Start<'a>,
+    teacher: Option<&'a TeacherLogits>,
     compression: Compression,
-    (epochs, seed): (usize, u64),
-) -> Result<Mlp> {
+    epochs: usize,
+    seed: u64,
+}
+
+/// Trains a student of the scale's recipe as `run` says, shuffled by its seed as the lab
+/// shuffles.
+fn train(lab: &mut Lab<'_>, base: &Baseline, run: StudentRun<'_>) -> Result<Mlp> {
+    let StudentRun {
+        what,
+        start,
+        teacher,
+        compression,
+        epochs,
+        seed,
+    } = run;
     let data: &DeviceDataset = &base.train;
     (lab.progress)(&format!(
         "  {what}: {epochs} epochs on {} samples (seed {seed})",

@@ -137,7 +137,8 @@ impl GatherParams {
 pub(crate) fn gather_dispatch(
     ctx: &GpuContext,
     shape: ImageShape,
-    (teacher_width, label_width): (usize, usize),
+    teacher_width: usize,
+    label_width: usize,
     rows: usize,
     uniform: &wgpu::Buffer,
     b: GatherBuffers<'_>,
@@ -271,7 +272,8 @@ pub async fn gather(
     let dispatch = gather_dispatch(
         ctx,
         shape,
-        (shape.classes, source.label_width),
+        shape.classes,
+        source.label_width,
         batch.rows,
         &uniform,
         buffers,
