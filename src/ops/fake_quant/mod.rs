@@ -7,7 +7,7 @@
 //! unchanged. One workgroup per output row reduces `max |w|` and writes the row.
 //!
 //! There is no finite-difference test: the quantizer is a step function, and the gradient the
-//! step applies to `W` is the one taken at `W_q` (see [`reference`]).
+//! step applies to `W` is the one taken at `W_q` (see [`mod@reference`]).
 
 use maybe_async::maybe_async;
 pub mod check;

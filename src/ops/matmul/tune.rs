@@ -1,5 +1,5 @@
 //! Choosing a product's matmul variant by measurement, as burn's autotune does: on first use
-//! of a product shape, time each candidate ([`candidates`]) once and keep the fastest, in the
+//! of a product shape, time each candidate ([`candidates`](crate::ops::matmul::candidates)) once and keep the fastest, in the
 //! context and in `matmul-tuning.json` in the cache folder, keyed by adapter, driver, subgroup
 //! size and crate version. Every candidate sums k in the same order, so the choice changes
 //! speed, not results.

@@ -47,10 +47,10 @@ pub enum MatmulVariant {
         cols: u32,
     },
     /// Generated subgroup kernel for CPU adapters that offer subgroups
-    /// ([`ShuffleBlock`](crate::ops::matmul::shuffle::ShuffleBlock)): A read lane-parallel and
+    /// ([`ShuffleBlock`]): A read lane-parallel and
     /// broadcast with `subgroupShuffle`, K unrolled by the lane count.
     Shuffle(ShuffleBlock),
-    /// Layout-specialised tiles for GPUs ([`LayoutTile`](crate::ops::matmul::layout::LayoutTile)).
+    /// Layout-specialised tiles for GPUs ([`LayoutTile`]).
     Layout(LayoutTile),
 }
 
