@@ -3,15 +3,9 @@
 
 mod common;
 
-use common::numeric_grad;
+use common::{numeric_grad, random};
 use distill_wgpu::cpu;
 use distill_wgpu::{MlpSpec, SplitMix64};
-
-fn random(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f64> {
-    (0..n)
-        .map(|_| scale * (2.0 * rng.next_f64() - 1.0))
-        .collect()
-}
 
 fn assert_grads_close(what: &str, analytic: &[f64], numeric: &[f64]) {
     assert_eq!(analytic.len(), numeric.len());

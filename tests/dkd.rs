@@ -5,7 +5,8 @@
 
 mod common;
 
-use distill_wgpu::ops::check::{compare, random_vec, Comparison, Tolerance};
+use common::{assert_all_ok, batch};
+use distill_wgpu::ops::check::{compare, random_vec, Tolerance};
 use distill_wgpu::ops::dkd::check::{self as dcheck, label_gap_rows, DKD_RTOL};
 use distill_wgpu::ops::dkd::{self, DkdConfig};
 use distill_wgpu::ops::kd_loss::{self, KdBatch};
@@ -27,41 +28,6 @@ fn random_batch(rng: &mut SplitMix64, rows: usize, cols: usize) -> (Vec<f32>, Ve
     let t = random_vec(rng, rows * cols, -8.0, 8.0);
     let labels = (0..rows).map(|_| rng.below(cols) as u32).collect();
     (z, t, labels)
-}
-
-fn batch<'a>(z: &'a [f32], t: &'a [f32], labels: &'a [u32], cols: usize) -> KdBatch<'a> {
-    KdBatch {
-        student: z,
-        teacher: t,
-        labels,
-        rows: labels.len(),
-        cols,
-    }
-}
-
-/// Prints each kernel's worst error as a fraction of its tolerance, then fails on any check out
-/// of tolerance.
-fn assert_all_ok(results: &[Comparison]) {
-    for s in summarize(results) {
-        let worst = results
-            .iter()
-            .filter(|c| c.kernel() == s.kernel)
-            .map(|c| {
-                if c.tolerance.rtol == 0.0 {
-                    c.max_abs / c.tolerance.atol
-                } else {
-                    c.max_rel / c.tolerance.rtol
-                }
-            })
-            .fold(0.0, f64::max);
-        eprintln!(
-            "{:<24} {:>4} checks  max abs {:.2e}  max rel {:.2e}  worst {:.3} of tolerance",
-            s.kernel, s.checks, s.max_abs_error, s.max_rel_error, worst
-        );
-    }
-    for c in results {
-        c.assert_ok();
-    }
 }
 
 #[test]

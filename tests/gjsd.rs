@@ -1,14 +1,14 @@
 //! The generalized-JSD loss: the f64 reference against finite differences and trl's plain
 //! formula; the properties the divergence promises (zero for teacher = student, trl's ends β = 0
 //! and 1 as the mixture's limits, symmetry, the entropy bound, the high-T limit); the GPU suite;
-//! grids past 65535 rows; determinism; tolerances that catch a wrong setting; typed errors; the
-//! shader's translation and uniform size.
+//! grids past 65535 rows; determinism; tolerances that catch a wrong setting; typed errors (the
+//! shader's translation and uniform size: `tests/shaders.rs`).
 
 mod common;
 
-use common::numeric_grad;
+use common::{assert_all_ok, batch, numeric_grad, random};
 use distill_wgpu::cpu::to_f32;
-use distill_wgpu::ops::check::{compare, Comparison, Tolerance};
+use distill_wgpu::ops::check::{compare, Tolerance};
 use distill_wgpu::ops::gjsd::check::{self as gcheck, GJSD_RTOL};
 use distill_wgpu::ops::gjsd::reference::{gjsd_loss, row_jsd};
 use distill_wgpu::ops::gjsd::{self, GjsdConfig};
@@ -16,28 +16,11 @@ use distill_wgpu::ops::kd_loss::{self, reference as kd_reference, KdBatch};
 use distill_wgpu::validate::summarize;
 use distill_wgpu::{Error, GpuContext, KdConfig, SplitMix64};
 
-/// `n` values uniform in [−scale, scale).
-fn random(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f64> {
-    (0..n)
-        .map(|_| scale * (2.0 * rng.next_f64() - 1.0))
-        .collect()
-}
-
 fn config(temperature: f32, alpha: f32, beta: f32) -> GjsdConfig {
     GjsdConfig {
         temperature,
         alpha,
         beta,
-    }
-}
-
-fn batch<'a>(z: &'a [f32], t: &'a [f32], labels: &'a [u32], cols: usize) -> KdBatch<'a> {
-    KdBatch {
-        student: z,
-        teacher: t,
-        labels,
-        rows: labels.len(),
-        cols,
     }
 }
 
@@ -303,21 +286,6 @@ fn alpha_zero_is_cross_entropy_and_the_loss_weighs_jsd_by_alpha_t_squared() {
     assert_close("loss", out.loss, 0.6 * out.ce + 0.4 * 9.0 * out.kl, 1e-14);
     let (w_ce, w_jsd) = config(3.0, 0.4, 0.5).weights();
     assert_eq!((w_ce, w_jsd), (0.6, 0.4 * 9.0));
-}
-
-/// Prints each kernel's largest errors, then fails on any check out of tolerance.
-fn assert_all_ok(results: &[Comparison]) {
-    assert!(!results.is_empty());
-    for s in summarize(results) {
-        let (abs, rel) = (s.max_abs_error, s.max_rel_error);
-        eprintln!(
-            "{:<24} {:>4} checks  max abs {abs:.2e}  max rel {rel:.2e}",
-            s.kernel, s.checks
-        );
-    }
-    for c in results {
-        c.assert_ok();
-    }
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::assert_all_ok;
 use common::portability::uniform_block_size;
 use distill_wgpu::ops::accumulate::{self, check::MLP_PARAMETERS};
 use distill_wgpu::ops::check::{compare_scaled, random_vec, Comparison};
@@ -13,19 +14,6 @@ use distill_wgpu::ops::hint::{self, check::compare_hint, check_hint_weight};
 use distill_wgpu::ops::SHADERS;
 use distill_wgpu::validate::summarize;
 use distill_wgpu::{cpu, Error, MlpSpec, SplitMix64};
-
-fn assert_all_ok(results: &[Comparison]) {
-    assert!(!results.is_empty());
-    for s in summarize(results) {
-        eprintln!(
-            "{:<30} {:>3} checks  max abs {:.2e}  max rel {:.2e}  (atol ≤ {:.1e}, rtol ≤ {:.1e})",
-            s.kernel, s.checks, s.max_abs_error, s.max_rel_error, s.atol_max, s.rtol_max
-        );
-    }
-    for c in results {
-        c.assert_ok();
-    }
-}
 
 fn kernels(results: &[Comparison]) -> Vec<String> {
     summarize(results).into_iter().map(|k| k.kernel).collect()

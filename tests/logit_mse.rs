@@ -2,13 +2,13 @@
 //! the properties the loss promises (no squared error when teacher equals student, α = 0 is the
 //! cross-entropy, α = 1 the regression alone with PyTorch's per-element mean, invariance to a
 //! shift of both rows), the GPU suite and a sweep against the reference, tolerances that catch a
-//! wrong weight or normalisation, more rows than one grid dimension holds, determinism, the
-//! shader's translation, and typed errors for bad settings.
+//! wrong weight or normalisation, more rows than one grid dimension holds, determinism, and typed
+//! errors for bad settings (the shader's translation: `tests/shaders.rs`).
 
 mod common;
 
-use common::numeric_grad;
-use distill_wgpu::ops::check::{compare, Comparison, Tolerance};
+use common::{assert_all_ok, batch, numeric_grad, random};
+use distill_wgpu::ops::check::{compare, Tolerance};
 use distill_wgpu::ops::kd_loss::{self, KdBatch};
 use distill_wgpu::ops::logit_mse::check::{self as mcheck, random_rows, LOGIT_MSE_RTOL};
 use distill_wgpu::ops::logit_mse::{self, reference, LogitMseConfig};
@@ -17,48 +17,6 @@ use distill_wgpu::{cpu, Error, SplitMix64};
 
 fn config(alpha: f32) -> LogitMseConfig {
     LogitMseConfig { alpha }
-}
-
-fn batch<'a>(z: &'a [f32], t: &'a [f32], labels: &'a [u32], cols: usize) -> KdBatch<'a> {
-    KdBatch {
-        student: z,
-        teacher: t,
-        labels,
-        rows: labels.len(),
-        cols,
-    }
-}
-
-fn random(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f64> {
-    (0..n)
-        .map(|_| scale * (2.0 * rng.next_f64() - 1.0))
-        .collect()
-}
-
-/// Prints each kernel's worst error as a fraction of its tolerance, then fails on any check out
-/// of tolerance.
-fn assert_all_ok(results: &[Comparison]) {
-    assert!(!results.is_empty());
-    for s in summarize(results) {
-        let worst = results
-            .iter()
-            .filter(|c| c.kernel() == s.kernel)
-            .map(|c| {
-                if c.tolerance.rtol == 0.0 {
-                    c.max_abs / c.tolerance.atol
-                } else {
-                    c.max_rel / c.tolerance.rtol
-                }
-            })
-            .fold(0.0, f64::max);
-        eprintln!(
-            "{:<28} {:>4} checks  max abs {:.2e}  max rel {:.2e}  worst {:.3} of tolerance",
-            s.kernel, s.checks, s.max_abs_error, s.max_rel_error, worst
-        );
-    }
-    for c in results {
-        c.assert_ok();
-    }
 }
 
 #[test]

@@ -8,10 +8,8 @@
 
 mod common;
 
-use common::numeric_grad;
-use distill_wgpu::ops::check::Comparison;
+use common::{assert_all_ok, batch, numeric_grad, random};
 use distill_wgpu::ops::kd_loss::check::mixed_rows;
-use distill_wgpu::ops::kd_loss::KdBatch;
 use distill_wgpu::ops::logit_std::check::{
     self as lcheck, compare_logit_std, random_rows, Expected,
 };
@@ -20,27 +18,11 @@ use distill_wgpu::ops::logit_std::{self, LogitStdConfig, PAPER_EPSILON};
 use distill_wgpu::validate::summarize;
 use distill_wgpu::{cpu, Error, SplitMix64};
 
-fn random(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f64> {
-    (0..n)
-        .map(|_| scale * (2.0 * rng.next_f64() - 1.0))
-        .collect()
-}
-
 fn config(temperature: f32, alpha: f32, epsilon: f32) -> LogitStdConfig {
     LogitStdConfig {
         temperature,
         alpha,
         epsilon,
-    }
-}
-
-fn batch<'a>(z: &'a [f32], t: &'a [f32], labels: &'a [u32], cols: usize) -> KdBatch<'a> {
-    KdBatch {
-        student: z,
-        teacher: t,
-        labels,
-        rows: labels.len(),
-        cols,
     }
 }
 
@@ -298,26 +280,6 @@ fn low_temperature_limit_is_the_students_shortfall_at_the_teachers_top_class() {
                 top - u[k]
             );
         }
-    }
-}
-
-/// Prints each kernel's worst error as a fraction of its tolerance, then fails on any check out
-/// of tolerance.
-fn assert_all_ok(results: &[Comparison]) {
-    assert!(!results.is_empty());
-    for s in summarize(results) {
-        let worst = results
-            .iter()
-            .filter(|c| c.kernel() == s.kernel)
-            .map(|c| c.max_rel / c.tolerance.rtol)
-            .fold(0.0, f64::max);
-        eprintln!(
-            "{:<28} {:>4} checks  max abs {:.2e}  max rel {:.2e}  worst {:.3} of tolerance",
-            s.kernel, s.checks, s.max_abs_error, s.max_rel_error, worst
-        );
-    }
-    for c in results {
-        c.assert_ok();
     }
 }
 

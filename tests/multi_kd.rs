@@ -1,11 +1,11 @@
 //! The multi-teacher, partial-class KD loss: equivalences with the single-teacher loss, the
 //! mixture's gradient, routing, rows no teacher knows, central finite differences of the
 //! reference, the GPU against the reference (suite and a seeded sweep), typed errors for bad
-//! input, determinism, and naga portability of the shader.
+//! input, and determinism (the shader's naga portability: `tests/shaders.rs`).
 
 mod common;
 
-use common::numeric_grad;
+use common::{assert_all_ok, numeric_grad};
 use distill_wgpu::cpu;
 use distill_wgpu::ops::check::random_vec;
 use distill_wgpu::ops::kd_loss::{self, KdBatch};
@@ -496,18 +496,6 @@ fn the_tolerances_catch_a_wrong_weighting_mask_or_temperature() {
         base[1] *= 1.01;
         assert!(grad_fails(&MultiKdBatch { base_weights: &base, ..case.batch() }, right));
     });
-}
-
-fn assert_all_ok(results: &[distill_wgpu::ops::check::Comparison]) {
-    for s in summarize(results) {
-        eprintln!(
-            "{:<28} {:>4} checks  max abs {:.2e}  max rel {:.2e}  (atol ≤ {:.1e})",
-            s.kernel, s.checks, s.max_abs_error, s.max_rel_error, s.atol_max
-        );
-    }
-    for c in results {
-        c.assert_ok();
-    }
 }
 
 #[test]

@@ -2,12 +2,13 @@
 //! every form, the properties each form promises (PyTorch's mean-reduced MSE and Huber, the
 //! bounded term of Chen et al. 2017 switching off once the student beats the teacher by the
 //! margin), the GPU suite and a seeded sweep against the reference, tolerances that catch a
-//! wrong weight, determinism, the shader's translation, and typed errors for bad settings.
+//! wrong weight, determinism, and typed errors for bad settings (the shader's translation:
+//! `tests/shaders.rs`).
 
 mod common;
 
-use common::numeric_grad;
-use distill_wgpu::ops::check::{compare_scaled, Comparison, Tolerance};
+use common::{assert_all_ok, numeric_grad, random};
+use distill_wgpu::ops::check::{compare_scaled, Tolerance};
 use distill_wgpu::ops::regression_loss::check::{self as rcheck, RegressionCase, REGRESSION_RTOL};
 use distill_wgpu::ops::regression_loss::{
     self, reference, RegressionBatch, RegressionConfig, RegressionForm,
@@ -17,25 +18,6 @@ use distill_wgpu::{Error, SplitMix64};
 
 fn config(alpha: f32, form: RegressionForm) -> RegressionConfig {
     RegressionConfig { alpha, form }
-}
-
-fn random(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f64> {
-    (0..n)
-        .map(|_| scale * (2.0 * rng.next_f64() - 1.0))
-        .collect()
-}
-
-fn assert_all_ok(results: &[Comparison]) {
-    assert!(!results.is_empty());
-    for s in summarize(results) {
-        eprintln!(
-            "{:<36} {:>4} checks  max abs {:.2e}  max rel {:.2e}",
-            s.kernel, s.checks, s.max_abs_error, s.max_rel_error
-        );
-    }
-    for c in results {
-        c.assert_ok();
-    }
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::numeric_grad;
+use common::{numeric_grad, random};
 use distill_wgpu::data::Dataset;
 use distill_wgpu::eval::saliency::reference::{input_gradient, saliency};
 use distill_wgpu::eval::saliency::{dataset_saliency, spearman, SaliencyPlan, SaliencyTarget};
@@ -13,12 +13,6 @@ use distill_wgpu::model::reference::mlp_logits;
 use distill_wgpu::model::{Activation, MlpSpec};
 use distill_wgpu::ops::check::{compare, Tolerance};
 use distill_wgpu::{Error, Mlp, SplitMix64};
-
-fn random(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f64> {
-    (0..n)
-        .map(|_| scale * (2.0 * rng.next_f64() - 1.0))
-        .collect()
-}
 
 fn f32s(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()

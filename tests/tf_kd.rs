@@ -4,12 +4,13 @@
 //! teacher softened as `softmax(p_v / T)` and uniform at a = 1/C, no KL when the student is the
 //! virtual teacher, α = 0 and m = 0 are the cross-entropy, the teacher buffer is never read), the
 //! GPU suite and a sweep against the reference, tolerances that catch a wrong setting, more rows
-//! than one grid dimension holds, determinism, the shader's translation, and typed errors.
+//! than one grid dimension holds, determinism, and typed errors (the shader's translation:
+//! `tests/shaders.rs`).
 
 mod common;
 
-use common::numeric_grad;
-use distill_wgpu::ops::check::{compare, Comparison, Tolerance};
+use common::{assert_all_ok, batch, numeric_grad, random};
+use distill_wgpu::ops::check::{compare, Tolerance};
 use distill_wgpu::ops::kd_loss::KdBatch;
 use distill_wgpu::ops::tf_kd::check::{
     self as tcheck, config, random_rows, virtual_teacher_rows, SETTINGS, TF_KD_RTOL,
@@ -17,22 +18,6 @@ use distill_wgpu::ops::tf_kd::check::{
 use distill_wgpu::ops::tf_kd::{self, reference, TfKdConfig, VirtualTeacher};
 use distill_wgpu::validate::summarize;
 use distill_wgpu::{cpu, Error, GpuContext, SplitMix64};
-
-fn batch<'a>(z: &'a [f32], t: &'a [f32], labels: &'a [u32], cols: usize) -> KdBatch<'a> {
-    KdBatch {
-        student: z,
-        teacher: t,
-        labels,
-        rows: labels.len(),
-        cols,
-    }
-}
-
-fn random(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f64> {
-    (0..n)
-        .map(|_| scale * (2.0 * rng.next_f64() - 1.0))
-        .collect()
-}
 
 fn reference_at(z: &[f64], labels: &[u32], cols: usize, c: TfKdConfig) -> cpu::KdOutput<f64> {
     reference::tf_kd(
@@ -45,32 +30,6 @@ fn reference_at(z: &[f64], labels: &[u32], cols: usize, c: TfKdConfig) -> cpu::K
         c.correct_prob as f64,
         c.multiplier as f64,
     )
-}
-
-/// Prints each kernel's worst error as a fraction of its tolerance, then fails on any check out
-/// of tolerance.
-fn assert_all_ok(results: &[Comparison]) {
-    assert!(!results.is_empty());
-    for s in summarize(results) {
-        let worst = results
-            .iter()
-            .filter(|c| c.kernel() == s.kernel)
-            .map(|c| {
-                if c.tolerance.rtol == 0.0 {
-                    c.max_abs / c.tolerance.atol
-                } else {
-                    c.max_rel / c.tolerance.rtol
-                }
-            })
-            .fold(0.0, f64::max);
-        eprintln!(
-            "{:<24} {:>4} checks  max abs {:.2e}  max rel {:.2e}  worst {:.3} of tolerance",
-            s.kernel, s.checks, s.max_abs_error, s.max_rel_error, worst
-        );
-    }
-    for c in results {
-        c.assert_ok();
-    }
 }
 
 #[test]

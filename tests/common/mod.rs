@@ -9,7 +9,10 @@ pub mod portability;
 
 use std::sync::OnceLock;
 
-use distill_wgpu::{ContextOptions, Error, GpuContext, MatmulFamily};
+use distill_wgpu::ops::check::Comparison;
+use distill_wgpu::ops::kd_loss::KdBatch;
+use distill_wgpu::validate::summarize;
+use distill_wgpu::{ContextOptions, Error, GpuContext, MatmulFamily, SplitMix64};
 
 /// Environment variable that skips GPU tests explicitly.
 pub const SKIP_ENV: &str = "DISTILL_WGPU_SKIP_GPU_TESTS";
@@ -93,4 +96,48 @@ pub fn numeric_grad(x: &[f64], f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
             (up - down) / (2.0 * h)
         })
         .collect()
+}
+
+/// Prints each kernel's checks, largest errors, largest tolerances and worst error as a
+/// fraction of its tolerance, then fails on an empty list or any check out of tolerance.
+pub fn assert_all_ok(results: &[Comparison]) {
+    assert!(!results.is_empty());
+    for s in summarize(results) {
+        let worst = results
+            .iter()
+            .filter(|c| c.kernel() == s.kernel)
+            .map(|c| {
+                if c.tolerance.rtol == 0.0 {
+                    c.max_abs / c.tolerance.atol
+                } else {
+                    c.max_rel / c.tolerance.rtol
+                }
+            })
+            .fold(0.0, f64::max);
+        eprintln!(
+            "{:<36} {:>4} checks  max abs {:.2e}  max rel {:.2e}  (atol ≤ {:.1e}, rtol ≤ {:.1e})  worst {:.3} of tolerance",
+            s.kernel, s.checks, s.max_abs_error, s.max_rel_error, s.atol_max, s.rtol_max, worst
+        );
+    }
+    for c in results {
+        c.assert_ok();
+    }
+}
+
+/// `n` values uniform in `[−scale, scale)`.
+pub fn random(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f64> {
+    (0..n)
+        .map(|_| scale * (2.0 * rng.next_f64() - 1.0))
+        .collect()
+}
+
+/// A logit-loss batch over `labels.len()` rows of `cols` logits.
+pub fn batch<'a>(z: &'a [f32], t: &'a [f32], labels: &'a [u32], cols: usize) -> KdBatch<'a> {
+    KdBatch {
+        student: z,
+        teacher: t,
+        labels,
+        rows: labels.len(),
+        cols,
+    }
 }
