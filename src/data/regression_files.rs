@@ -13,7 +13,7 @@ use crate::data::arrays::{parse_features, read_npy_members, read_npz_members, Ar
 use crate::data::npy::Npy;
 use crate::data::regression::{RegressionDataset, RegressionSplits};
 use crate::data::source::DataFormat;
-use crate::data::table::MAX_CSV_BYTES;
+use crate::data::table::{csv_with_header, MAX_CSV_BYTES};
 use crate::error::{Error, Result};
 use crate::files::read_regular;
 use crate::ops::gather::Inputs;
@@ -113,16 +113,7 @@ pub fn parse_regression_csv(
     bytes: &[u8],
     target_columns: &[String],
 ) -> Result<(Vec<String>, RegressionDataset)> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| format_error(path, format!("unreadable header row: {e}")))?
-        .iter()
-        .map(str::to_string)
-        .collect();
+    let (mut reader, header) = csv_with_header(path, bytes)?;
     // Where each header column goes: Some(k) the k-th target, None a feature.
     let mut target_of = vec![None; header.len()];
     for (k, name) in target_columns.iter().enumerate() {

@@ -89,8 +89,12 @@ pub fn read_csv(path: &Path, label_column: &str) -> Result<(Vec<String>, Dataset
     parse_csv(path, &bytes, label_column)
 }
 
-/// Parses CSV bytes as [`read_csv`] does (`path` names the source in errors).
-pub fn parse_csv(path: &Path, bytes: &[u8], label_column: &str) -> Result<(Vec<String>, Dataset)> {
+/// A reader over CSV bytes (fields trimmed) and its header row's names; `path` names the source
+/// in errors.
+pub(crate) fn csv_with_header<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+) -> Result<(csv::Reader<&'a [u8]>, Vec<String>)> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
@@ -101,6 +105,12 @@ pub fn parse_csv(path: &Path, bytes: &[u8], label_column: &str) -> Result<(Vec<S
         .iter()
         .map(str::to_string)
         .collect();
+    Ok((reader, header))
+}
+
+/// Parses CSV bytes as [`read_csv`] does (`path` names the source in errors).
+pub fn parse_csv(path: &Path, bytes: &[u8], label_column: &str) -> Result<(Vec<String>, Dataset)> {
+    let (mut reader, header) = csv_with_header(path, bytes)?;
     let label_at = header
         .iter()
         .position(|name| name == label_column)
