@@ -37,7 +37,6 @@ struct LogitMseParams {
 // row_terms[2b] = ce_b, row_terms[2b + 1] = mse_b
 @group(0) @binding(5) var<storage, read_write> row_terms: array<f32>;
 
-var<workgroup> red_top: array<f32, MAX_WG>;
 
 @compute @workgroup_size(WG, 1, 1)
 fn logit_mse_rows(
@@ -57,15 +56,7 @@ fn logit_mse_rows(
             top = max(top, student[base + j]);
         }
     }
-    red_top[lid] = top;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-        if lid < stride {
-            red_top[lid] = max(red_top[lid], red_top[lid + stride]);
-        }
-        workgroupBarrier();
-    }
-    let z_max = red_top[0];
+    let z_max = workgroup_max(lid, vec2<f32>(top, 0.0)).x;
     var label = 0u;
     var z_label = 0.0;
     if row_active {

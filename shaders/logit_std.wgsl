@@ -69,21 +69,6 @@ fn scaled_gap(u: f32, v: f32, inv_t: f32) -> f32 {
     return centred_gap(u, v, vec2<f32>(0.0), inv_t);
 }
 
-// Componentwise maxima over the workgroup with a fixed tree (in row_kl.wgsl's red_sum); every
-// invocation gets them. Call from uniform control flow.
-fn workgroup_max(lid: u32, v: vec2<f32>) -> vec2<f32> {
-    workgroupBarrier();
-    red_sum[lid] = vec4<f32>(v, 0.0, 0.0);
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-        if lid < stride {
-            red_sum[lid] = max(red_sum[lid], red_sum[lid + stride]);
-        }
-        workgroupBarrier();
-    }
-    return red_sum[0].xy;
-}
-
 @compute @workgroup_size(WG, 1, 1)
 fn logit_std_rows(
     @builtin(workgroup_id) wg: vec3<u32>,

@@ -56,7 +56,6 @@ struct TfKdParams {
 // row_terms[2b] = ce_b, row_terms[2b + 1] = kl_b / C
 @group(0) @binding(5) var<storage, read_write> row_terms: array<f32>;
 
-var<workgroup> red_top: array<f32, MAX_WG>;
 
 // ℓ_c − ℓ_k as hi + lo.
 fn teacher_shift(is_label: bool) -> vec2<f32> {
@@ -94,15 +93,7 @@ fn tf_kd_rows(
             top = max(top, student[base + j]);
         }
     }
-    red_top[lid] = top;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-        if lid < stride {
-            red_top[lid] = max(red_top[lid], red_top[lid + stride]);
-        }
-        workgroupBarrier();
-    }
-    let z_max = red_top[0];
+    let z_max = workgroup_max(lid, vec2<f32>(top, 0.0)).x;
     var label = 0u;
     var z_label = 0.0;
     var z_k = 0.0;

@@ -1,6 +1,7 @@
-// Shared by the row kernels that take a KL in DESIGN.md's cancellation-free form (KD loss, DKD):
-// the workgroup size (override WG) and its reductions, the exact centred logit gap and the
-// per-class tail p·(e^e − 1 − e). One workgroup per row; every sum is a fixed tree. Needs
+// Shared by the row kernels on the logits (KD loss, DKD, JSD, logit MSE and standardization,
+// teacher-free KD), in DESIGN.md's cancellation-free form: the workgroup size (override WG) and
+// its reductions (sums, maxima, compensated sums), the exact centred logit gap and the per-class
+// tail p·(e^e − 1 − e). One workgroup per row; every reduction is a fixed tree. Needs
 // ./stable_math.wgsl prepended; the kernel sets `zero` from its uniform before any use.
 
 override WG: u32 = 64u;
@@ -25,6 +26,21 @@ fn workgroup_sum(lid: u32, v: vec4<f32>) -> vec4<f32> {
         workgroupBarrier();
     }
     return red_sum[0];
+}
+
+// Componentwise maxima over the workgroup with a fixed tree (in red_sum); every
+// invocation gets them. Call from uniform control flow.
+fn workgroup_max(lid: u32, v: vec2<f32>) -> vec2<f32> {
+    workgroupBarrier();
+    red_sum[lid] = vec4<f32>(v, 0.0, 0.0);
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+        if lid < stride {
+            red_sum[lid] = max(red_sum[lid], red_sum[lid + stride]);
+        }
+        workgroupBarrier();
+    }
+    return red_sum[0].xy;
 }
 
 // workgroup_sum for two compensated sums, (x, y) and (z, w); the totals as two f32.
