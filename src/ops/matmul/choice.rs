@@ -3,7 +3,7 @@
 
 use crate::gpu::MatmulFamily;
 use crate::ops::matmul::layout::LayoutTile;
-use crate::ops::matmul::shuffle::{ShuffleB, ShuffleBlock, SHUFFLE_LANES};
+use crate::ops::matmul::shuffle::{family_lanes, ShuffleB, ShuffleBlock};
 use crate::ops::matmul::spec::MatmulSpec;
 use crate::ops::matmul::variant::{
     MatmulVariant, UNROLLED_CONFIGS, UNROLLED_DOT4_CONFIGS, UNROLLED_VEC4_CONFIGS,
@@ -24,7 +24,7 @@ pub struct AdapterShape {
 impl AdapterShape {
     /// The subgroup lane count the subgroup family can use here, if any.
     fn lanes(&self) -> Option<u32> {
-        self.shuffle_lanes.filter(|l| SHUFFLE_LANES.contains(l))
+        family_lanes(self.shuffle_lanes)
     }
 }
 

@@ -81,6 +81,12 @@ const BLOCKS: &[(ShuffleB, &[(u32, u32)])] = &[
 /// Subgroup sizes the family is generated for: llvmpipe's 128-, 256- and 512-bit vectors.
 pub const SHUFFLE_LANES: &[u32] = &[4, 8, 16];
 
+/// The lane count the family runs at on an adapter whose fixed subgroup size is `lanes`:
+/// `None` where it has none, or one the family is not generated for.
+pub fn family_lanes(lanes: Option<u32>) -> Option<u32> {
+    lanes.filter(|l| SHUFFLE_LANES.contains(l))
+}
+
 impl ShuffleBlock {
     /// Every block for `lanes`.
     pub fn all(lanes: u32) -> Vec<ShuffleBlock> {

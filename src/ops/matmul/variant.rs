@@ -4,7 +4,7 @@ use crate::ops::matmul::codegen::{
     generate_unrolled_dot4_matmul, generate_unrolled_matmul, generate_unrolled_vec4_matmul,
 };
 use crate::ops::matmul::layout::LayoutTile;
-use crate::ops::matmul::shuffle::{ShuffleBlock, SHUFFLE_LANES};
+use crate::ops::matmul::shuffle::{family_lanes, ShuffleBlock, SHUFFLE_LANES};
 use crate::ops::matmul::spec::MatmulSpec;
 use crate::ops::matmul::{TILED_WGSL, UNROLLED_LANES};
 
@@ -87,7 +87,7 @@ impl MatmulVariant {
     /// at that lane count. `distill validate` checks each of them.
     pub fn runnable(shuffle_lanes: Option<u32>) -> Vec<MatmulVariant> {
         let mut all = Self::portable();
-        if let Some(lanes) = shuffle_lanes.filter(|l| SHUFFLE_LANES.contains(l)) {
+        if let Some(lanes) = family_lanes(shuffle_lanes) {
             all.extend(
                 ShuffleBlock::all(lanes)
                     .into_iter()
@@ -119,11 +119,6 @@ impl MatmulVariant {
             )
             .chain(LayoutTile::all().into_iter().map(MatmulVariant::Layout))
             .collect()
-    }
-
-    /// Whether the pipeline needs `Features::SUBGROUP` and a subgroup of exactly its lanes.
-    pub fn needs_subgroups(&self) -> bool {
-        matches!(self, MatmulVariant::Shuffle(_))
     }
 
     /// Output tile of one workgroup, `(rows, cols)`.
